@@ -1,0 +1,33 @@
+# The two commands: `make run` and `make test`. Both install missing Debian packages first.
+BUILD ?= build
+LISTEN ?=
+ARGS ?=
+
+.PHONY: all deps build run test bench format format-check clean
+
+all: build
+
+deps:
+	@sh tools/install-deps.sh
+
+build: deps
+	@if [ ! -f $(BUILD)/build.ninja ]; then meson setup $(BUILD) --buildtype=debugoptimized; fi
+	@ninja -C $(BUILD)
+
+run: build
+	./$(BUILD)/src/haven $(if $(LISTEN),--listen $(LISTEN)) $(ARGS)
+
+test: build
+	@sh tools/run-tests.sh $(BUILD)
+
+bench: build
+	@sh bench/catalog-load.sh $(BUILD)
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)

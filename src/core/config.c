@@ -1,0 +1,369 @@
+/* The option table and its parser. Runs once on the main thread before anything else starts.
+ *
+ * Each row names an option once: its CLI flag, environment variable, type, default, bounds and
+ * help text. Parsing, --help, --print-config and the Markdown table in docs/CONFIG.md are all
+ * derived from the table, so they cannot drift apart (a unit test compares the doc).
+ */
+#include "config.h"
+
+#include "error.h"
+#include "util.h"
+
+#include <stddef.h>
+#include <string.h>
+
+typedef enum { OPT_STRING, OPT_INT, OPT_DURATION, OPT_CHOICE, OPT_URL, OPT_LISTEN } opt_type;
+
+typedef struct {
+    const char *name; /* long flag without "--" */
+    const char *env;
+    opt_type type;
+    const char *def;
+    int64_t min, max;    /* OPT_INT / OPT_DURATION (ms) bounds */
+    const char *choices; /* OPT_CHOICE: '|'-separated */
+    bool secret;
+    size_t offset; /* into hv_config */
+    const char *help;
+} opt_row;
+
+#define OFF(field) offsetof(hv_config, field)
+#define DAY_MS     (86400000LL)
+
+static const opt_row options[] = {
+    {"listen", "HAVEN_LISTEN", OPT_LISTEN, "127.0.0.1:8000", 0, 0, NULL, false, OFF(listen),
+     "Address and port the HTTP/WebSocket server binds (host:port; [v6]:port)."},
+    {"db", "HAVEN_DB", OPT_STRING, "./haven.db", 0, 0, NULL, false, OFF(db_path),
+     "SQLite database file (WAL mode); created and migrated at startup."},
+    {"pumpfun-frontend-api", "HAVEN_PUMPFUN_FRONTEND_API", OPT_URL,
+     "https://frontend-api-v3.pump.fun", 0, 0, NULL, false, OFF(pumpfun_frontend_api),
+     "Base URL of pump.fun's coin catalogue (/coins/currently-live, /coins/{mint})."},
+    {"pumpfun-livestream-api", "HAVEN_PUMPFUN_LIVESTREAM_API", OPT_URL,
+     "https://livestream-api.pump.fun", 0, 0, NULL, false, OFF(pumpfun_livestream_api),
+     "Base URL of pump.fun's livestream API (/livestream, /livestream/join)."},
+    {"user-agent", "HAVEN_USER_AGENT", OPT_STRING,
+     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+     "Chrome/131.0.0.0 Safari/537.36",
+     0, 0, NULL, false, OFF(user_agent),
+     "User-Agent sent upstream (Cloudflare challenges non-browser agents)."},
+    {"catalog-ttl", "HAVEN_CATALOG_TTL", OPT_DURATION, "10s", 100, DAY_MS, NULL, false,
+     OFF(catalog_ttl_ms),
+     "How long a fetched live roster counts as fresh; older rosters are served while one "
+     "refresh runs (stale-while-revalidate)."},
+    {"roster-max", "HAVEN_ROSTER_MAX", OPT_INT, "1000", 1, 100000, NULL, false, OFF(roster_max),
+     "Most live streams kept per roster refresh (pages are fetched until a short page or this "
+     "cap)."},
+    {"roster-page-size", "HAVEN_ROSTER_PAGE_SIZE", OPT_INT, "100", 1, 1000, NULL, false,
+     OFF(roster_page_size), "Rows asked for per currently-live page."},
+    {"upstream-connect-timeout", "HAVEN_UPSTREAM_CONNECT_TIMEOUT", OPT_DURATION, "5s", 100, 120000,
+     NULL, false, OFF(upstream_connect_timeout_ms), "Connect timeout for every upstream request."},
+    {"upstream-timeout", "HAVEN_UPSTREAM_TIMEOUT", OPT_DURATION, "15s", 100, 600000, NULL, false,
+     OFF(upstream_timeout_ms), "Total timeout for every upstream request."},
+    {"upstream-max-body", "HAVEN_UPSTREAM_MAX_BODY", OPT_INT, "33554432", 1024, 1073741824, NULL,
+     false, OFF(upstream_max_body_bytes),
+     "Largest upstream response body accepted, in bytes; larger answers fail the request."},
+    {"snapshot-interval", "HAVEN_SNAPSHOT_INTERVAL", OPT_DURATION, "60s", 0, DAY_MS, NULL, false,
+     OFF(snapshot_interval_ms),
+     "Least time between two coin_snapshots rows for one coin (0 = every refresh)."},
+    {"snapshot-retention", "HAVEN_SNAPSHOT_RETENTION", OPT_DURATION, "30d", 0, 3650 * DAY_MS, NULL,
+     false, OFF(snapshot_retention_ms), "How long coin_snapshots history is kept (0 = forever)."},
+    {"max-body", "HAVEN_MAX_BODY", OPT_INT, "65536", 1024, 16777216, NULL, false,
+     OFF(max_body_bytes), "Largest HTTP request body accepted, in bytes (larger: 413)."},
+    {"log-level", "HAVEN_LOG_LEVEL", OPT_CHOICE, "info", 0, 0, "error|warning|info|debug", false,
+     OFF(log_level), "Least severe log level printed."},
+    {"log-format", "HAVEN_LOG_FORMAT", OPT_CHOICE, "text", 0, 0, "text|json", false,
+     OFF(log_format), "Log line format: human-readable text or JSON lines."},
+};
+
+static const opt_row *
+find_option(const char *flag)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
+        if (strcmp(options[i].name, flag) == 0) {
+            return &options[i];
+        }
+    }
+    return NULL;
+}
+
+static bool
+parse_listen(const char *v, char **host, int *port)
+{
+    const char *colon;
+    g_autofree char *h = NULL;
+    if (v[0] == '[') {
+        const char *close = strchr(v, ']');
+        if (close == NULL || close[1] != ':') {
+            return false;
+        }
+        h = g_strndup(v + 1, (gsize)(close - v - 1));
+        colon = close + 1;
+    } else {
+        colon = strrchr(v, ':');
+        if (colon == NULL) {
+            return false;
+        }
+        h = g_strndup(v, (gsize)(colon - v));
+    }
+    int64_t p;
+    if (*h == '\0' || !hv_parse_int64(colon + 1, &p) || p < 1 || p > 65535) {
+        return false;
+    }
+    *host = g_steal_pointer(&h);
+    *port = (int)p;
+    return true;
+}
+
+static bool
+choice_ok(const char *choices, const char *v)
+{
+    g_auto(GStrv) parts = g_strsplit(choices, "|", -1);
+    return g_strv_contains((const char *const *)parts, v);
+}
+
+/* Validates value for row and stores it in cfg. source says where it came from, for errors. */
+static bool
+apply_option(hv_config *cfg, const opt_row *row, const char *value, const char *source,
+             GError **error)
+{
+    void *slot = (char *)cfg + row->offset;
+    int64_t n = 0;
+    const char *why = NULL;
+    switch (row->type) {
+    case OPT_STRING:
+        if (*value == '\0') {
+            why = "must not be empty";
+        }
+        break;
+    case OPT_URL:
+        if (!g_str_has_prefix(value, "http://") && !g_str_has_prefix(value, "https://")) {
+            why = "must be an http:// or https:// URL";
+        }
+        break;
+    case OPT_CHOICE:
+        if (!choice_ok(row->choices, value)) {
+            why = "is not one of the allowed values";
+        }
+        break;
+    case OPT_INT:
+        if (!hv_parse_int64(value, &n)) {
+            why = "is not a whole number";
+        } else if (n < row->min || n > row->max) {
+            why = "is out of range";
+        }
+        break;
+    case OPT_DURATION:
+        if (!hv_parse_duration_ms(value, &n)) {
+            why = "is not a duration (e.g. 10s, 500ms, 2m, 1h, 7d)";
+        } else if (n < row->min || n > row->max) {
+            why = "is out of range";
+        }
+        break;
+    case OPT_LISTEN: {
+        char *host = NULL;
+        int port = 0;
+        if (!parse_listen(value, &host, &port)) {
+            why = "must be host:port with a port from 1 to 65535";
+        } else {
+            g_free(cfg->listen_host);
+            cfg->listen_host = host;
+            cfg->listen_port = port;
+        }
+        break;
+    }
+    }
+    if (why != NULL) {
+        g_autofree char *range = NULL;
+        if (row->type == OPT_INT) {
+            range = g_strdup_printf(" (allowed: %" G_GINT64_FORMAT "..%" G_GINT64_FORMAT ")",
+                                    row->min, row->max);
+        } else if (row->type == OPT_CHOICE) {
+            range = g_strdup_printf(" (allowed: %s)", row->choices);
+        }
+        g_set_error(error, HV_ERROR, HV_ECONFIG, "invalid %s %s=\"%s\": %s%s", source,
+                    source[0] == '-' ? row->name : row->env, row->secret ? "***" : value, why,
+                    range != NULL ? range : "");
+        return false;
+    }
+    if (row->type == OPT_INT || row->type == OPT_DURATION) {
+        *(int64_t *)slot = n;
+    } else {
+        char **s = slot;
+        g_free(*s);
+        *s = g_strdup(value);
+        if (row->type == OPT_URL) {
+            size_t len = strlen(*s);
+            while (len > 0 && (*s)[len - 1] == '/') {
+                (*s)[--len] = '\0';
+            }
+        }
+    }
+    return true;
+}
+
+static const char *
+env_lookup(char **envp, const char *name)
+{
+    size_t n = strlen(name);
+    for (char **e = envp; e != NULL && *e != NULL; e++) {
+        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=') {
+            return *e + n + 1;
+        }
+    }
+    return NULL;
+}
+
+hv_config *
+hv_config_load(int argc, char **argv, char **envp, hv_config_action *action, GError **error)
+{
+    g_autoptr(hv_config) cfg = g_new0(hv_config, 1);
+    *action = HV_CONFIG_ACTION_RUN;
+
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
+        if (!apply_option(cfg, &options[i], options[i].def, "default", error)) {
+            return NULL;
+        }
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
+        const char *v = env_lookup(envp, options[i].env);
+        if (v != NULL && !apply_option(cfg, &options[i], v, "environment", error)) {
+            return NULL;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            *action = HV_CONFIG_ACTION_HELP;
+            continue;
+        }
+        if (strcmp(arg, "--print-config") == 0) {
+            *action = HV_CONFIG_ACTION_PRINT_CONFIG;
+            continue;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            *action = HV_CONFIG_ACTION_VERSION;
+            continue;
+        }
+        if (!g_str_has_prefix(arg, "--")) {
+            g_set_error(error, HV_ERROR, HV_ECONFIG,
+                        "unexpected argument \"%s\" (see haven --help)", arg);
+            return NULL;
+        }
+        const char *eq = strchr(arg, '=');
+        g_autofree char *flag =
+            eq != NULL ? g_strndup(arg + 2, (gsize)(eq - arg - 2)) : g_strdup(arg + 2);
+        const opt_row *row = find_option(flag);
+        if (row == NULL) {
+            g_set_error(error, HV_ERROR, HV_ECONFIG, "unknown option --%s (see haven --help)",
+                        flag);
+            return NULL;
+        }
+        const char *value = eq != NULL ? eq + 1 : NULL;
+        if (value == NULL) {
+            if (i + 1 >= argc) {
+                g_set_error(error, HV_ERROR, HV_ECONFIG, "option --%s needs a value", flag);
+                return NULL;
+            }
+            value = argv[++i];
+        }
+        if (!apply_option(cfg, row, value, "--option", error)) {
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&cfg);
+}
+
+void
+hv_config_free(hv_config *cfg)
+{
+    if (cfg == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
+        if (options[i].type != OPT_INT && options[i].type != OPT_DURATION) {
+            g_free(*(char **)((char *)cfg + options[i].offset));
+        }
+    }
+    g_free(cfg->listen_host);
+    g_free(cfg);
+}
+
+static const char *
+type_name(const opt_row *row)
+{
+    switch (row->type) {
+    case OPT_INT:
+        return "integer";
+    case OPT_DURATION:
+        return "duration";
+    case OPT_CHOICE:
+        return "choice";
+    case OPT_URL:
+        return "URL";
+    case OPT_LISTEN:
+        return "host:port";
+    case OPT_STRING:
+    default:
+        return "string";
+    }
+}
+
+void
+hv_config_print_help(FILE *out, const char *argv0)
+{
+    fprintf(out,
+            "Usage: %s [OPTION...]\n\n"
+            "haven discovers pump.fun live streams and serves them over HTTP.\n\n"
+            "Every option can also be set with its environment variable; a flag wins over the\n"
+            "environment, which wins over the default. Durations take ms, s, m, h or d suffixes\n"
+            "(a bare number means seconds).\n\n"
+            "Options:\n",
+            argv0);
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
+        const opt_row *r = &options[i];
+        fprintf(out, "  --%s=%s\n      env %s, default %s\n      %s\n", r->name, type_name(r),
+                r->env, r->def, r->help);
+        if (r->type == OPT_CHOICE) {
+            fprintf(out, "      one of: %s\n", r->choices);
+        }
+    }
+    fprintf(out, "\n  --print-config   print the effective configuration and exit\n"
+                 "  --version        print the version and exit\n"
+                 "  -h, --help       print this help and exit\n\n"
+                 "Exit status 78 means the configuration is invalid.\n");
+}
+
+void
+hv_config_print(const hv_config *cfg, FILE *out)
+{
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
+        const opt_row *r = &options[i];
+        const void *slot = (const char *)cfg + r->offset;
+        if (r->secret) {
+            fprintf(out, "%s=***\n", r->env);
+        } else if (r->type == OPT_INT) {
+            fprintf(out, "%s=%" G_GINT64_FORMAT "\n", r->env, *(const int64_t *)slot);
+        } else if (r->type == OPT_DURATION) {
+            fprintf(out, "%s=%" G_GINT64_FORMAT "ms\n", r->env, *(const int64_t *)slot);
+        } else {
+            fprintf(out, "%s=%s\n", r->env, *(char *const *)slot);
+        }
+    }
+}
+
+void
+hv_config_print_markdown(FILE *out)
+{
+    fprintf(out, "| Flag | Environment | Type | Default | Description |\n"
+                 "|---|---|---|---|---|\n");
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
+        const opt_row *r = &options[i];
+        fprintf(out, "| `--%s` | `%s` | %s | `%s` | %s", r->name, r->env, type_name(r), r->def,
+                r->help);
+        if (r->type == OPT_CHOICE) {
+            fprintf(out, " One of `%s`.", r->choices);
+        } else if (r->type == OPT_INT) {
+            fprintf(out, " Range %" G_GINT64_FORMAT "..%" G_GINT64_FORMAT ".", r->min, r->max);
+        }
+        fprintf(out, " |\n");
+    }
+}

@@ -1,0 +1,62 @@
+/* haven configuration: one option table drives parsing, --help, --print-config and
+ * docs/CONFIG.md. Precedence: built-in default < HAVEN_* environment < command-line flag.
+ *
+ * The result is an immutable hv_config built once on the main thread at startup and passed
+ * (transfer none) to every module; nothing reads the environment after that.
+ */
+#ifndef HV_CORE_CONFIG_H
+#define HV_CORE_CONFIG_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit status for invalid configuration (sysexits EX_CONFIG). */
+#define HV_EXIT_CONFIG 78
+
+typedef struct hv_config {
+    char *listen;      /* "host:port" as given */
+    char *listen_host; /* parsed from listen */
+    int listen_port;
+    char *db_path;
+    char *pumpfun_frontend_api;   /* base URL, no trailing slash */
+    char *pumpfun_livestream_api; /* base URL, no trailing slash */
+    char *user_agent;
+    int64_t catalog_ttl_ms;
+    int64_t roster_max;
+    int64_t roster_page_size;
+    int64_t upstream_connect_timeout_ms;
+    int64_t upstream_timeout_ms;
+    int64_t upstream_max_body_bytes;
+    int64_t snapshot_interval_ms;
+    int64_t snapshot_retention_ms;
+    int64_t max_body_bytes;
+    char *log_level;  /* error | warning | info | debug */
+    char *log_format; /* text | json */
+} hv_config;
+
+/* What the command line asked for besides configuration. */
+typedef enum {
+    HV_CONFIG_ACTION_RUN,
+    HV_CONFIG_ACTION_HELP,
+    HV_CONFIG_ACTION_PRINT_CONFIG,
+    HV_CONFIG_ACTION_VERSION,
+} hv_config_action;
+
+/* Builds the configuration from defaults, envp (NULL-terminated "NAME=value" list; NULL means
+ * none) and argv. Returns (transfer full) a config, or NULL with error set (HV_ERROR,
+ * HV_ECONFIG) naming the offending option and value. */
+hv_config *hv_config_load(int argc, char **argv, char **envp, hv_config_action *action,
+                          GError **error);
+void hv_config_free(hv_config *cfg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_config, hv_config_free)
+
+/* Writes `haven --help` (every option with its flag, environment variable and default). */
+void hv_config_print_help(FILE *out, const char *argv0);
+/* Writes the effective values, one "NAME=value" line each, secrets masked. */
+void hv_config_print(const hv_config *cfg, FILE *out);
+/* Writes the Markdown option table that docs/CONFIG.md embeds. */
+void hv_config_print_markdown(FILE *out);
+
+#endif

@@ -1,0 +1,76 @@
+/* Internals of the http module: one exchange per request, the response API the REST handlers
+ * use, and query validation (pure, unit-tested). */
+#ifndef HV_HTTP_PRIVATE_H
+#define HV_HTTP_PRIVATE_H
+
+#include "http.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct hv_http_exchange hv_http_exchange;
+
+/* One request and its response. Owned by the connection; freed when the response has been
+ * written or the connection closes, whichever comes first (the parked waiter is cancelled). */
+struct hv_http_exchange {
+    hv_http_server *srv;
+    const hv_config *cfg;
+    const hv_http_deps *deps;
+    struct lws *wsi;
+    char method[8];
+    char *path;
+    GPtrArray *query; /* "name=value" strings, URL-decoded, in request order */
+    GByteArray *req_body;
+    int64_t content_length; /* -1: none */
+    /* response */
+    bool responded;
+    bool headers_sent;
+    bool close_after;
+    int status;
+    const char *content_type;
+    GPtrArray *headers; /* alternating name, value (owned) */
+    GString *body;      /* LWS_PRE bytes of headroom, then the payload */
+    size_t sent;
+    /* parked on the catalog */
+    hv_pf_waiter *waiter;
+    /* handler parameters */
+    int64_t offset, limit;
+    bool include_nsfw;
+    char mint[64];
+};
+
+/* ---- responses (server.c) --------------------------------------------------------------- */
+void hv_http_add_header(hv_http_exchange *ex, const char *name, const char *value);
+/* Takes a copy of body. */
+void hv_http_respond(hv_http_exchange *ex, int status, const char *content_type, const char *body,
+                     size_t len);
+/* (transfer full) json */
+void hv_http_respond_json(hv_http_exchange *ex, int status, json_t *json);
+/* {"detail": "<formatted text>"} */
+void hv_http_respond_detail(hv_http_exchange *ex, int status, const char *fmt, ...)
+    G_GNUC_PRINTF(3, 4);
+/* Starts a response whose body the caller appends with hv_http_body() and then sends with
+ * hv_http_send(): lets list answers concatenate pre-rendered JSON without copies. */
+GString *hv_http_begin(hv_http_exchange *ex, int status, const char *content_type);
+void hv_http_send(hv_http_exchange *ex);
+
+/* ---- routing (rest.c) ------------------------------------------------------------------- */
+void hv_http_dispatch(hv_http_exchange *ex);
+
+/* ---- query validation (query.c) --------------------------------------------------------- */
+
+/* The value of the last "name=..." in query, or NULL. */
+const char *hv_http_query_get(const GPtrArray *query, const char *name);
+/* Reads an integer parameter (default def when absent) in [min, max]. On a bad value appends a
+ * FastAPI-style error object to errors and returns false. */
+bool hv_http_query_int(const GPtrArray *query, const char *name, int64_t def, int64_t min,
+                       int64_t max, int64_t *out, json_t *errors);
+/* Reads a boolean (true/false, 1/0, yes/no, on/off, any case). */
+bool hv_http_query_bool(const GPtrArray *query, const char *name, bool def, bool *out,
+                        json_t *errors);
+/* A FastAPI-style validation error entry: {"type","loc":[where,name],"msg","input"}. */
+json_t *hv_http_validation_error(const char *where, const char *name, const char *type,
+                                 const char *msg, const char *input);
+
+#endif

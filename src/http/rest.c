@@ -1,0 +1,375 @@
+/* The REST API: routing, parameter validation and the discovery endpoints. Main thread only.
+ *
+ * Handlers validate input first (422 in FastAPI's shape, naming the parameter), then answer
+ * from the catalog. Answers served from cached data carry Age and X-Haven-Cache headers, plus
+ * X-Haven-Upstream-Error when pump.fun's last answer was a failure; with nothing cached an
+ * upstream failure becomes 502 (bad answer) or 503 (unreachable, rate limited) naming it.
+ */
+#include "http-private.h"
+
+#include "core/error.h"
+#include "core/util.h"
+
+#include <string.h>
+#include <unistd.h>
+
+typedef void (*route_handler)(hv_http_exchange *ex);
+
+/* ---- shared helpers --------------------------------------------------------------------- */
+
+static void
+respond_validation(hv_http_exchange *ex, json_t *errors)
+{
+    hv_http_respond_json(ex, 422, json_pack("{s:o}", "detail", errors));
+}
+
+static void
+add_cache_headers(hv_http_exchange *ex, const hv_pf_cache_info *info)
+{
+    char buf[64];
+    g_snprintf(buf, sizeof(buf), "%" G_GINT64_FORMAT, info->age_ms / 1000);
+    hv_http_add_header(ex, "Age", buf);
+    hv_http_add_header(ex, "X-Haven-Cache", info->stale ? "stale" : "fresh");
+    hv_format_iso8601(info->fetched_at_wall_ms, buf, sizeof(buf));
+    hv_http_add_header(ex, "X-Haven-Fetched-At", buf);
+    if (info->upstream_error != NULL) {
+        /* Header values must stay on one line. */
+        g_autofree char *one_line = g_strdup(info->upstream_error);
+        g_strdelimit(one_line, "\r\n", ' ');
+        hv_http_add_header(ex, "X-Haven-Upstream-Error", one_line);
+    }
+    hv_http_add_header(ex, "Cache-Control", "no-store");
+}
+
+static void
+respond_upstream_error(hv_http_exchange *ex, const GError *error)
+{
+    int status = 502;
+    if (error == NULL) {
+        hv_http_respond_detail(ex, 503, "pump.fun is unavailable and nothing is cached");
+        return;
+    }
+    if (error->code == HV_ERATELIMIT || error->code == HV_ETIMEDOUT || error->code == HV_EIO) {
+        status = 503;
+    }
+    if (error->code == HV_ERATELIMIT) {
+        hv_http_add_header(ex, "Retry-After", "60");
+    }
+    hv_http_add_header(ex, "X-Haven-Upstream-Error", error->message);
+    hv_http_respond_json(
+        ex, status,
+        json_pack("{s:s, s:s, s:s}", "detail", "pump.fun is unavailable and nothing is cached",
+                  "upstream_error", error->message, "error", hv_err_name(error->code)));
+}
+
+static bool
+check_mint(hv_http_exchange *ex, const char *segment)
+{
+    if (!hv_mint_id_is_valid(segment)) {
+        json_t *errors = json_array();
+        json_array_append_new(
+            errors,
+            hv_http_validation_error("path", "mint_id", "value_error",
+                                     "mint_id must be a Solana address: 32 to 44 base58 characters "
+                                     "that decode to 32 bytes",
+                                     segment));
+        respond_validation(ex, errors);
+        return false;
+    }
+    g_strlcpy(ex->mint, segment, sizeof(ex->mint));
+    return true;
+}
+
+/* ---- /api/pumpfun/live and /popular ----------------------------------------------------- */
+
+static void
+respond_stream_list(hv_http_exchange *ex, GPtrArray *streams, const hv_pf_cache_info *info)
+{
+    add_cache_headers(ex, info);
+    GString *b = hv_http_begin(ex, 200, "application/json");
+    g_string_append_c(b, '[');
+    guint first = (guint)MIN((int64_t)streams->len, ex->offset);
+    guint last = (guint)MIN((int64_t)streams->len, ex->offset + ex->limit);
+    for (guint i = first; i < last; i++) {
+        const hv_pf_stream *s = g_ptr_array_index(streams, i);
+        if (i > first) {
+            g_string_append_c(b, ',');
+        }
+        g_string_append_len(b, s->json, (gssize)s->json_len);
+    }
+    g_string_append_c(b, ']');
+    hv_http_send(ex);
+}
+
+static void
+on_live_roster(hv_pf_roster *roster, const hv_pf_cache_info *info, const GError *error,
+               void *user_data)
+{
+    hv_http_exchange *ex = user_data;
+    ex->waiter = NULL;
+    if (roster == NULL) {
+        respond_upstream_error(ex, error);
+        return;
+    }
+    respond_stream_list(ex, ex->include_nsfw ? roster->all : roster->sfw, info);
+}
+
+static void
+on_popular_roster(hv_pf_roster *roster, const hv_pf_cache_info *info, const GError *error,
+                  void *user_data)
+{
+    hv_http_exchange *ex = user_data;
+    ex->waiter = NULL;
+    if (roster == NULL) {
+        respond_upstream_error(ex, error);
+        return;
+    }
+    respond_stream_list(ex, ex->include_nsfw ? roster->popular : roster->popular_sfw, info);
+}
+
+static void
+handle_live(hv_http_exchange *ex)
+{
+    json_t *errors = json_array();
+    hv_http_query_int(ex->query, "offset", 0, 0, G_MAXINT32, &ex->offset, errors);
+    hv_http_query_int(ex->query, "limit", 60, 1, 100, &ex->limit, errors);
+    hv_http_query_bool(ex->query, "include_nsfw", true, &ex->include_nsfw, errors);
+    if (json_array_size(errors) > 0) {
+        respond_validation(ex, errors);
+        return;
+    }
+    json_decref(errors);
+    ex->waiter = hv_pf_catalog_get_roster(ex->deps->catalog, on_live_roster, ex);
+}
+
+static void
+handle_popular(hv_http_exchange *ex)
+{
+    json_t *errors = json_array();
+    ex->offset = 0;
+    hv_http_query_int(ex->query, "limit", 20, 1, 50, &ex->limit, errors);
+    hv_http_query_bool(ex->query, "include_nsfw", true, &ex->include_nsfw, errors);
+    if (json_array_size(errors) > 0) {
+        respond_validation(ex, errors);
+        return;
+    }
+    json_decref(errors);
+    ex->waiter = hv_pf_catalog_get_roster(ex->deps->catalog, on_popular_roster, ex);
+}
+
+/* ---- /api/pumpfun/stats ----------------------------------------------------------------- */
+
+static void
+on_stats_roster(hv_pf_roster *roster, const hv_pf_cache_info *info, const GError *error,
+                void *user_data)
+{
+    hv_http_exchange *ex = user_data;
+    ex->waiter = NULL;
+    if (roster == NULL) {
+        respond_upstream_error(ex, error);
+        return;
+    }
+    json_t *top = json_null();
+    if (roster->popular->len > 0) {
+        const hv_pf_stream *s = g_ptr_array_index(roster->popular, 0);
+        top = json_pack("{s:s, s:s?, s:I}", "mint_id", s->mint_id, "name", s->name,
+                        "num_participants", (json_int_t)s->num_participants);
+    }
+    add_cache_headers(ex, info);
+    hv_http_respond_json(ex, 200,
+                         json_pack("{s:I, s:I, s:I, s:I, s:o}", "total_live_streams",
+                                   (json_int_t)roster->all->len, "total_participants",
+                                   (json_int_t)roster->total_participants, "nsfw_streams",
+                                   (json_int_t)roster->nsfw_count, "sfw_streams",
+                                   (json_int_t)roster->sfw->len, "top_stream", top));
+}
+
+static void
+handle_stats(hv_http_exchange *ex)
+{
+    ex->waiter = hv_pf_catalog_get_roster(ex->deps->catalog, on_stats_roster, ex);
+}
+
+/* ---- /api/pumpfun/stream/{mint} and /validate/{mint} ------------------------------------ */
+
+static void
+on_stream(hv_pf_stream *stream, const hv_pf_cache_info *info, const GError *error, void *user_data)
+{
+    hv_http_exchange *ex = user_data;
+    ex->waiter = NULL;
+    if (error != NULL) {
+        respond_upstream_error(ex, error);
+        return;
+    }
+    if (stream == NULL) {
+        hv_http_respond_detail(ex, 404, "Stream not found for mint_id: %s", ex->mint);
+        return;
+    }
+    add_cache_headers(ex, info);
+    hv_http_respond(ex, 200, "application/json", stream->json, stream->json_len);
+}
+
+static void
+handle_stream(hv_http_exchange *ex, const char *segment)
+{
+    if (check_mint(ex, segment)) {
+        ex->waiter = hv_pf_catalog_get_stream(ex->deps->catalog, ex->mint, on_stream, ex);
+    }
+}
+
+static void
+on_validate(hv_pf_stream *stream, const hv_pf_cache_info *info, const GError *error,
+            void *user_data)
+{
+    hv_http_exchange *ex = user_data;
+    ex->waiter = NULL;
+    if (error != NULL) {
+        respond_upstream_error(ex, error);
+        return;
+    }
+    if (stream != NULL) {
+        add_cache_headers(ex, info);
+    }
+    hv_http_respond_json(ex, 200,
+                         json_pack("{s:s, s:b, s:b}", "mint_id", ex->mint, "is_valid",
+                                   stream != NULL, "is_live",
+                                   stream != NULL && stream->is_currently_live));
+}
+
+static void
+handle_validate(hv_http_exchange *ex, const char *segment)
+{
+    if (check_mint(ex, segment)) {
+        ex->waiter = hv_pf_catalog_get_stream(ex->deps->catalog, ex->mint, on_validate, ex);
+    }
+}
+
+/* ---- /healthz and / --------------------------------------------------------------------- */
+
+static json_t *
+event_json(int64_t wall_ms, int64_t now_wall_ms, const char *endpoint, const char *err)
+{
+    if (wall_ms == 0) {
+        return json_null();
+    }
+    char at[40];
+    hv_format_iso8601(wall_ms, at, sizeof(at));
+    return json_pack("{s:s, s:f, s:s, s:s?}", "at", at, "age_s",
+                     (double)(now_wall_ms - wall_ms) / 1000.0, "endpoint", endpoint, "error", err);
+}
+
+static void
+handle_healthz(hv_http_exchange *ex)
+{
+    int64_t now = hv_wall_ms();
+    g_autoptr(GError) db_error = NULL;
+    bool writable = hv_store_check_writable(ex->deps->store, &db_error);
+    const hv_pf_health *h = hv_pf_catalog_health(ex->deps->catalog);
+    bool upstream_failing = h->last_failure_wall_ms > h->last_success_wall_ms;
+    hv_pf_roster *roster = hv_pf_catalog_peek(ex->deps->catalog);
+    char started[40];
+    hv_format_iso8601(ex->deps->started_wall_ms, started, sizeof(started));
+
+    json_t *catalog = json_null();
+    if (roster != NULL) {
+        char fetched[40];
+        hv_format_iso8601(roster->fetched_at_wall_ms, fetched, sizeof(fetched));
+        catalog =
+            json_pack("{s:I, s:s, s:f}", "live_streams", (json_int_t)roster->all->len, "fetched_at",
+                      fetched, "age_s", (double)(hv_now_ms() - roster->fetched_at_ms) / 1000.0);
+    }
+    json_t *body = json_pack(
+        "{s:s, s:s, s:I, s:s, s:f, s:{s:s, s:b, s:i, s:I, s:s?}, s:{s:o, s:o, s:I, s:I}, s:o}",
+        "status",
+        !writable          ? "error"
+        : upstream_failing ? "degraded"
+                           : "ok",
+        "version", ex->deps->version, "pid", (json_int_t)getpid(), "started_at", started,
+        "uptime_s", (double)(now - ex->deps->started_wall_ms) / 1000.0, "db", "path",
+        hv_store_path(ex->deps->store), "writable", writable, "schema_version",
+        hv_store_schema_version(ex->deps->store), "coins_cached",
+        (json_int_t)hv_store_count(ex->deps->store, "pumpfun_coins"), "error",
+        db_error != NULL ? db_error->message : NULL, "upstream", "last_success",
+        event_json(h->last_success_wall_ms, now, h->last_success_endpoint, NULL), "last_failure",
+        event_json(h->last_failure_wall_ms, now, h->last_failure_endpoint, h->last_error),
+        "requests", (json_int_t)h->requests, "failures", (json_int_t)h->failures, "catalog",
+        catalog);
+    hv_http_add_header(ex, "Cache-Control", "no-store");
+    hv_http_respond_json(ex, writable ? 200 : 503, body);
+}
+
+static void
+handle_index(hv_http_exchange *ex)
+{
+    hv_http_respond_json(
+        ex, 200,
+        json_pack("{s:s, s:s, s:[s,s,s,s,s,s]}", "name", "haven", "version", ex->deps->version,
+                  "endpoints", "GET /api/pumpfun/live?offset&limit&include_nsfw",
+                  "GET /api/pumpfun/popular?limit", "GET /api/pumpfun/stream/{mint_id}",
+                  "GET /api/pumpfun/validate/{mint_id}", "GET /api/pumpfun/stats", "GET /healthz"));
+}
+
+/* ---- routing ---------------------------------------------------------------------------- */
+
+typedef void (*segment_handler)(hv_http_exchange *ex, const char *segment);
+
+static const struct {
+    const char *method;
+    const char *path;
+    route_handler handler;
+    segment_handler with_segment; /* path is a prefix followed by one segment */
+} routes[] = {
+    {"GET", "/", handle_index, NULL},
+    {"GET", "/healthz", handle_healthz, NULL},
+    {"GET", "/api/pumpfun/live", handle_live, NULL},
+    {"GET", "/api/pumpfun/popular", handle_popular, NULL},
+    {"GET", "/api/pumpfun/stats", handle_stats, NULL},
+    {"GET", "/api/pumpfun/stream/", NULL, handle_stream},
+    {"GET", "/api/pumpfun/validate/", NULL, handle_validate},
+};
+
+/* Returns the segment after prefix when path is prefix + one non-empty segment. */
+static const char *
+match_segment(const char *path, const char *prefix)
+{
+    if (!g_str_has_prefix(path, prefix)) {
+        return NULL;
+    }
+    const char *seg = path + strlen(prefix);
+    return *seg != '\0' && strchr(seg, '/') == NULL ? seg : NULL;
+}
+
+void
+hv_http_dispatch(hv_http_exchange *ex)
+{
+    const char *method = strcmp(ex->method, "HEAD") == 0 ? "GET" : ex->method;
+    g_autoptr(GString) allow = g_string_new(NULL);
+    for (size_t i = 0; i < G_N_ELEMENTS(routes); i++) {
+        const char *segment = NULL;
+        bool matched = routes[i].with_segment != NULL
+                           ? (segment = match_segment(ex->path, routes[i].path)) != NULL
+                           : strcmp(ex->path, routes[i].path) == 0;
+        if (!matched) {
+            continue;
+        }
+        if (strcmp(method, routes[i].method) != 0) {
+            g_string_append_printf(allow, "%s%s", allow->len > 0 ? ", " : "", routes[i].method);
+            if (strcmp(routes[i].method, "GET") == 0) {
+                g_string_append(allow, ", HEAD");
+            }
+            continue;
+        }
+        if (routes[i].with_segment != NULL) {
+            routes[i].with_segment(ex, segment);
+        } else {
+            routes[i].handler(ex);
+        }
+        return;
+    }
+    if (allow->len > 0) {
+        hv_http_add_header(ex, "Allow", allow->str);
+        hv_http_respond_detail(ex, 405, "Method Not Allowed");
+        return;
+    }
+    hv_http_respond_detail(ex, 404, "Not Found");
+}

@@ -1,0 +1,408 @@
+/* The libwebsockets server on the GLib loop: request intake, body limits, and writing
+ * responses in bounded chunks. Main thread only (lws dispatches on the loop's thread).
+ *
+ * Each request gets an hv_http_exchange. A handler answers at once or parks the exchange on
+ * the catalog; when the answer is ready the exchange asks lws for a writable callback, writes
+ * the headers, then the body in chunks of at most HV_HTTP_CHUNK bytes, and completes the
+ * transaction so keep-alive connections carry the next request. If the client goes away first,
+ * the exchange is freed and its waiter cancelled: no callback ever touches a dead connection.
+ */
+#include "http-private.h"
+
+#include "core/error.h"
+
+#include <libwebsockets.h>
+#include <string.h>
+
+#define HV_HTTP_CHUNK          32768
+#define HV_HTTP_HEADER_MAX     8192
+#define HV_HTTP_PARK_TIMEOUT_S 120
+
+struct hv_http_server {
+    const hv_config *cfg;
+    hv_http_deps deps;
+    struct lws_context *ctx;
+    void *foreign_loops[1];
+};
+
+/* Per-connection data lws allocates for us (zeroed); lives as long as the connection. */
+typedef struct {
+    hv_http_exchange *ex;
+} conn_data;
+
+/* ---- exchange lifecycle ----------------------------------------------------------------- */
+
+static hv_http_exchange *
+exchange_new(hv_http_server *srv, struct lws *wsi)
+{
+    hv_http_exchange *ex = g_new0(hv_http_exchange, 1);
+    ex->srv = srv;
+    ex->cfg = srv->cfg;
+    ex->deps = &srv->deps;
+    ex->wsi = wsi;
+    ex->query = g_ptr_array_new_with_free_func(g_free);
+    ex->headers = g_ptr_array_new_with_free_func(g_free);
+    ex->content_length = -1;
+    return ex;
+}
+
+static void
+exchange_free(hv_http_exchange *ex)
+{
+    hv_pf_waiter_cancel(ex->waiter);
+    g_free(ex->path);
+    g_ptr_array_unref(ex->query);
+    g_ptr_array_unref(ex->headers);
+    if (ex->req_body != NULL) {
+        g_byte_array_unref(ex->req_body);
+    }
+    if (ex->body != NULL) {
+        g_string_free(ex->body, TRUE);
+    }
+    g_free(ex);
+}
+
+/* ---- response API ----------------------------------------------------------------------- */
+
+void
+hv_http_add_header(hv_http_exchange *ex, const char *name, const char *value)
+{
+    g_ptr_array_add(ex->headers, g_ascii_strdown(name, -1));
+    g_ptr_array_add(ex->headers, g_strdup(value));
+}
+
+GString *
+hv_http_begin(hv_http_exchange *ex, int status, const char *content_type)
+{
+    g_return_val_if_fail(!ex->responded, NULL);
+    ex->status = status;
+    ex->content_type = content_type;
+    if (ex->body == NULL) {
+        ex->body = g_string_sized_new(LWS_PRE + 1024);
+    }
+    g_string_set_size(ex->body, LWS_PRE); /* headroom lws may use in front of the payload */
+    return ex->body;
+}
+
+void
+hv_http_send(hv_http_exchange *ex)
+{
+    ex->responded = true;
+    if (ex->wsi != NULL) {
+        lws_callback_on_writable(ex->wsi);
+    }
+}
+
+void
+hv_http_respond(hv_http_exchange *ex, int status, const char *content_type, const char *body,
+                size_t len)
+{
+    GString *b = hv_http_begin(ex, status, content_type);
+    g_string_append_len(b, body, (gssize)len);
+    hv_http_send(ex);
+}
+
+void
+hv_http_respond_json(hv_http_exchange *ex, int status, json_t *json)
+{
+    GString *b = hv_http_begin(ex, status, "application/json");
+    char *text = json_dumps(json, JSON_COMPACT | JSON_REAL_PRECISION(16));
+    g_string_append(b, text != NULL ? text : "null");
+    free(text);
+    json_decref(json);
+    hv_http_send(ex);
+}
+
+void
+hv_http_respond_detail(hv_http_exchange *ex, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    g_autofree char *detail = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    hv_http_respond_json(ex, status, json_pack("{s:s}", "detail", detail));
+}
+
+/* ---- request intake --------------------------------------------------------------------- */
+
+static const struct {
+    enum lws_token_indexes token;
+    const char *name;
+} methods[] = {
+    {WSI_TOKEN_GET_URI, "GET"},       {WSI_TOKEN_POST_URI, "POST"},
+    {WSI_TOKEN_PUT_URI, "PUT"},       {WSI_TOKEN_PATCH_URI, "PATCH"},
+    {WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
+    {WSI_TOKEN_HEAD_URI, "HEAD"},
+};
+
+static bool
+read_request_line(hv_http_exchange *ex)
+{
+    struct lws *wsi = ex->wsi;
+    for (size_t i = 0; i < G_N_ELEMENTS(methods); i++) {
+        int len = lws_hdr_total_length(wsi, methods[i].token);
+        if (len > 0) {
+            g_strlcpy(ex->method, methods[i].name, sizeof(ex->method));
+            ex->path = g_malloc((gsize)len + 1);
+            if (lws_hdr_copy(wsi, ex->path, len + 1, methods[i].token) < 0) {
+                return false;
+            }
+            break;
+        }
+    }
+    if (ex->path == NULL) {
+        return false;
+    }
+    char frag[1024];
+    for (int idx = 0;; idx++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, idx);
+        if (n < 0) {
+            break;
+        }
+        g_ptr_array_add(ex->query, g_strndup(frag, (gsize)n));
+    }
+    char cl[32];
+    if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
+        ex->content_length = g_ascii_strtoll(cl, NULL, 10);
+    }
+    return true;
+}
+
+static bool
+has_body(struct lws *wsi, const hv_http_exchange *ex)
+{
+    if (ex->content_length > 0) {
+        return true;
+    }
+    char te[32];
+    return lws_hdr_copy(wsi, te, sizeof(te), WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0 &&
+           strstr(te, "chunked") != NULL;
+}
+
+static void
+respond_too_large(hv_http_exchange *ex)
+{
+    /* The rest of the body is not read, so the connection cannot carry another request. */
+    ex->close_after = true;
+    hv_http_respond_detail(ex, 413, "Request body is larger than %" G_GINT64_FORMAT " bytes",
+                           ex->cfg->max_body_bytes);
+}
+
+static int
+on_request(conn_data *conn, hv_http_server *srv, struct lws *wsi)
+{
+    if (conn->ex != NULL) {
+        exchange_free(conn->ex); /* a keep-alive request whose predecessor never finished */
+    }
+    hv_http_exchange *ex = exchange_new(srv, wsi);
+    conn->ex = ex;
+    if (!read_request_line(ex)) {
+        ex->close_after = true;
+        hv_http_respond_detail(ex, 400, "Malformed request");
+        return 0;
+    }
+    /* Long enough for a multi-page roster refresh; the catalog's own timeouts fire first. */
+    lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, HV_HTTP_PARK_TIMEOUT_S);
+    if (ex->content_length > srv->cfg->max_body_bytes) {
+        respond_too_large(ex);
+        return 0;
+    }
+    if (has_body(wsi, ex)) {
+        ex->req_body = g_byte_array_new();
+        return 0; /* dispatched at LWS_CALLBACK_HTTP_BODY_COMPLETION */
+    }
+    hv_http_dispatch(ex);
+    return 0;
+}
+
+/* ---- response output -------------------------------------------------------------------- */
+
+/* Returns -1 when the connection must close, 0 otherwise. */
+static int
+finish_exchange(conn_data *conn, struct lws *wsi)
+{
+    hv_http_exchange *ex = conn->ex;
+    bool close_after = ex->close_after;
+    conn->ex = NULL;
+    exchange_free(ex);
+    if (close_after) {
+        return -1;
+    }
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int
+write_headers(hv_http_exchange *ex, struct lws *wsi, size_t body_len)
+{
+    uint8_t buf[LWS_PRE + HV_HTTP_HEADER_MAX];
+    uint8_t *start = buf + LWS_PRE;
+    uint8_t *p = start;
+    uint8_t *end = buf + sizeof(buf) - 1;
+    if (lws_add_http_common_headers(wsi, (unsigned int)ex->status, ex->content_type,
+                                    (lws_filepos_t)body_len, &p, end) != 0) {
+        return -1;
+    }
+    for (guint i = 0; i + 1 < ex->headers->len; i += 2) {
+        g_autofree char *name = g_strconcat(g_ptr_array_index(ex->headers, i), ":", NULL);
+        const char *value = g_ptr_array_index(ex->headers, i + 1);
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+                                        (const unsigned char *)value, (int)strlen(value), &p,
+                                        end) != 0) {
+            return -1;
+        }
+    }
+    if (ex->close_after &&
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
+                                     &p, end) != 0) {
+        return -1;
+    }
+    if (lws_finalize_write_http_header(wsi, start, &p, end) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+on_writable(conn_data *conn, struct lws *wsi)
+{
+    hv_http_exchange *ex = conn->ex;
+    if (ex == NULL || !ex->responded) {
+        return 0;
+    }
+    size_t len = ex->body->len - LWS_PRE;
+    bool head = strcmp(ex->method, "HEAD") == 0;
+    if (!ex->headers_sent) {
+        if (write_headers(ex, wsi, len) != 0) {
+            return -1;
+        }
+        ex->headers_sent = true;
+        if (len == 0 || head) {
+            return finish_exchange(conn, wsi);
+        }
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    size_t chunk = MIN(len - ex->sent, (size_t)HV_HTTP_CHUNK);
+    bool last = ex->sent + chunk == len;
+    uint8_t *data = (uint8_t *)ex->body->str + LWS_PRE + ex->sent;
+    if (lws_write(wsi, data, chunk, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)chunk) {
+        return -1;
+    }
+    ex->sent += chunk;
+    if (!last) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    return finish_exchange(conn, wsi);
+}
+
+/* ---- lws glue --------------------------------------------------------------------------- */
+
+static int
+on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+    conn_data *conn = user;
+    hv_http_server *srv = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return on_request(conn, srv, wsi);
+    case LWS_CALLBACK_HTTP_BODY:
+        if (conn->ex != NULL && conn->ex->req_body != NULL && !conn->ex->responded) {
+            if ((int64_t)(conn->ex->req_body->len + len) > srv->cfg->max_body_bytes) {
+                respond_too_large(conn->ex);
+                return 0;
+            }
+            g_byte_array_append(conn->ex->req_body, in, (guint)len);
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (conn->ex != NULL && !conn->ex->responded) {
+            hv_http_dispatch(conn->ex);
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return on_writable(conn, wsi);
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (conn->ex != NULL) {
+            exchange_free(conn->ex);
+            conn->ex = NULL;
+        }
+        return 0;
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+static const struct lws_protocols protocols[] = {
+    {"http", on_lws_http, sizeof(conn_data), 0, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void
+on_lws_log(int level, const char *line)
+{
+    g_autofree char *msg = g_strchomp(g_strdup(line));
+    if (level & LLL_ERR) {
+        g_message("lws: %s", msg);
+    } else {
+        g_debug("lws: %s", msg);
+    }
+}
+
+hv_http_server *
+hv_http_server_new(const hv_config *cfg, GMainLoop *loop, const hv_http_deps *deps, GError **error)
+{
+    hv_http_server *srv = g_new0(hv_http_server, 1);
+    srv->cfg = cfg;
+    srv->deps = *deps;
+    srv->foreign_loops[0] = loop;
+
+    lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.options = LWS_SERVER_OPTION_GLIB | LWS_SERVER_OPTION_DISABLE_IPV6;
+    /* "localhost" is not an interface name lws understands; bind loopback explicitly. */
+    const char *host = cfg->listen_host;
+    if (g_ascii_strcasecmp(host, "localhost") == 0) {
+        host = "127.0.0.1";
+    }
+    if (strchr(host, ':') != NULL) {
+        info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
+    }
+    info.iface = strcmp(host, "0.0.0.0") == 0 ? NULL : host;
+    info.port = cfg->listen_port;
+    info.protocols = protocols;
+    info.foreign_loops = srv->foreign_loops;
+    info.user = srv;
+    info.vhost_name = "haven";
+    info.max_http_header_data = HV_HTTP_HEADER_MAX;
+    info.max_http_header_pool = 256;
+    info.keepalive_timeout = 30;
+    info.timeout_secs = 30;
+    srv->ctx = lws_create_context(&info);
+    if (srv->ctx == NULL) {
+        g_set_error(error, HV_ERROR, HV_EIO,
+                    "cannot listen on %s (address in use, not local, or not permitted)",
+                    cfg->listen);
+        g_free(srv);
+        return NULL;
+    }
+    struct lws_vhost *vh = lws_get_vhost_by_name(srv->ctx, "haven");
+    if (vh == NULL || lws_get_vhost_listen_port(vh) <= 0) {
+        g_set_error(error, HV_ERROR, HV_EIO, "cannot listen on %s", cfg->listen);
+        lws_context_destroy(srv->ctx);
+        g_free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+void
+hv_http_server_free(hv_http_server *srv)
+{
+    if (srv == NULL) {
+        return;
+    }
+    lws_context_destroy(srv->ctx);
+    g_free(srv);
+}

@@ -1,0 +1,160 @@
+/* haven's entry point: parse the configuration, create the modules in dependency order, run
+ * the GLib main loop, and tear everything down in reverse order on SIGINT/SIGTERM.
+ *
+ * Everything here runs on the main thread, which owns all state (see docs/ARCHITECTURE.md).
+ */
+#include "core/config.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "http/http.h"
+#include "pumpfun/pumpfun.h"
+#include "store/store.h"
+
+#include <glib-unix.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifndef HAVEN_VERSION
+#define HAVEN_VERSION "0.0.0"
+#endif
+
+#define PRUNE_INTERVAL_S 3600
+
+extern char **environ;
+
+typedef struct {
+    hv_config *cfg;
+    GMainLoop *loop;
+    hv_store *store;
+    hv_pf_client *client;
+    hv_pf_catalog *catalog;
+    hv_http_server *http;
+    guint prune_id;
+} app;
+
+/* Every coin the catalog fetched goes into the store in one transaction. */
+static void
+on_catalog_coins(GPtrArray *streams, void *user_data)
+{
+    app *a = user_data;
+    g_autofree json_t **coins = g_new(json_t *, streams->len);
+    for (guint i = 0; i < streams->len; i++) {
+        coins[i] = ((hv_pf_stream *)g_ptr_array_index(streams, i))->raw;
+    }
+    g_autoptr(GError) error = NULL;
+    if (!hv_store_upsert_coins(a->store, coins, streams->len, hv_wall_ms(),
+                               a->cfg->snapshot_interval_ms, &error)) {
+        g_warning("could not store %u coin(s): %s", streams->len, error->message);
+    }
+}
+
+static gboolean
+on_prune_timer(gpointer user_data)
+{
+    app *a = user_data;
+    g_autoptr(GError) error = NULL;
+    int64_t n =
+        hv_store_prune_snapshots(a->store, hv_wall_ms(), a->cfg->snapshot_retention_ms, &error);
+    if (n < 0) {
+        g_warning("pruning coin snapshots failed: %s", error->message);
+    } else if (n > 0) {
+        g_info("pruned %" G_GINT64_FORMAT " coin snapshot(s) past retention", n);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_signal(gpointer user_data)
+{
+    app *a = user_data;
+    g_info("shutting down");
+    g_main_loop_quit(a->loop);
+    return G_SOURCE_CONTINUE;
+}
+
+static void
+app_teardown(app *a)
+{
+    /* Reverse order of creation: nothing is freed while something that uses it still runs. */
+    hv_http_server_free(a->http);
+    hv_pf_catalog_free(a->catalog);
+    hv_pf_client_free(a->client);
+    if (a->prune_id != 0) {
+        g_source_remove(a->prune_id);
+    }
+    hv_store_close(a->store);
+    if (a->loop != NULL) {
+        g_main_loop_unref(a->loop);
+    }
+    hv_config_free(a->cfg);
+}
+
+int
+main(int argc, char **argv)
+{
+    app a = {0};
+    g_autoptr(GError) error = NULL;
+    hv_config_action action;
+    a.cfg = hv_config_load(argc, argv, environ, &action, &error);
+    if (a.cfg == NULL) {
+        fprintf(stderr, "haven: %s\n", error->message);
+        return HV_EXIT_CONFIG;
+    }
+    switch (action) {
+    case HV_CONFIG_ACTION_HELP:
+        hv_config_print_help(stdout, "haven");
+        hv_config_free(a.cfg);
+        return 0;
+    case HV_CONFIG_ACTION_PRINT_CONFIG:
+        hv_config_print(a.cfg, stdout);
+        hv_config_free(a.cfg);
+        return 0;
+    case HV_CONFIG_ACTION_VERSION:
+        printf("haven %s\n", HAVEN_VERSION);
+        hv_config_free(a.cfg);
+        return 0;
+    case HV_CONFIG_ACTION_RUN:
+    default:
+        break;
+    }
+    hv_log_init(a.cfg->log_level, g_strcmp0(a.cfg->log_format, "json") == 0);
+
+    a.store = hv_store_open(a.cfg->db_path, &error);
+    if (a.store == NULL) {
+        g_critical("%s", error->message);
+        app_teardown(&a);
+        return 1;
+    }
+    on_prune_timer(&a);
+    a.prune_id = g_timeout_add_seconds(PRUNE_INTERVAL_S, on_prune_timer, &a);
+
+    a.loop = g_main_loop_new(NULL, FALSE);
+    a.client = hv_pf_client_new(a.cfg);
+    hv_pf_catalog_callbacks cb = {.on_coins = on_catalog_coins};
+    a.catalog = hv_pf_catalog_new(a.cfg, a.client, &cb, &a);
+    hv_http_deps deps = {
+        .catalog = a.catalog,
+        .store = a.store,
+        .version = HAVEN_VERSION,
+        .started_wall_ms = hv_wall_ms(),
+    };
+    a.http = hv_http_server_new(a.cfg, a.loop, &deps, &error);
+    if (a.http == NULL) {
+        g_critical("%s", error->message);
+        app_teardown(&a);
+        return 1;
+    }
+    guint sigint = g_unix_signal_add(SIGINT, on_signal, &a);
+    guint sigterm = g_unix_signal_add(SIGTERM, on_signal, &a);
+    g_message("haven %s listening on http://%s:%d (database %s, pump.fun %s)", HAVEN_VERSION,
+              a.cfg->listen_host, a.cfg->listen_port, a.cfg->db_path, a.cfg->pumpfun_frontend_api);
+
+    g_main_loop_run(a.loop);
+
+    g_source_remove(sigint);
+    g_source_remove(sigterm);
+    app_teardown(&a);
+    g_message("stopped");
+    return 0;
+}
