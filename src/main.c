@@ -110,6 +110,10 @@ main(int argc, char **argv)
         hv_config_print(a.cfg, stdout);
         hv_config_free(a.cfg);
         return 0;
+    case HV_CONFIG_ACTION_PRINT_MARKDOWN:
+        hv_config_print_markdown(stdout);
+        hv_config_free(a.cfg);
+        return 0;
     case HV_CONFIG_ACTION_VERSION:
         printf("haven %s\n", HAVEN_VERSION);
         hv_config_free(a.cfg);

@@ -31,7 +31,7 @@ typedef struct {
 
 static const opt_row options[] = {
     {"listen", "HAVEN_LISTEN", OPT_LISTEN, "127.0.0.1:8000", 0, 0, NULL, false, OFF(listen),
-     "Address and port the HTTP/WebSocket server binds (host:port; [v6]:port)."},
+     "Address and port the HTTP server binds (host:port, or [v6addr]:port)."},
     {"db", "HAVEN_DB", OPT_STRING, "./haven.db", 0, 0, NULL, false, OFF(db_path),
      "SQLite database file (WAL mode); created and migrated at startup."},
     {"pumpfun-frontend-api", "HAVEN_PUMPFUN_FRONTEND_API", OPT_URL,
@@ -179,8 +179,9 @@ apply_option(hv_config *cfg, const opt_row *row, const char *value, const char *
         } else if (row->type == OPT_CHOICE) {
             range = g_strdup_printf(" (allowed: %s)", row->choices);
         }
-        g_set_error(error, HV_ERROR, HV_ECONFIG, "invalid %s %s=\"%s\": %s%s", source,
-                    source[0] == '-' ? row->name : row->env, row->secret ? "***" : value, why,
+        bool flag = strcmp(source, "flag") == 0;
+        g_set_error(error, HV_ERROR, HV_ECONFIG, "invalid %s %s%s=\"%s\": %s%s", source,
+                    flag ? "--" : "", flag ? row->name : row->env, row->secret ? "***" : value, why,
                     range != NULL ? range : "");
         return false;
     }
@@ -239,6 +240,10 @@ hv_config_load(int argc, char **argv, char **envp, hv_config_action *action, GEr
             *action = HV_CONFIG_ACTION_PRINT_CONFIG;
             continue;
         }
+        if (strcmp(arg, "--print-config-markdown") == 0) {
+            *action = HV_CONFIG_ACTION_PRINT_MARKDOWN;
+            continue;
+        }
         if (strcmp(arg, "--version") == 0) {
             *action = HV_CONFIG_ACTION_VERSION;
             continue;
@@ -265,7 +270,7 @@ hv_config_load(int argc, char **argv, char **envp, hv_config_action *action, GEr
             }
             value = argv[++i];
         }
-        if (!apply_option(cfg, row, value, "--option", error)) {
+        if (!apply_option(cfg, row, value, "flag", error)) {
             return NULL;
         }
     }

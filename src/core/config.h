@@ -42,6 +42,7 @@ typedef enum {
     HV_CONFIG_ACTION_HELP,
     HV_CONFIG_ACTION_PRINT_CONFIG,
     HV_CONFIG_ACTION_VERSION,
+    HV_CONFIG_ACTION_PRINT_MARKDOWN, /* --print-config-markdown: the table in docs/CONFIG.md */
 } hv_config_action;
 
 /* Builds the configuration from defaults, envp (NULL-terminated "NAME=value" list; NULL means

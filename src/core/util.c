@@ -100,12 +100,17 @@ hv_parse_int64(const char *s, int64_t *out)
 bool
 hv_parse_duration_ms(const char *s, int64_t *out_ms)
 {
-    if (s == NULL || *s == '\0' || !(g_ascii_isdigit(*s) || *s == '.')) {
+    if (s == NULL || *s == '\0') {
+        return false;
+    }
+    /* Plain decimal only: strtod would also take hex ("0x10") and exponents ("1e3"). */
+    size_t digits = strspn(s, "0123456789.");
+    if (digits == 0 || memchr(s, '.', digits) != memrchr(s, '.', digits)) {
         return false;
     }
     char *end = NULL;
     double v = g_ascii_strtod(s, &end);
-    if (end == s || !isfinite(v) || v < 0) {
+    if (end != s + digits || !isfinite(v) || v < 0) {
         return false;
     }
     double scale;
@@ -164,12 +169,17 @@ hv_wall_ms(void)
 void
 hv_format_iso8601(int64_t wall_ms, char *buf, size_t len)
 {
-    time_t secs = (time_t)(wall_ms / 1000);
+    /* Floor division, so times before 1970 get a positive millisecond part. */
+    int64_t ms = wall_ms % 1000;
+    if (ms < 0) {
+        ms += 1000;
+    }
+    time_t secs = (time_t)((wall_ms - ms) / 1000);
     struct tm tm;
     if (gmtime_r(&secs, &tm) == NULL) {
         g_strlcpy(buf, "1970-01-01T00:00:00.000Z", len);
         return;
     }
     g_snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-               tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(wall_ms % 1000));
+               tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)ms);
 }

@@ -24,6 +24,7 @@ struct hv_http_exchange {
     GByteArray *req_body;
     int64_t content_length; /* -1: none */
     /* response */
+    bool in_dispatch; /* inside the request callback: answer is written without a poll trip */
     bool responded;
     bool headers_sent;
     bool close_after;
@@ -31,7 +32,6 @@ struct hv_http_exchange {
     const char *content_type;
     GPtrArray *headers; /* alternating name, value (owned) */
     GString *body;      /* LWS_PRE bytes of headroom, then the payload */
-    size_t sent;
     /* parked on the catalog */
     hv_pf_waiter *waiter;
     /* handler parameters */

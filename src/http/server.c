@@ -3,8 +3,8 @@
  *
  * Each request gets an hv_http_exchange. A handler answers at once or parks the exchange on
  * the catalog; when the answer is ready the exchange asks lws for a writable callback, writes
- * the headers, then the body in chunks of at most HV_HTTP_CHUNK bytes, and completes the
- * transaction so keep-alive connections carry the next request. If the client goes away first,
+ * the headers and the body (lws buffers what the socket does not take at once), and completes
+ * the transaction so keep-alive connections carry the next request. If the client goes away first,
  * the exchange is freed and its waiter cancelled: no callback ever touches a dead connection.
  */
 #include "http-private.h"
@@ -14,7 +14,6 @@
 #include <libwebsockets.h>
 #include <string.h>
 
-#define HV_HTTP_CHUNK          32768
 #define HV_HTTP_HEADER_MAX     8192
 #define HV_HTTP_PARK_TIMEOUT_S 120
 
@@ -88,7 +87,9 @@ void
 hv_http_send(hv_http_exchange *ex)
 {
     ex->responded = true;
-    if (ex->wsi != NULL) {
+    /* An answer ready while the request is being dispatched is written by on_request itself,
+     * saving a trip through the poll loop; a later one waits for the socket to be writable. */
+    if (ex->wsi != NULL && !ex->in_dispatch) {
         lws_callback_on_writable(ex->wsi);
     }
 }
@@ -122,6 +123,8 @@ hv_http_respond_detail(hv_http_exchange *ex, int status, const char *fmt, ...)
     va_end(ap);
     hv_http_respond_json(ex, status, json_pack("{s:s}", "detail", detail));
 }
+
+static int on_writable(conn_data *conn, struct lws *wsi);
 
 /* ---- request intake --------------------------------------------------------------------- */
 
@@ -193,6 +196,7 @@ on_request(conn_data *conn, hv_http_server *srv, struct lws *wsi)
 {
     if (conn->ex != NULL) {
         exchange_free(conn->ex); /* a keep-alive request whose predecessor never finished */
+        conn->ex = NULL;
     }
     hv_http_exchange *ex = exchange_new(srv, wsi);
     conn->ex = ex;
@@ -211,8 +215,10 @@ on_request(conn_data *conn, hv_http_server *srv, struct lws *wsi)
         ex->req_body = g_byte_array_new();
         return 0; /* dispatched at LWS_CALLBACK_HTTP_BODY_COMPLETION */
     }
+    ex->in_dispatch = true;
     hv_http_dispatch(ex);
-    return 0;
+    ex->in_dispatch = false;
+    return ex->responded ? on_writable(conn, wsi) : 0;
 }
 
 /* ---- response output -------------------------------------------------------------------- */
@@ -262,36 +268,27 @@ write_headers(hv_http_exchange *ex, struct lws *wsi, size_t body_len)
     return 0;
 }
 
+/* Writes the whole response in one writable callback: the headers, then the body. lws keeps
+ * whatever the socket does not take at once and sends it before anything else on this
+ * connection (and defers the transaction's completion until then), so one large write costs
+ * less than many chunked callbacks. */
 static int
 on_writable(conn_data *conn, struct lws *wsi)
 {
     hv_http_exchange *ex = conn->ex;
-    if (ex == NULL || !ex->responded) {
+    if (ex == NULL || !ex->responded || ex->headers_sent) {
         return 0;
     }
     size_t len = ex->body->len - LWS_PRE;
-    bool head = strcmp(ex->method, "HEAD") == 0;
-    if (!ex->headers_sent) {
-        if (write_headers(ex, wsi, len) != 0) {
-            return -1;
-        }
-        ex->headers_sent = true;
-        if (len == 0 || head) {
-            return finish_exchange(conn, wsi);
-        }
-        lws_callback_on_writable(wsi);
-        return 0;
-    }
-    size_t chunk = MIN(len - ex->sent, (size_t)HV_HTTP_CHUNK);
-    bool last = ex->sent + chunk == len;
-    uint8_t *data = (uint8_t *)ex->body->str + LWS_PRE + ex->sent;
-    if (lws_write(wsi, data, chunk, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)chunk) {
+    if (write_headers(ex, wsi, len) != 0) {
         return -1;
     }
-    ex->sent += chunk;
-    if (!last) {
-        lws_callback_on_writable(wsi);
-        return 0;
+    ex->headers_sent = true;
+    if (len > 0 && strcmp(ex->method, "HEAD") != 0) {
+        uint8_t *data = (uint8_t *)ex->body->str + LWS_PRE;
+        if (lws_write(wsi, data, len, LWS_WRITE_HTTP_FINAL) < 0) {
+            return -1;
+        }
     }
     return finish_exchange(conn, wsi);
 }
@@ -303,6 +300,11 @@ on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
 {
     conn_data *conn = user;
     hv_http_server *srv = lws_context_user(lws_get_context(wsi));
+    if (conn == NULL) {
+        /* lws reports some events (e.g. CLOSED_HTTP of a connection that never got to HTTP)
+         * without per-connection data; nothing of ours exists for it. */
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
     switch (reason) {
     case LWS_CALLBACK_HTTP:
         return on_request(conn, srv, wsi);

@@ -99,8 +99,9 @@ hv_pf_backoff_next_ms(int64_t prev_delay_ms, const char *retry_after)
     }
     int64_t secs = 0;
     if (retry_after != NULL && hv_parse_int64(retry_after, &secs) && secs >= 0) {
+        /* Compare before multiplying: a huge Retry-After must not overflow. */
         int64_t ra =
-            secs * 1000 > HV_PF_RETRY_AFTER_MAX_MS ? HV_PF_RETRY_AFTER_MAX_MS : secs * 1000;
+            secs > HV_PF_RETRY_AFTER_MAX_MS / 1000 ? HV_PF_RETRY_AFTER_MAX_MS : secs * 1000;
         if (ra > delay) {
             delay = ra;
         }

@@ -16,8 +16,9 @@ load_json(const char *body, size_t len, GError **error)
         g_set_error(error, HV_ERROR, HV_EPROTO, "empty body");
         return NULL;
     }
+    /* Duplicate keys are accepted (the last wins): one odd row must not fail a whole page. */
     json_error_t jerr;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &jerr);
+    json_t *root = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
     if (root == NULL) {
         g_set_error(error, HV_ERROR, HV_EPROTO, "malformed JSON at line %d: %s", jerr.line,
                     jerr.text);

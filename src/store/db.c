@@ -287,6 +287,14 @@ bind_column(sqlite3_stmt *st, int idx, json_t *v, col_type type)
     sqlite3_bind_null(st, idx);
 }
 
+/* The coin's mint: "mint" as pump.fun sends it, else "mint_id" (haven's own name). */
+static json_t *
+coin_mint(json_t *coin)
+{
+    json_t *m = json_object_get(coin, "mint");
+    return json_is_string(m) ? m : json_object_get(coin, "mint_id");
+}
+
 static bool
 upsert_one(hv_store *store, json_t *coin, int64_t now, int64_t snapshot_interval_ms, GError **error)
 {
@@ -294,10 +302,7 @@ upsert_one(hv_store *store, json_t *coin, int64_t now, int64_t snapshot_interval
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     for (size_t i = 0; i < N_COIN_COLUMNS; i++) {
-        json_t *v = json_object_get(coin, coin_columns[i].key);
-        if (i == 0 && v == NULL) {
-            v = json_object_get(coin, "mint_id");
-        }
+        json_t *v = i == 0 ? coin_mint(coin) : json_object_get(coin, coin_columns[i].key);
         bind_column(st, (int)i + 1, v, coin_columns[i].type);
     }
     char *raw = json_dumps(coin, JSON_COMPACT);
@@ -312,8 +317,7 @@ upsert_one(hv_store *store, json_t *coin, int64_t now, int64_t snapshot_interval
     sqlite3_stmt *sn = store->insert_snapshot;
     sqlite3_reset(sn);
     sqlite3_clear_bindings(sn);
-    json_t *mint = json_object_get(coin, "mint");
-    bind_column(sn, 1, mint != NULL ? mint : json_object_get(coin, "mint_id"), COL_TEXT);
+    bind_column(sn, 1, coin_mint(coin), COL_TEXT);
     sqlite3_bind_int64(sn, 2, now);
     bind_column(sn, 3, json_object_get(coin, "num_participants"), COL_INT);
     bind_column(sn, 4, json_object_get(coin, "market_cap"), COL_REAL);

@@ -6,7 +6,7 @@
  * reference implementation), and a meta table for health checks. */
 static const char migration_001[] =
     "CREATE TABLE pumpfun_coins ("
-    "  mint_id TEXT PRIMARY KEY,"
+    "  mint_id TEXT PRIMARY KEY NOT NULL,"
     "  name TEXT, symbol TEXT, description TEXT,"
     "  image_uri TEXT, metadata_uri TEXT, banner_uri TEXT, thumbnail TEXT, video_uri TEXT,"
     "  website TEXT, twitter TEXT, telegram TEXT, creator TEXT,"

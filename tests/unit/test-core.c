@@ -1,0 +1,684 @@
+/* Unit tests for the core module: base58 mint validation, duration/int/double/time helpers,
+ * error names, and configuration (defaults < HAVEN_* environment < flags, validation messages,
+ * actions) including the check that docs/CONFIG.md embeds the generated option table.
+ */
+#include "core/config.h"
+#include "core/error.h"
+#include "core/util.h"
+
+#include <glib.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static char *
+test_data_path(const char *rel)
+{
+    const char *root = g_getenv("HAVEN_TEST_DATA");
+    if (root == NULL) {
+        g_error("HAVEN_TEST_DATA is not set (run the tests with meson test)");
+    }
+    return g_build_filename(root, rel, NULL);
+}
+
+static char *
+read_file_or_die(const char *path, gsize *len)
+{
+    char *text = NULL;
+    GError *error = NULL;
+    if (!g_file_get_contents(path, &text, len, &error)) {
+        g_error("cannot read %s: %s", path, error->message);
+    }
+    return text;
+}
+
+/* ---- hv_mint_id_is_valid / hv_base58_decode ------------------------------------------- */
+
+static void
+test_mint_fixture_mints_valid(void)
+{
+    g_autofree char *path = test_data_path("pumpfun/currently-live.json");
+    gsize len = 0;
+    g_autofree char *text = read_file_or_die(path, &len);
+    /* core has no JSON parser; the fixture's "mint" keys are found with a regex. */
+    g_autoptr(GRegex) re = g_regex_new("\"mint\"\\s*:\\s*\"([^\"]*)\"", 0, 0, NULL);
+    g_assert_nonnull(re);
+    g_autoptr(GMatchInfo) m = NULL;
+    unsigned n = 0;
+    g_regex_match(re, text, 0, &m);
+    while (g_match_info_matches(m)) {
+        g_autofree char *mint = g_match_info_fetch(m, 1);
+        if (!hv_mint_id_is_valid(mint)) {
+            g_error("fixture mint %s (row %u) rejected", mint, n);
+        }
+        uint8_t out[64];
+        g_assert_cmpint(hv_base58_decode(mint, out, sizeof(out)), ==, 32);
+        n++;
+        g_match_info_next(m, NULL);
+    }
+    g_assert_cmpuint(n, ==, 12);
+    g_assert_true(hv_mint_id_is_valid("3db3seiWSQSmKUeNWD87dN5AcYG2mLa12FHC4D2zpump"));
+}
+
+static void
+test_mint_invalid_lengths_and_chars(void)
+{
+    /* 32 '1's decode to 32 zero bytes: the shortest valid mint. */
+    g_assert_true(hv_mint_id_is_valid("11111111111111111111111111111111"));
+    /* 2^256 - 1: the largest 32-byte value, 44 characters. */
+    g_assert_true(hv_mint_id_is_valid("JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFG"));
+
+    g_assert_false(hv_mint_id_is_valid(NULL));
+    g_assert_false(hv_mint_id_is_valid(""));
+    /* 31 characters (a valid fixture mint minus its last character). */
+    g_assert_cmpuint(strlen("7k13ksm9yfWYBqVUrvdG5to1ecy4AhV"), ==, 31);
+    g_assert_false(hv_mint_id_is_valid("7k13ksm9yfWYBqVUrvdG5to1ecy4AhV"));
+    /* 45 characters. */
+    g_assert_cmpuint(strlen("7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump1"), ==, 45);
+    g_assert_false(hv_mint_id_is_valid("7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump1"));
+    /* 31 and 45 '1's (zero bytes) as well. */
+    g_assert_false(hv_mint_id_is_valid("1111111111111111111111111111111"));
+    g_assert_false(hv_mint_id_is_valid("111111111111111111111111111111111111111111111"));
+
+    /* 44-character strings with one character outside the base58 alphabet. */
+    static const char *bad_chars[] = {
+        "0k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump",
+        "Ok13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump",
+        "Ik13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump",
+        "lk13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump",
+        "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepum+",
+        "7k13ksm9yfWYBqVUrvdG5to1ecy4AhV y2qsnbPepump",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad_chars); i++) {
+        g_assert_cmpuint(strlen(bad_chars[i]), ==, 44);
+        g_assert_false(hv_mint_id_is_valid(bad_chars[i]));
+        uint8_t out[64];
+        g_assert_cmpint(hv_base58_decode(bad_chars[i], out, sizeof(out)), ==, -1);
+    }
+}
+
+static void
+test_mint_decodes_to_33_bytes(void)
+{
+    /* Both decode to more than 32 bytes, which only a big buffer shows. */
+    static const char *too_big[] = {
+        "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz",
+        "JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFH", /* 2^256 */
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(too_big); i++) {
+        uint8_t out[128];
+        g_assert_cmpuint(strlen(too_big[i]), ==, 44);
+        g_assert_cmpint(hv_base58_decode(too_big[i], out, sizeof(out)), ==, 33);
+        g_assert_false(hv_mint_id_is_valid(too_big[i]));
+    }
+    uint8_t out[128];
+    g_assert_cmpint(hv_base58_decode("JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFH", out, 128), ==,
+                    33);
+    g_assert_cmpuint(out[0], ==, 1);
+    for (int i = 1; i < 33; i++) {
+        g_assert_cmpuint(out[i], ==, 0);
+    }
+}
+
+static void
+test_base58_vectors(void)
+{
+    uint8_t out[64];
+    memset(out, 0xAA, sizeof(out));
+    g_assert_cmpint(hv_base58_decode("2g", out, sizeof(out)), ==, 1);
+    g_assert_cmpuint(out[0], ==, 0x61);
+
+    g_assert_cmpint(hv_base58_decode("a3gV", out, sizeof(out)), ==, 3);
+    g_assert_cmpmem(out, 3, "bbb", 3);
+
+    memset(out, 0xAA, sizeof(out));
+    g_assert_cmpint(hv_base58_decode("1", out, sizeof(out)), ==, 1);
+    g_assert_cmpuint(out[0], ==, 0);
+
+    g_assert_cmpint(hv_base58_decode("", out, sizeof(out)), ==, 0);
+
+    /* Leading '1's are leading zero bytes. */
+    memset(out, 0xAA, sizeof(out));
+    g_assert_cmpint(hv_base58_decode("112g", out, sizeof(out)), ==, 3);
+    static const uint8_t want_zeros[] = {0, 0, 0x61};
+    g_assert_cmpmem(out, 3, want_zeros, 3);
+
+    /* "Hello World!" (Bitcoin base58 test vector). */
+    g_assert_cmpint(hv_base58_decode("2NEpo7TZRRrLZSi2U", out, sizeof(out)), ==, 12);
+    g_assert_cmpmem(out, 12, "Hello World!", 12);
+
+    /* 32 '1's → 32 zero bytes. */
+    memset(out, 0xAA, sizeof(out));
+    g_assert_cmpint(hv_base58_decode("11111111111111111111111111111111", out, sizeof(out)), ==, 32);
+    for (int i = 0; i < 32; i++) {
+        g_assert_cmpuint(out[i], ==, 0);
+    }
+
+    /* Output buffer too small. */
+    g_assert_cmpint(hv_base58_decode("a3gV", out, 2), ==, -1);
+    g_assert_cmpint(hv_base58_decode("a3gV", out, 3), ==, 3);
+}
+
+/* ---- hv_parse_duration_ms -------------------------------------------------------------- */
+
+static void
+test_parse_duration(void)
+{
+    static const struct {
+        const char *in;
+        int64_t ms;
+    } good[] = {
+        {"10", 10000},   {"1.5s", 1500},      {"500ms", 500}, {"2m", 120000},
+        {"1h", 3600000}, {"30d", 2592000000}, {"0", 0},       {"0ms", 0},
+        {"0.25s", 250},  {"7d", 604800000},   {"100ms", 100},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+        int64_t ms = -42;
+        if (!hv_parse_duration_ms(good[i].in, &ms)) {
+            g_error("duration \"%s\" rejected", good[i].in);
+        }
+        g_assert_cmpint(ms, ==, good[i].ms);
+    }
+    static const char *bad[] = {"",     "-1",     "10x",  "abc",   "s",   "ms",  "10 s",
+                                " 10",  "1s ",    "-5ms", "10sec", "1hh", "inf", "nan",
+                                "0x10", "0x1p4s", "1e3",  "1.2.3", "."};
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        int64_t ms = -42;
+        if (hv_parse_duration_ms(bad[i], &ms)) {
+            g_error("duration \"%s\" accepted as %" G_GINT64_FORMAT " ms", bad[i], ms);
+        }
+        g_assert_cmpint(ms, ==, -42); /* untouched on failure */
+    }
+    int64_t ms = -42;
+    g_assert_false(hv_parse_duration_ms(NULL, &ms));
+}
+
+/* ---- hv_parse_int64 --------------------------------------------------------------------- */
+
+static void
+test_parse_int64(void)
+{
+    static const struct {
+        const char *in;
+        int64_t v;
+    } good[] = {
+        {"0", 0},
+        {"-5", -5},
+        {"123", 123},
+        {"007", 7},
+        {"9223372036854775807", G_MAXINT64},
+        {"-9223372036854775808", G_MININT64},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+        int64_t v = 42;
+        if (!hv_parse_int64(good[i].in, &v)) {
+            g_error("integer \"%s\" rejected", good[i].in);
+        }
+        g_assert_cmpint(v, ==, good[i].v);
+    }
+    static const char *bad[] = {"",
+                                "-",
+                                "1.0",
+                                " 1",
+                                "1 ",
+                                "0x10",
+                                "+1",
+                                "--1",
+                                "1e3",
+                                "99999999999999999999",
+                                "9223372036854775808",
+                                "-9223372036854775809"};
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        int64_t v = 42;
+        if (hv_parse_int64(bad[i], &v)) {
+            g_error("integer \"%s\" accepted as %" G_GINT64_FORMAT, bad[i], v);
+        }
+        g_assert_cmpint(v, ==, 42);
+    }
+    int64_t v = 42;
+    g_assert_false(hv_parse_int64(NULL, &v));
+}
+
+/* ---- hv_format_double ------------------------------------------------------------------- */
+
+static void
+test_format_double(void)
+{
+    static const struct {
+        double v;
+        const char *text;
+    } cases[] = {
+        {4120.55, "4120.55"},
+        {586642.7035, "586642.7035"},
+        {0.1, "0.1"},
+        {3.0, "3.0"},
+        {0.0, "0.0"},
+        {-2.5, "-2.5"},
+        {288.690897794, "288.690897794"},
+        {41100.923119, "41100.923119"},
+        {1.0 / 3.0, "0.3333333333333333"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        char buf[40];
+        hv_format_double(cases[i].v, buf, sizeof(buf));
+        g_assert_cmpstr(buf, ==, cases[i].text);
+        g_assert_true(g_ascii_strtod(buf, NULL) == cases[i].v);
+    }
+
+    /* Large and tiny values read back exactly. */
+    static const double round_trip[] = {
+        1e21, 1e-7, 123456789012345678.0, 0.30000000000000004, 5e-324, 1.7976931348623157e308};
+    for (size_t i = 0; i < G_N_ELEMENTS(round_trip); i++) {
+        char buf[40];
+        hv_format_double(round_trip[i], buf, sizeof(buf));
+        char *end = NULL;
+        double back = g_ascii_strtod(buf, &end);
+        g_assert_true(end != buf && *end == '\0');
+        if (back != round_trip[i]) {
+            g_error("%.17g formatted as \"%s\" reads back as %.17g", round_trip[i], buf, back);
+        }
+    }
+
+    char buf[40];
+    hv_format_double(INFINITY, buf, sizeof(buf));
+    g_assert_cmpstr(buf, ==, "null");
+    hv_format_double(NAN, buf, sizeof(buf));
+    g_assert_cmpstr(buf, ==, "null");
+}
+
+/* ---- hv_format_iso8601 ------------------------------------------------------------------ */
+
+static void
+test_format_iso8601(void)
+{
+    char buf[32];
+    hv_format_iso8601(0, buf, sizeof(buf));
+    g_assert_cmpstr(buf, ==, "1970-01-01T00:00:00.000Z");
+    /* 2026-11-24T15:00:00.123Z */
+    hv_format_iso8601(1795532400123LL, buf, sizeof(buf));
+    g_assert_cmpstr(buf, ==, "2026-11-24T15:00:00.123Z");
+    /* 2000-02-29T23:59:59.999Z (leap day) */
+    hv_format_iso8601(951868799999LL, buf, sizeof(buf));
+    g_assert_cmpstr(buf, ==, "2000-02-29T23:59:59.999Z");
+    hv_format_iso8601(1005, buf, sizeof(buf));
+    g_assert_cmpstr(buf, ==, "1970-01-01T00:00:01.005Z");
+    /* before the epoch: floor division, never a negative millisecond part */
+    hv_format_iso8601(-1, buf, sizeof(buf));
+    g_assert_cmpstr(buf, ==, "1969-12-31T23:59:59.999Z");
+}
+
+/* ---- error names ------------------------------------------------------------------------ */
+
+static void
+test_error_names(void)
+{
+    g_assert_cmpstr(hv_err_name(HV_OK), ==, "OK");
+    g_assert_cmpstr(hv_strerror(HV_OK), ==, "success");
+    g_assert_cmpstr(hv_err_name(HV_ENOTFOUND), ==, "ENOTFOUND");
+    g_assert_cmpstr(hv_strerror(HV_ENOTFOUND), ==, "no such stream");
+    g_assert_cmpstr(hv_err_name(HV_ERATELIMIT), ==, "ERATELIMIT");
+    g_assert_cmpstr(hv_strerror(HV_ERATELIMIT), ==, "rate limited by upstream");
+    g_assert_cmpstr(hv_err_name(HV_ECONFIG), ==, "ECONFIG");
+    g_assert_cmpstr(hv_strerror(HV_ECONFIG), ==, "invalid configuration");
+    g_assert_cmpstr(hv_err_name(HV_EPROTO), ==, "EPROTO");
+    g_assert_cmpstr(hv_strerror(HV_ETIMEDOUT), ==, "timed out");
+    g_assert_cmpstr(hv_err_name(12345), ==, "EUNKNOWN");
+    g_assert_cmpstr(hv_strerror(12345), ==, "unknown error");
+    g_assert_cmpstr(hv_err_name(-1), ==, "EUNKNOWN");
+    /* Codes are negative and distinct. */
+    g_assert_cmpint(HV_EINVAL, <, 0);
+    g_assert_cmpint(HV_ECONFIG, <, 0);
+    g_assert_cmpint(HV_EINVAL, !=, HV_ECONFIG);
+    g_assert_cmpstr(g_quark_to_string(HV_ERROR), ==, "hv-error-quark");
+}
+
+/* ---- configuration ---------------------------------------------------------------------- */
+
+/* Loads a config from a NULL-terminated argument list (argv[0] added) and environment. */
+static hv_config *
+load_config(const char *const *args, const char *const *env, hv_config_action *action,
+            GError **error)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_ptr_array_add(argv, (char *)"haven");
+    for (size_t i = 0; args != NULL && args[i] != NULL; i++) {
+        g_ptr_array_add(argv, (char *)args[i]);
+    }
+    int argc = (int)argv->len;
+    g_ptr_array_add(argv, NULL);
+    return hv_config_load(argc, (char **)argv->pdata, (char **)env, action, error);
+}
+
+/* Expects loading to fail with HV_ECONFIG and a message containing every needle. */
+static void
+expect_config_error(const char *const *args, const char *const *env, const char *needle1,
+                    const char *needle2)
+{
+    hv_config_action action = HV_CONFIG_ACTION_RUN;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_config) cfg = load_config(args, env, &action, &error);
+    g_assert_null(cfg);
+    g_assert_error(error, HV_ERROR, HV_ECONFIG);
+    if (strstr(error->message, needle1) == NULL ||
+        (needle2 != NULL && strstr(error->message, needle2) == NULL)) {
+        g_error("config error \"%s\" does not mention \"%s\"%s%s", error->message, needle1,
+                needle2 != NULL ? " and " : "", needle2 != NULL ? needle2 : "");
+    }
+}
+
+static void
+test_config_defaults(void)
+{
+    hv_config_action action = HV_CONFIG_ACTION_VERSION;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_config) cfg = load_config(NULL, NULL, &action, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(cfg);
+    g_assert_cmpint(action, ==, HV_CONFIG_ACTION_RUN);
+    g_assert_cmpstr(cfg->listen, ==, "127.0.0.1:8000");
+    g_assert_cmpstr(cfg->listen_host, ==, "127.0.0.1");
+    g_assert_cmpint(cfg->listen_port, ==, 8000);
+    g_assert_cmpstr(cfg->db_path, ==, "./haven.db");
+    g_assert_cmpstr(cfg->pumpfun_frontend_api, ==, "https://frontend-api-v3.pump.fun");
+    g_assert_cmpstr(cfg->pumpfun_livestream_api, ==, "https://livestream-api.pump.fun");
+    g_assert_true(g_str_has_prefix(cfg->user_agent, "Mozilla/5.0 "));
+    g_assert_cmpint(cfg->catalog_ttl_ms, ==, 10000);
+    g_assert_cmpint(cfg->roster_max, ==, 1000);
+    g_assert_cmpint(cfg->roster_page_size, ==, 100);
+    g_assert_cmpint(cfg->upstream_connect_timeout_ms, ==, 5000);
+    g_assert_cmpint(cfg->upstream_timeout_ms, ==, 15000);
+    g_assert_cmpint(cfg->upstream_max_body_bytes, ==, 33554432);
+    g_assert_cmpint(cfg->snapshot_interval_ms, ==, 60000);
+    g_assert_cmpint(cfg->snapshot_retention_ms, ==, 30LL * 86400000LL);
+    g_assert_cmpint(cfg->max_body_bytes, ==, 65536);
+    g_assert_cmpstr(cfg->log_level, ==, "info");
+    g_assert_cmpstr(cfg->log_format, ==, "text");
+
+    /* An environment without HAVEN_* variables changes nothing. */
+    const char *env[] = {"PATH=/usr/bin", "HAVEN_LISTENX=1.2.3.4:5", "XHAVEN_DB=/x", NULL};
+    g_autoptr(hv_config) cfg2 = load_config(NULL, env, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(cfg2->listen, ==, "127.0.0.1:8000");
+    g_assert_cmpstr(cfg2->db_path, ==, "./haven.db");
+}
+
+static void
+test_config_precedence(void)
+{
+    hv_config_action action;
+    g_autoptr(GError) error = NULL;
+    const char *env[] = {"HAVEN_LISTEN=0.0.0.0:9000", "HAVEN_CATALOG_TTL=30s",
+                         "HAVEN_DB=/var/lib/haven/h.db", NULL};
+
+    /* environment over default */
+    g_autoptr(hv_config) a = load_config(NULL, env, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(a->listen, ==, "0.0.0.0:9000");
+    g_assert_cmpstr(a->listen_host, ==, "0.0.0.0");
+    g_assert_cmpint(a->listen_port, ==, 9000);
+    g_assert_cmpint(a->catalog_ttl_ms, ==, 30000);
+    g_assert_cmpstr(a->db_path, ==, "/var/lib/haven/h.db");
+
+    /* flag over environment; "--x=v" and "--x v" forms */
+    const char *args[] = {"--listen", "127.0.0.2:7000", "--catalog-ttl=2s", NULL};
+    g_autoptr(hv_config) b = load_config(args, env, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(action, ==, HV_CONFIG_ACTION_RUN);
+    g_assert_cmpstr(b->listen, ==, "127.0.0.2:7000");
+    g_assert_cmpstr(b->listen_host, ==, "127.0.0.2");
+    g_assert_cmpint(b->listen_port, ==, 7000);
+    g_assert_cmpint(b->catalog_ttl_ms, ==, 2000);
+    g_assert_cmpstr(b->db_path, ==, "/var/lib/haven/h.db"); /* env value kept */
+
+    const char *args2[] = {"--catalog-ttl", "2s", "--listen=[::1]:8443", NULL};
+    g_autoptr(hv_config) c = load_config(args2, NULL, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(c->catalog_ttl_ms, ==, 2000);
+    g_assert_cmpstr(c->listen, ==, "[::1]:8443");
+    g_assert_cmpstr(c->listen_host, ==, "::1");
+    g_assert_cmpint(c->listen_port, ==, 8443);
+
+    /* the last occurrence of a flag wins */
+    const char *args3[] = {"--roster-max=5", "--roster-max", "7", NULL};
+    g_autoptr(hv_config) d = load_config(args3, NULL, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(d->roster_max, ==, 7);
+}
+
+static void
+test_config_values(void)
+{
+    hv_config_action action;
+    g_autoptr(GError) error = NULL;
+    const char *env[] = {"HAVEN_PUMPFUN_FRONTEND_API=http://127.0.0.1:5000/",
+                         "HAVEN_PUMPFUN_LIVESTREAM_API=https://live.example//",
+                         "HAVEN_LOG_LEVEL=debug",
+                         "HAVEN_LOG_FORMAT=json",
+                         "HAVEN_SNAPSHOT_INTERVAL=0",
+                         "HAVEN_UPSTREAM_TIMEOUT=500ms",
+                         "HAVEN_ROSTER_MAX=100000",
+                         NULL};
+    g_autoptr(hv_config) cfg = load_config(NULL, env, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(cfg->pumpfun_frontend_api, ==, "http://127.0.0.1:5000");
+    g_assert_cmpstr(cfg->pumpfun_livestream_api, ==, "https://live.example");
+    g_assert_cmpstr(cfg->log_level, ==, "debug");
+    g_assert_cmpstr(cfg->log_format, ==, "json");
+    g_assert_cmpint(cfg->snapshot_interval_ms, ==, 0);
+    g_assert_cmpint(cfg->upstream_timeout_ms, ==, 500);
+    g_assert_cmpint(cfg->roster_max, ==, 100000);
+
+    /* a trailing slash on a flag value is stripped too */
+    const char *args[] = {"--pumpfun-frontend-api=https://fe.example/", NULL};
+    g_autoptr(hv_config) cfg2 = load_config(args, NULL, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(cfg2->pumpfun_frontend_api, ==, "https://fe.example");
+}
+
+static void
+test_config_invalid(void)
+{
+    const char *env_roster[] = {"HAVEN_ROSTER_MAX=0", NULL};
+    expect_config_error(NULL, env_roster, "HAVEN_ROSTER_MAX", "1..100000");
+    const char *env_roster2[] = {"HAVEN_ROSTER_MAX=12abc", NULL};
+    expect_config_error(NULL, env_roster2, "HAVEN_ROSTER_MAX", "12abc");
+    const char *env_listen[] = {"HAVEN_LISTEN=nope", NULL};
+    expect_config_error(NULL, env_listen, "HAVEN_LISTEN", "nope");
+    const char *env_port[] = {"HAVEN_LISTEN=127.0.0.1:70000", NULL};
+    expect_config_error(NULL, env_port, "HAVEN_LISTEN", "70000");
+    const char *env_noport[] = {"HAVEN_LISTEN=:8000", NULL};
+    expect_config_error(NULL, env_noport, "HAVEN_LISTEN", NULL);
+    const char *env_level[] = {"HAVEN_LOG_LEVEL=loud", NULL};
+    expect_config_error(NULL, env_level, "HAVEN_LOG_LEVEL", "error|warning|info|debug");
+    const char *env_url[] = {"HAVEN_PUMPFUN_FRONTEND_API=ftp://x", NULL};
+    expect_config_error(NULL, env_url, "HAVEN_PUMPFUN_FRONTEND_API", "ftp://x");
+    const char *env_ttl[] = {"HAVEN_CATALOG_TTL=10x", NULL};
+    expect_config_error(NULL, env_ttl, "HAVEN_CATALOG_TTL", "10x");
+    const char *env_ttl_small[] = {"HAVEN_CATALOG_TTL=10ms", NULL};
+    expect_config_error(NULL, env_ttl_small, "HAVEN_CATALOG_TTL", "out of range");
+    const char *env_db[] = {"HAVEN_DB=", NULL};
+    expect_config_error(NULL, env_db, "HAVEN_DB", "empty");
+
+    /* flags name the flag (as "listen", without the dashes) */
+    const char *args_listen[] = {"--listen=nope", NULL};
+    expect_config_error(args_listen, NULL, "listen", "nope");
+    const char *args_ttl[] = {"--catalog-ttl", "forever", NULL};
+    expect_config_error(args_ttl, NULL, "catalog-ttl", "forever");
+    /* a bad flag fails even when the environment holds a good value */
+    const char *env_good[] = {"HAVEN_ROSTER_MAX=10", NULL};
+    const char *args_roster[] = {"--roster-max=-1", NULL};
+    expect_config_error(args_roster, env_good, "roster-max", "-1");
+
+    const char *args_unknown[] = {"--nope", NULL};
+    expect_config_error(args_unknown, NULL, "--nope", NULL);
+    const char *args_unknown_eq[] = {"--nope=1", NULL};
+    expect_config_error(args_unknown_eq, NULL, "--nope", NULL);
+    const char *args_missing[] = {"--listen", NULL};
+    expect_config_error(args_missing, NULL, "--listen", "needs a value");
+    const char *args_positional[] = {"serve", NULL};
+    expect_config_error(args_positional, NULL, "serve", NULL);
+}
+
+static void
+test_config_actions(void)
+{
+    static const struct {
+        const char *arg;
+        hv_config_action action;
+    } cases[] = {
+        {"--help", HV_CONFIG_ACTION_HELP},
+        {"-h", HV_CONFIG_ACTION_HELP},
+        {"--print-config", HV_CONFIG_ACTION_PRINT_CONFIG},
+        {"--version", HV_CONFIG_ACTION_VERSION},
+        {"--print-config-markdown", HV_CONFIG_ACTION_PRINT_MARKDOWN},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        const char *args[] = {"--listen=127.0.0.1:8001", cases[i].arg, NULL};
+        hv_config_action action = HV_CONFIG_ACTION_RUN;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(hv_config) cfg = load_config(args, NULL, &action, &error);
+        g_assert_no_error(error);
+        g_assert_nonnull(cfg);
+        g_assert_cmpint(action, ==, cases[i].action);
+        g_assert_cmpint(cfg->listen_port, ==, 8001);
+    }
+}
+
+/* Runs a printer into a string. */
+static char *
+capture(void (*print)(FILE *, const void *), const void *arg)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    g_assert_nonnull(f);
+    print(f, arg);
+    g_assert_cmpint(fclose(f), ==, 0);
+    return buf; /* malloc'ed */
+}
+
+static void
+print_markdown(FILE *f, const void *arg)
+{
+    hv_config_print_markdown(f);
+}
+
+static void
+print_help(FILE *f, const void *arg)
+{
+    hv_config_print_help(f, "haven");
+}
+
+static void
+print_config(FILE *f, const void *arg)
+{
+    hv_config_print(arg, f);
+}
+
+static void
+test_config_print(void)
+{
+    hv_config_action action;
+    g_autoptr(GError) error = NULL;
+    const char *env[] = {"HAVEN_CATALOG_TTL=2s", NULL};
+    g_autoptr(hv_config) cfg = load_config(NULL, env, &action, &error);
+    g_assert_no_error(error);
+    char *text = capture(print_config, cfg);
+    g_assert_nonnull(strstr(text, "HAVEN_LISTEN=127.0.0.1:8000\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_CATALOG_TTL=2000ms\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_ROSTER_MAX=1000\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_LOG_LEVEL=info\n"));
+    free(text);
+
+    text = capture(print_help, NULL);
+    g_assert_true(g_str_has_prefix(text, "Usage: haven [OPTION...]\n"));
+    g_assert_nonnull(strstr(text, "  --catalog-ttl=duration\n      env HAVEN_CATALOG_TTL, default "
+                                  "10s\n"));
+    g_assert_nonnull(strstr(text, "      one of: text|json\n"));
+    free(text);
+
+    text = capture(print_markdown, NULL);
+    g_assert_true(g_str_has_prefix(text, "| Flag | Environment | Type | Default | Description |\n"
+                                         "|---|---|---|---|---|\n"));
+    g_assert_nonnull(
+        strstr(text, "| `--listen` | `HAVEN_LISTEN` | host:port | `127.0.0.1:8000` |"));
+    g_assert_nonnull(strstr(text, " Range 1..100000. |\n"));
+    g_assert_nonnull(strstr(text, " One of `error|warning|info|debug`. |\n"));
+    /* one row per option: 16 options + 2 header lines */
+    unsigned lines = 0;
+    for (const char *p = text; *p != '\0'; p++) {
+        lines += *p == '\n';
+    }
+    g_assert_cmpuint(lines, ==, 18);
+    free(text);
+}
+
+#define CONFIG_MD_BEGIN \
+    "<!-- BEGIN OPTIONS (generated by haven --print-config-markdown; checked by tests) -->"
+#define CONFIG_MD_END "<!-- END OPTIONS -->"
+
+static void
+test_config_doc_matches_table(void)
+{
+    const char *root = g_getenv("HAVEN_SOURCE_ROOT");
+    if (root == NULL) {
+        g_error("HAVEN_SOURCE_ROOT is not set (run the tests with meson test)");
+    }
+    g_autofree char *path = g_build_filename(root, "docs", "CONFIG.md", NULL);
+    g_autofree char *doc = NULL;
+    g_autoptr(GError) error = NULL;
+    if (!g_file_get_contents(path, &doc, NULL, &error)) {
+        g_test_message("%s", error->message);
+        g_test_fail_printf("cannot read %s; create it with the generated option table between "
+                           "the markers " CONFIG_MD_BEGIN " and " CONFIG_MD_END,
+                           path);
+        return;
+    }
+    const char *begin = strstr(doc, CONFIG_MD_BEGIN);
+    const char *end = begin != NULL ? strstr(begin, CONFIG_MD_END) : NULL;
+    if (begin == NULL || end == NULL) {
+        g_test_fail_printf("%s lacks the markers " CONFIG_MD_BEGIN " ... " CONFIG_MD_END, path);
+        return;
+    }
+    begin += strlen(CONFIG_MD_BEGIN);
+    g_autofree char *section = g_strndup(begin, (gsize)(end - begin));
+    g_strstrip(section);
+
+    char *generated = capture(print_markdown, NULL);
+    g_autofree char *want = g_strstrip(g_strdup(generated));
+    free(generated);
+    if (strcmp(section, want) != 0) {
+        g_test_message("expected between the markers:\n%s", want);
+        g_test_fail_printf("%s is out of date: regenerate the option table with "
+                           "tools/gen-config-doc.sh (haven --print-config-markdown) so that it "
+                           "sits between the OPTIONS markers",
+                           path);
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    g_test_add_func("/core/mint/fixture-mints-valid", test_mint_fixture_mints_valid);
+    g_test_add_func("/core/mint/invalid-lengths-and-chars", test_mint_invalid_lengths_and_chars);
+    g_test_add_func("/core/mint/decodes-to-33-bytes", test_mint_decodes_to_33_bytes);
+    g_test_add_func("/core/base58/vectors", test_base58_vectors);
+    g_test_add_func("/core/util/parse-duration", test_parse_duration);
+    g_test_add_func("/core/util/parse-int64", test_parse_int64);
+    g_test_add_func("/core/util/format-double", test_format_double);
+    g_test_add_func("/core/util/format-iso8601", test_format_iso8601);
+    g_test_add_func("/core/error/names", test_error_names);
+    g_test_add_func("/core/config/defaults", test_config_defaults);
+    g_test_add_func("/core/config/precedence", test_config_precedence);
+    g_test_add_func("/core/config/values", test_config_values);
+    g_test_add_func("/core/config/invalid", test_config_invalid);
+    g_test_add_func("/core/config/actions", test_config_actions);
+    g_test_add_func("/core/config/print", test_config_print);
+    g_test_add_func("/core/config/doc-matches-table", test_config_doc_matches_table);
+
+    return g_test_run();
+}

@@ -1,0 +1,229 @@
+/* Unit tests for the http module's query validation (query.c): parameter lookup, integer and
+ * boolean parsing, and the FastAPI-style error objects ({"type","loc","msg","input"}) that
+ * accumulate in one array.
+ */
+#include "http/http-private.h"
+
+#include <glib.h>
+#include <jansson.h>
+#include <string.h>
+
+/* A query list from "name=value" strings (as the server stores them: already URL-decoded). */
+static GPtrArray *
+make_query(const char *const *items)
+{
+    GPtrArray *q = g_ptr_array_new_with_free_func(g_free);
+    for (size_t i = 0; items[i] != NULL; i++) {
+        g_ptr_array_add(q, g_strdup(items[i]));
+    }
+    return q;
+}
+
+/* Checks errors[index] is {"type": type, "loc": [where, name], "msg": msg, "input": input}
+ * (msg NULL: any string). */
+static void
+assert_loc_error(json_t *errors, size_t index, const char *where, const char *type,
+                 const char *name, const char *input, const char *msg)
+{
+    json_t *e = json_array_get(errors, index);
+    g_assert_nonnull(e);
+    g_assert_true(json_is_object(e));
+    g_assert_cmpuint(json_object_size(e), ==, 4);
+    g_assert_cmpstr(json_string_value(json_object_get(e, "type")), ==, type);
+    json_t *loc = json_object_get(e, "loc");
+    g_assert_true(json_is_array(loc));
+    g_assert_cmpuint(json_array_size(loc), ==, 2);
+    g_assert_cmpstr(json_string_value(json_array_get(loc, 0)), ==, where);
+    g_assert_cmpstr(json_string_value(json_array_get(loc, 1)), ==, name);
+    g_assert_cmpstr(json_string_value(json_object_get(e, "input")), ==, input);
+    g_assert_true(json_is_string(json_object_get(e, "msg")));
+    if (msg != NULL) {
+        g_assert_cmpstr(json_string_value(json_object_get(e, "msg")), ==, msg);
+    }
+}
+
+/* The same for a query-string parameter. */
+static void
+assert_error_entry(json_t *errors, size_t index, const char *type, const char *name,
+                   const char *input, const char *msg)
+{
+    assert_loc_error(errors, index, "query", type, name, input, msg);
+}
+
+static void
+test_query_get(void)
+{
+    const char *items[] = {"limit=5",  "offset=10", "limit=7", "flag",      "empty=",
+                           "limitx=9", "lim=1",     "a=b=c",   "nsfw=true", NULL};
+    g_autoptr(GPtrArray) q = make_query(items);
+    g_assert_cmpstr(hv_http_query_get(q, "limit"), ==, "7"); /* last value wins */
+    g_assert_cmpstr(hv_http_query_get(q, "offset"), ==, "10");
+    g_assert_cmpstr(hv_http_query_get(q, "flag"), ==, "");
+    g_assert_cmpstr(hv_http_query_get(q, "empty"), ==, "");
+    g_assert_cmpstr(hv_http_query_get(q, "limitx"), ==, "9");
+    g_assert_cmpstr(hv_http_query_get(q, "lim"), ==, "1");
+    g_assert_cmpstr(hv_http_query_get(q, "a"), ==, "b=c");
+    g_assert_null(hv_http_query_get(q, "li"));
+    g_assert_null(hv_http_query_get(q, "missing"));
+    g_assert_null(hv_http_query_get(q, "Limit"));
+    g_assert_null(hv_http_query_get(NULL, "limit"));
+
+    /* a bare flag after a value also wins */
+    const char *items2[] = {"x=1", "x", NULL};
+    g_autoptr(GPtrArray) q2 = make_query(items2);
+    g_assert_cmpstr(hv_http_query_get(q2, "x"), ==, "");
+    const char *items3[] = {"x", "x=2", NULL};
+    g_autoptr(GPtrArray) q3 = make_query(items3);
+    g_assert_cmpstr(hv_http_query_get(q3, "x"), ==, "2");
+}
+
+static void
+test_query_int(void)
+{
+    json_t *errors = json_array();
+    int64_t v = -1;
+
+    /* absent: the default, no error */
+    const char *none[] = {NULL};
+    g_autoptr(GPtrArray) q0 = make_query(none);
+    g_assert_true(hv_http_query_int(q0, "limit", 50, 1, 100, &v, errors));
+    g_assert_cmpint(v, ==, 50);
+    g_assert_true(hv_http_query_int(NULL, "limit", 50, 1, 100, &v, errors));
+    g_assert_cmpint(v, ==, 50);
+    g_assert_cmpuint(json_array_size(errors), ==, 0);
+
+    /* good values, including both bounds */
+    const char *good[] = {"limit=25", "offset=0", "max=100", "neg=-3", NULL};
+    g_autoptr(GPtrArray) q1 = make_query(good);
+    g_assert_true(hv_http_query_int(q1, "limit", 50, 1, 100, &v, errors));
+    g_assert_cmpint(v, ==, 25);
+    g_assert_true(hv_http_query_int(q1, "offset", 7, 0, 1000, &v, errors));
+    g_assert_cmpint(v, ==, 0);
+    g_assert_true(hv_http_query_int(q1, "max", 50, 1, 100, &v, errors));
+    g_assert_cmpint(v, ==, 100);
+    g_assert_true(hv_http_query_int(q1, "neg", 0, -10, 10, &v, errors));
+    g_assert_cmpint(v, ==, -3);
+    g_assert_cmpuint(json_array_size(errors), ==, 0);
+
+    /* bad values: the default is left in *out and errors accumulate in order */
+    const char *bad[] = {"limit=abc", "offset=-1", "size=101", "empty=", "space= 5", NULL};
+    g_autoptr(GPtrArray) q2 = make_query(bad);
+    v = 0;
+    g_assert_false(hv_http_query_int(q2, "limit", 50, 1, 100, &v, errors));
+    g_assert_cmpint(v, ==, 50);
+    g_assert_cmpuint(json_array_size(errors), ==, 1);
+    assert_error_entry(errors, 0, "int_parsing", "limit", "abc",
+                       "Input should be a valid integer, unable to parse string as an integer");
+
+    g_assert_false(hv_http_query_int(q2, "offset", 0, 0, 1000, &v, errors));
+    g_assert_cmpint(v, ==, 0);
+    g_assert_cmpuint(json_array_size(errors), ==, 2);
+    assert_error_entry(errors, 1, "greater_than_equal", "offset", "-1",
+                       "Input should be greater than or equal to 0");
+
+    g_assert_false(hv_http_query_int(q2, "size", 20, 1, 100, &v, errors));
+    g_assert_cmpint(v, ==, 20);
+    g_assert_cmpuint(json_array_size(errors), ==, 3);
+    assert_error_entry(errors, 2, "less_than_equal", "size", "101",
+                       "Input should be less than or equal to 100");
+
+    g_assert_false(hv_http_query_int(q2, "empty", 1, 0, 10, &v, errors));
+    assert_error_entry(errors, 3, "int_parsing", "empty", "", NULL);
+    g_assert_false(hv_http_query_int(q2, "space", 1, 0, 10, &v, errors));
+    assert_error_entry(errors, 4, "int_parsing", "space", " 5", NULL);
+    g_assert_cmpuint(json_array_size(errors), ==, 5);
+
+    /* the array serialises to FastAPI's shape */
+    json_t *first = json_array_get(errors, 0);
+    char *text = json_dumps(first, JSON_COMPACT | JSON_SORT_KEYS);
+    g_assert_cmpstr(text, ==,
+                    "{\"input\":\"abc\",\"loc\":[\"query\",\"limit\"],\"msg\":\"Input should be a "
+                    "valid integer, unable to parse string as an integer\",\"type\":"
+                    "\"int_parsing\"}");
+    free(text);
+    json_decref(errors);
+}
+
+static void
+test_query_bool(void)
+{
+    static const struct {
+        const char *text;
+        bool value;
+    } good[] = {
+        {"true", true},   {"TRUE", true},   {"True", true},   {"1", true},
+        {"yes", true},    {"YES", true},    {"on", true},     {"On", true},
+        {"false", false}, {"FALSE", false}, {"False", false}, {"0", false},
+        {"no", false},    {"No", false},    {"off", false},   {"OFF", false},
+    };
+    json_t *errors = json_array();
+    for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
+        g_autofree char *kv = g_strdup_printf("nsfw=%s", good[i].text);
+        const char *items[] = {kv, NULL};
+        g_autoptr(GPtrArray) q = make_query(items);
+        /* start from the opposite default so a no-op would be caught */
+        bool v = !good[i].value;
+        if (!hv_http_query_bool(q, "nsfw", !good[i].value, &v, errors)) {
+            g_error("boolean \"%s\" rejected", good[i].text);
+        }
+        g_assert_cmpint(v, ==, good[i].value);
+    }
+    g_assert_cmpuint(json_array_size(errors), ==, 0);
+
+    /* absent: default */
+    bool v = false;
+    g_assert_true(hv_http_query_bool(NULL, "nsfw", true, &v, errors));
+    g_assert_true(v);
+    g_assert_true(hv_http_query_bool(NULL, "nsfw", false, &v, errors));
+    g_assert_false(v);
+
+    /* bad values */
+    const char *bad_items[] = {"a=maybe", "b=", "c=2", "d=truee", "e=nah", NULL};
+    g_autoptr(GPtrArray) q = make_query(bad_items);
+    v = false;
+    g_assert_false(hv_http_query_bool(q, "a", true, &v, errors));
+    g_assert_true(v); /* default kept */
+    g_assert_cmpuint(json_array_size(errors), ==, 1);
+    assert_error_entry(errors, 0, "bool_parsing", "a", "maybe",
+                       "Input should be a valid boolean, unable to interpret input");
+    static const char *names[] = {"b", "c", "d", "e"};
+    static const char *inputs[] = {"", "2", "truee", "nah"};
+    for (size_t i = 0; i < G_N_ELEMENTS(names); i++) {
+        g_assert_false(hv_http_query_bool(q, names[i], false, &v, errors));
+        assert_error_entry(errors, i + 1, "bool_parsing", names[i], inputs[i], NULL);
+    }
+    g_assert_cmpuint(json_array_size(errors), ==, 5);
+    json_decref(errors);
+}
+
+static void
+test_validation_error(void)
+{
+    json_t *e = hv_http_validation_error("path", "mint", "value_error", "bad mint", "xyz");
+    g_assert_nonnull(e);
+    json_t *arr = json_array();
+    json_array_append_new(arr, e);
+    assert_loc_error(arr, 0, "path", "value_error", "mint", "xyz", "bad mint");
+    json_decref(arr);
+
+    /* a NULL input is a JSON null (FastAPI's "missing" errors carry "input": null) */
+    json_t *n = hv_http_validation_error("query", "x", "missing", "Field required", NULL);
+    g_assert_nonnull(n);
+    g_assert_true(json_is_null(json_object_get(n, "input")));
+    g_assert_cmpuint(json_object_size(n), ==, 4);
+    g_assert_cmpstr(json_string_value(json_object_get(n, "type")), ==, "missing");
+    json_decref(n);
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+
+    g_test_add_func("/http/query/get", test_query_get);
+    g_test_add_func("/http/query/int", test_query_int);
+    g_test_add_func("/http/query/bool", test_query_bool);
+    g_test_add_func("/http/query/validation-error", test_validation_error);
+
+    return g_test_run();
+}
