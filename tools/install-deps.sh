@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libwebsockets-dev \
-libwebsockets-evlib-glib libjansson-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 \
+libwebsockets-evlib-glib zlib1g-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 \
 python3 curl wrk iproute2 util-linux"
 
 missing=""

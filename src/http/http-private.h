@@ -11,6 +11,31 @@
 
 typedef struct hv_http_exchange hv_http_exchange;
 
+/* ---- shared, pre-rendered answers (body_cache.c) ------------------------------------------ */
+
+/* An immutable answer body with lws headroom, optionally with a gzip copy; refcounted. */
+typedef struct hv_http_body hv_http_body;
+#define HV_HTTP_GZIP_MIN_BYTES 1024
+#define HV_HTTP_BODY_CACHE_MAX 64
+
+hv_http_body *hv_http_body_new(const char *data, size_t len, bool compress);
+hv_http_body *hv_http_body_ref(hv_http_body *b);
+void hv_http_body_unref(hv_http_body *b);
+/* The bytes to send: the gzip copy when asked for and present, else the plain ones. */
+const uint8_t *hv_http_body_data(const hv_http_body *b, bool gzip, size_t *len);
+bool hv_http_body_has_gzip(const hv_http_body *b);
+
+/* Answers built from one roster, dropped when a different roster is passed in. */
+typedef struct hv_http_body_cache hv_http_body_cache;
+hv_http_body_cache *hv_http_body_cache_new(void);
+void hv_http_body_cache_free(hv_http_body_cache *c);
+/* (transfer none, nullable) */
+hv_http_body *hv_http_body_cache_get(hv_http_body_cache *c, hv_pf_roster *roster, const char *key);
+/* body: (transfer full) */
+void hv_http_body_cache_put(hv_http_body_cache *c, hv_pf_roster *roster, const char *key,
+                            hv_http_body *body);
+unsigned hv_http_body_cache_size(const hv_http_body_cache *c);
+
 /* One request and its response. Owned by the connection; freed when the response has been
  * written or the connection closes, whichever comes first (the parked waiter is cancelled). */
 struct hv_http_exchange {
@@ -30,8 +55,10 @@ struct hv_http_exchange {
     bool close_after;
     int status;
     const char *content_type;
-    GPtrArray *headers; /* alternating name, value (owned) */
-    GString *body;      /* LWS_PRE bytes of headroom, then the payload */
+    GPtrArray *headers;   /* alternating name, value (owned) */
+    GString *body;        /* LWS_PRE bytes of headroom, then the payload */
+    hv_http_body *shared; /* or: a shared pre-rendered body (ref) */
+    bool accepts_gzip;    /* the client sent Accept-Encoding: gzip */
     /* parked on the catalog */
     hv_pf_waiter *waiter;
     /* handler parameters */
@@ -50,10 +77,17 @@ void hv_http_respond_json(hv_http_exchange *ex, int status, json_t *json);
 /* {"detail": "<formatted text>"} */
 void hv_http_respond_detail(hv_http_exchange *ex, int status, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
+/* Answers with a shared body (a reference is taken); gzip when the client accepts it. */
+void hv_http_respond_shared(hv_http_exchange *ex, int status, const char *content_type,
+                            hv_http_body *body);
+/* The server's cache of pre-rendered answers. */
+hv_http_body_cache *hv_http_exchange_body_cache(hv_http_exchange *ex);
 /* Starts a response whose body the caller appends with hv_http_body() and then sends with
  * hv_http_send(): lets list answers concatenate pre-rendered JSON without copies. */
 GString *hv_http_begin(hv_http_exchange *ex, int status, const char *content_type);
 void hv_http_send(hv_http_exchange *ex);
+
+bool hv_http_accepts_gzip(const char *accept_encoding);
 
 /* ---- routing (rest.c) ------------------------------------------------------------------- */
 void hv_http_dispatch(hv_http_exchange *ex);

@@ -82,23 +82,35 @@ check_mint(hv_http_exchange *ex, const char *segment)
 
 /* ---- /api/pumpfun/live and /popular ----------------------------------------------------- */
 
+/* Answers with streams[offset, offset + limit) as a JSON array. The rendered array (and its
+ * gzip copy) is kept per roster, so repeated requests cost a lookup, not a rebuild. */
 static void
-respond_stream_list(hv_http_exchange *ex, GPtrArray *streams, const hv_pf_cache_info *info)
+respond_stream_list(hv_http_exchange *ex, hv_pf_roster *roster, const char *list,
+                    GPtrArray *streams, const hv_pf_cache_info *info)
 {
     add_cache_headers(ex, info);
-    GString *b = hv_http_begin(ex, 200, "application/json");
-    g_string_append_c(b, '[');
-    guint first = (guint)MIN((int64_t)streams->len, ex->offset);
-    guint last = (guint)MIN((int64_t)streams->len, ex->offset + ex->limit);
-    for (guint i = first; i < last; i++) {
-        const hv_pf_stream *s = g_ptr_array_index(streams, i);
-        if (i > first) {
-            g_string_append_c(b, ',');
+    hv_http_body_cache *cache = hv_http_exchange_body_cache(ex);
+    char key[96];
+    g_snprintf(key, sizeof(key), "%s:%" G_GINT64_FORMAT ":%" G_GINT64_FORMAT, list, ex->offset,
+               ex->limit);
+    hv_http_body *body = hv_http_body_cache_get(cache, roster, key);
+    if (body == NULL) {
+        g_autoptr(GString) b = g_string_sized_new(1024);
+        g_string_append_c(b, '[');
+        guint first = (guint)MIN((int64_t)streams->len, ex->offset);
+        guint last = (guint)MIN((int64_t)streams->len, ex->offset + ex->limit);
+        for (guint i = first; i < last; i++) {
+            const hv_pf_stream *s = g_ptr_array_index(streams, i);
+            if (i > first) {
+                g_string_append_c(b, ',');
+            }
+            g_string_append_len(b, s->json, (gssize)s->json_len);
         }
-        g_string_append_len(b, s->json, (gssize)s->json_len);
+        g_string_append_c(b, ']');
+        body = hv_http_body_new(b->str, b->len, true);
+        hv_http_body_cache_put(cache, roster, key, body);
     }
-    g_string_append_c(b, ']');
-    hv_http_send(ex);
+    hv_http_respond_shared(ex, 200, "application/json", body);
 }
 
 static void
@@ -111,7 +123,8 @@ on_live_roster(hv_pf_roster *roster, const hv_pf_cache_info *info, const GError 
         respond_upstream_error(ex, error);
         return;
     }
-    respond_stream_list(ex, ex->include_nsfw ? roster->all : roster->sfw, info);
+    respond_stream_list(ex, roster, ex->include_nsfw ? "live" : "live-sfw",
+                        ex->include_nsfw ? roster->all : roster->sfw, info);
 }
 
 static void
@@ -124,7 +137,8 @@ on_popular_roster(hv_pf_roster *roster, const hv_pf_cache_info *info, const GErr
         respond_upstream_error(ex, error);
         return;
     }
-    respond_stream_list(ex, ex->include_nsfw ? roster->popular : roster->popular_sfw, info);
+    respond_stream_list(ex, roster, ex->include_nsfw ? "popular" : "popular-sfw",
+                        ex->include_nsfw ? roster->popular : roster->popular_sfw, info);
 }
 
 static void

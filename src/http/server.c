@@ -22,6 +22,7 @@ struct hv_http_server {
     hv_http_deps deps;
     struct lws_context *ctx;
     void *foreign_loops[1];
+    hv_http_body_cache *bodies;
 };
 
 /* Per-connection data lws allocates for us (zeroed); lives as long as the connection. */
@@ -58,6 +59,7 @@ exchange_free(hv_http_exchange *ex)
     if (ex->body != NULL) {
         g_string_free(ex->body, TRUE);
     }
+    hv_http_body_unref(ex->shared);
     g_free(ex);
 }
 
@@ -92,6 +94,29 @@ hv_http_send(hv_http_exchange *ex)
     if (ex->wsi != NULL && !ex->in_dispatch) {
         lws_callback_on_writable(ex->wsi);
     }
+}
+
+void
+hv_http_respond_shared(hv_http_exchange *ex, int status, const char *content_type,
+                       hv_http_body *body)
+{
+    g_return_if_fail(!ex->responded);
+    ex->status = status;
+    ex->content_type = content_type;
+    ex->shared = hv_http_body_ref(body);
+    if (hv_http_body_has_gzip(body)) {
+        hv_http_add_header(ex, "Vary", "Accept-Encoding");
+        if (ex->accepts_gzip) {
+            hv_http_add_header(ex, "Content-Encoding", "gzip");
+        }
+    }
+    hv_http_send(ex);
+}
+
+hv_http_body_cache *
+hv_http_exchange_body_cache(hv_http_exchange *ex)
+{
+    return ex->srv->bodies;
 }
 
 void
@@ -164,11 +189,38 @@ read_request_line(hv_http_exchange *ex)
         }
         g_ptr_array_add(ex->query, g_strndup(frag, (gsize)n));
     }
+    char ae[256];
+    if (lws_hdr_copy(wsi, ae, sizeof(ae), WSI_TOKEN_HTTP_ACCEPT_ENCODING) > 0) {
+        ex->accepts_gzip = hv_http_accepts_gzip(ae);
+    }
     char cl[32];
     if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
         ex->content_length = g_ascii_strtoll(cl, NULL, 10);
     }
     return true;
+}
+
+/* True when an Accept-Encoding value allows gzip ("gzip", "gzip;q=0.5", "*"; not "q=0"). */
+bool
+hv_http_accepts_gzip(const char *accept_encoding)
+{
+    g_auto(GStrv) parts = g_strsplit(accept_encoding, ",", -1);
+    for (char **p = parts; *p != NULL; p++) {
+        g_auto(GStrv) params = g_strsplit(*p, ";", -1);
+        const char *coding = g_strstrip(params[0]);
+        if (g_ascii_strcasecmp(coding, "gzip") != 0 && strcmp(coding, "*") != 0) {
+            continue;
+        }
+        bool refused = false;
+        for (char **q = params + 1; *q != NULL; q++) {
+            const char *v = g_strstrip(*q);
+            if (g_str_has_prefix(v, "q=") && g_ascii_strtod(v + 2, NULL) <= 0.0) {
+                refused = true;
+            }
+        }
+        return !refused;
+    }
+    return false;
 }
 
 static bool
@@ -279,14 +331,22 @@ on_writable(conn_data *conn, struct lws *wsi)
     if (ex == NULL || !ex->responded || ex->headers_sent) {
         return 0;
     }
-    size_t len = ex->body->len - LWS_PRE;
+    size_t len;
+    const uint8_t *data;
+    if (ex->shared != NULL) {
+        data = hv_http_body_data(ex->shared, ex->accepts_gzip, &len);
+    } else {
+        data = (const uint8_t *)ex->body->str + LWS_PRE;
+        len = ex->body->len - LWS_PRE;
+    }
     if (write_headers(ex, wsi, len) != 0) {
         return -1;
     }
     ex->headers_sent = true;
     if (len > 0 && strcmp(ex->method, "HEAD") != 0) {
-        uint8_t *data = (uint8_t *)ex->body->str + LWS_PRE;
-        if (lws_write(wsi, data, len, LWS_WRITE_HTTP_FINAL) < 0) {
+        /* lws may write its own framing into the LWS_PRE bytes in front of data, which every
+         * body here reserves; for a shared body that only touches unused headroom. */
+        if (lws_write(wsi, (uint8_t *)data, len, LWS_WRITE_HTTP_FINAL) < 0) {
             return -1;
         }
     }
@@ -358,6 +418,7 @@ hv_http_server_new(const hv_config *cfg, GMainLoop *loop, const hv_http_deps *de
     srv->cfg = cfg;
     srv->deps = *deps;
     srv->foreign_loops[0] = loop;
+    srv->bodies = hv_http_body_cache_new();
 
     lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
     struct lws_context_creation_info info;
@@ -386,6 +447,7 @@ hv_http_server_new(const hv_config *cfg, GMainLoop *loop, const hv_http_deps *de
         g_set_error(error, HV_ERROR, HV_EIO,
                     "cannot listen on %s (address in use, not local, or not permitted)",
                     cfg->listen);
+        hv_http_body_cache_free(srv->bodies);
         g_free(srv);
         return NULL;
     }
@@ -393,6 +455,7 @@ hv_http_server_new(const hv_config *cfg, GMainLoop *loop, const hv_http_deps *de
     if (vh == NULL || lws_get_vhost_listen_port(vh) <= 0) {
         g_set_error(error, HV_ERROR, HV_EIO, "cannot listen on %s", cfg->listen);
         lws_context_destroy(srv->ctx);
+        hv_http_body_cache_free(srv->bodies);
         g_free(srv);
         return NULL;
     }
@@ -406,5 +469,6 @@ hv_http_server_free(hv_http_server *srv)
         return;
     }
     lws_context_destroy(srv->ctx);
+    hv_http_body_cache_free(srv->bodies);
     g_free(srv);
 }

@@ -76,6 +76,54 @@ def test_live_filters_nsfw_and_pages():
         assert len(rows) == len(SFW), v
 
 
+def test_list_answers_are_gzipped_for_clients_that_ask():
+    import gzip
+    h = shared()
+    _, plain_headers, plain = h.get("/api/pumpfun/live")
+    assert "content-encoding" not in plain_headers
+    status, headers, body = h.get("/api/pumpfun/live", headers={"Accept-Encoding": "gzip, br"})
+    assert status == 200 and headers["content-encoding"] == "gzip"
+    assert "Accept-Encoding" in headers["vary"]
+    assert gzip.decompress(body) == plain and len(body) < len(plain)
+    _, h2, b2 = h.get("/api/pumpfun/live", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in h2 and b2 == plain
+    # Different parameters are different answers, also when cached.
+    _, _, small = h.get("/api/pumpfun/live?limit=2", headers={"Accept-Encoding": "gzip"})
+    assert len(json.loads(gzip.decompress(small) if small[:2] == b"\x1f\x8b" else small)) == 2
+
+
+def test_keep_alive_connections_under_load():
+    import http.client
+    h = shared()
+    errors = []
+
+    def client():
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", h.port, timeout=10)
+            for i in range(40):
+                conn.request("GET", f"/api/pumpfun/live?limit={1 + i % 11}")
+                resp = conn.getresponse()
+                rows = json.loads(resp.read())
+                assert resp.status == 200 and len(rows) == 1 + i % 11
+            conn.close()
+        except Exception as e:  # collected and reported below
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=client) for _ in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == [], errors[:3]
+    # Clients that vanish mid-answer leave the server healthy.
+    import socket
+    for _ in range(20):
+        s = socket.create_connection(("127.0.0.1", h.port))
+        s.sendall(b"GET /api/pumpfun/live?limit=100 HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.close()
+    assert h.get("/healthz")[0] == 200 and h.proc.poll() is None
+
+
 def test_popular_sorted_by_participants():
     h = shared()
     rows, _ = h.get_json("/api/pumpfun/popular")

@@ -215,6 +215,70 @@ test_validation_error(void)
     json_decref(n);
 }
 
+static void
+test_accepts_gzip(void)
+{
+    g_assert_true(hv_http_accepts_gzip("gzip"));
+    g_assert_true(hv_http_accepts_gzip("gzip, deflate, br"));
+    g_assert_true(hv_http_accepts_gzip("br;q=1.0, GZIP;q=0.5"));
+    g_assert_true(hv_http_accepts_gzip("*"));
+    g_assert_false(hv_http_accepts_gzip(""));
+    g_assert_false(hv_http_accepts_gzip("br, deflate"));
+    g_assert_false(hv_http_accepts_gzip("gzip;q=0"));
+    g_assert_false(hv_http_accepts_gzip("gzip; q=0.0, identity"));
+    g_assert_false(hv_http_accepts_gzip("x-gzip-ish"));
+}
+
+static void
+test_body_cache(void)
+{
+    /* A roster is only an identity for the cache; an empty one will do. */
+    g_autoptr(GPtrArray) none = g_ptr_array_new();
+    hv_pf_roster *r1 = hv_pf_roster_new(none, 0, 0);
+    hv_pf_roster *r2 = hv_pf_roster_new(none, 0, 0);
+    hv_http_body_cache *c = hv_http_body_cache_new();
+
+    GString *json = g_string_new("[");
+    for (int i = 0; i < 200; i++) {
+        g_string_append_printf(json, "%s{\"n\":%d,\"name\":\"stream\"}", i ? "," : "", i);
+    }
+    g_string_append_c(json, ']');
+    hv_http_body *b = hv_http_body_new(json->str, json->len, true);
+    g_assert_true(hv_http_body_has_gzip(b));
+    size_t plain_len = 0, gz_len = 0;
+    const uint8_t *plain = hv_http_body_data(b, false, &plain_len);
+    const uint8_t *gz = hv_http_body_data(b, true, &gz_len);
+    g_assert_cmpmem(plain, plain_len, json->str, json->len);
+    g_assert_cmpuint(gz_len, <, plain_len);
+    g_assert_cmpint(gz[0], ==, 0x1f); /* gzip magic */
+    g_assert_cmpint(gz[1], ==, 0x8b);
+
+    hv_http_body_cache_put(c, r1, "live:0:60", hv_http_body_ref(b));
+    g_assert_true(hv_http_body_cache_get(c, r1, "live:0:60") == b);
+    g_assert_null(hv_http_body_cache_get(c, r1, "live:0:61"));
+    /* a new roster empties the cache; the body stays alive for whoever holds it */
+    g_assert_null(hv_http_body_cache_get(c, r2, "live:0:60"));
+    g_assert_cmpuint(hv_http_body_cache_size(c), ==, 0);
+    g_assert_cmpmem(hv_http_body_data(b, false, &plain_len), plain_len, json->str, json->len);
+    /* bounded */
+    for (int i = 0; i < HV_HTTP_BODY_CACHE_MAX * 3; i++) {
+        char key[32];
+        g_snprintf(key, sizeof(key), "k%d", i);
+        hv_http_body_cache_put(c, r2, key, hv_http_body_new("[]", 2, true));
+        g_assert_cmpuint(hv_http_body_cache_size(c), <=, HV_HTTP_BODY_CACHE_MAX);
+    }
+    /* small bodies are not compressed */
+    hv_http_body *small = hv_http_body_new("[]", 2, true);
+    g_assert_false(hv_http_body_has_gzip(small));
+    hv_http_body_unref(small);
+
+    hv_http_body_unref(b);
+    hv_http_body_cache_free(c);
+    hv_pf_roster_unref(r1);
+    hv_pf_roster_unref(r2);
+    g_string_free(json, TRUE);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -224,6 +288,8 @@ main(int argc, char **argv)
     g_test_add_func("/http/query/int", test_query_int);
     g_test_add_func("/http/query/bool", test_query_bool);
     g_test_add_func("/http/query/validation-error", test_validation_error);
+    g_test_add_func("/http/encoding/accepts-gzip", test_accepts_gzip);
+    g_test_add_func("/http/body-cache/shared-and-bounded", test_body_cache);
 
     return g_test_run();
 }
