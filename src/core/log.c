@@ -110,8 +110,9 @@ hv_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpo
         append_json_string(line, message != NULL ? message : "");
         g_string_append(line, "}\n");
     } else {
-        g_autofree char *upper = g_ascii_strup(level_name(level), -1);
-        g_string_append_printf(line, "%s %-5.5s %s %s\n", ts, upper,
+        static const char *labels[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+        const char *label = (level & G_LOG_LEVEL_CRITICAL) ? "CRIT" : labels[rank];
+        g_string_append_printf(line, "%s %-5s %s %s\n", ts, label,
                                domain != NULL ? domain : "haven", message != NULL ? message : "");
     }
     fputs(line->str, stderr);
