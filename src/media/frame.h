@@ -1,0 +1,47 @@
+/* hv_frame: one immutable, atomically refcounted media unit shared by every consumer (each
+ * viewer, a recorder) by reference, never copied per consumer.
+ *
+ * A frame is built on a GStreamer thread (payload written once), then published; after the
+ * first hv_frame_ref() nobody writes to it. The payload is preceded by HV_FRAME_HEADROOM bytes
+ * that a WebSocket writer may use for framing (libwebsockets' LWS_PRE), so it can be sent
+ * without a copy.
+ */
+#ifndef HV_MEDIA_FRAME_H
+#define HV_MEDIA_FRAME_H
+
+#include <glib.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HV_FRAME_HEADROOM 32 /* >= LWS_PRE (16 on Debian's libwebsockets 4.1) */
+
+typedef enum {
+    HV_FRAME_JPEG,      /* one complete JPEG image */
+    HV_FRAME_PCM_S16LE, /* interleaved signed 16-bit little-endian samples */
+} hv_frame_kind;
+
+typedef struct hv_frame hv_frame;
+
+/* (transfer full) A frame with len bytes of payload (uninitialised) after the headroom. */
+hv_frame *hv_frame_new(hv_frame_kind kind, size_t len);
+hv_frame *hv_frame_ref(hv_frame *f);
+void hv_frame_unref(hv_frame *f); /* NULL-safe */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_frame, hv_frame_unref)
+
+uint8_t *hv_frame_payload(hv_frame *f);
+const uint8_t *hv_frame_payload_const(const hv_frame *f);
+size_t hv_frame_len(const hv_frame *f);
+hv_frame_kind hv_frame_kind_of(const hv_frame *f);
+
+/* Metadata, set by the producer before publishing. */
+typedef struct {
+    int64_t pts_us;       /* media timestamp (running time of the stream) */
+    int64_t captured_us;  /* g_get_monotonic_time() when the source RTP packet arrived, or when
+                           * the decoder got the frame if the arrival time is unknown */
+    int width, height;    /* video */
+    int rate_hz, channels; /* audio */
+} hv_frame_info;
+hv_frame_info *hv_frame_info_of(hv_frame *f);
+const hv_frame_info *hv_frame_info_const(const hv_frame *f);
+
+#endif

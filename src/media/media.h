@@ -1,0 +1,93 @@
+/* media: one receive-only WebRTC peer connection (GStreamer 1.22 webrtcbin) that answers the
+ * server's offers, depayloads and decodes what arrives, and hands out immutable frames: one
+ * JPEG per decoded video frame and PCM chunks (S16LE) per requested audio format.
+ *
+ * Threads: the session is created, driven and freed on the main thread (the thread-default
+ * GMainContext at hv_media_session_new). GStreamer's own threads only build hv_frame objects and
+ * post them to the main context; every callback below runs on the main thread.
+ */
+#ifndef HV_MEDIA_H
+#define HV_MEDIA_H
+
+#include "media/frame.h"
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct hv_media_session hv_media_session;
+
+typedef enum {
+    HV_MEDIA_NEW,
+    HV_MEDIA_CONNECTING, /* an answer has been made; ICE/DTLS in progress */
+    HV_MEDIA_CONNECTED,  /* ICE connected: media can flow */
+    HV_MEDIA_FAILED,     /* set-remote-description refused, ICE failed, pipeline error */
+} hv_media_state;
+
+/* Every callback runs on the main thread; frames are (transfer none): take a ref to keep one. */
+typedef struct {
+    /* The SDP answer to send to the signalling server for the offer given to set_offer. */
+    void (*on_answer)(const char *sdp, uint32_t offer_id, void *user_data);
+    /* A local ICE candidate ("candidate:..." line without "a="), to trickle to the server. */
+    void (*on_local_candidate)(const char *candidate, const char *sdp_mid, int mline_index,
+                               void *user_data);
+    /* A media track started: mid is the transceiver's mid (look it up in the offer's
+     * mid_to_track_id), kind "audio" or "video", codec the encoding name ("VP8", "H264",
+     * "VP9", "OPUS"). */
+    void (*on_track)(const char *mid, const char *kind, const char *codec, void *user_data);
+    void (*on_video_frame)(hv_frame *jpeg, void *user_data);
+    void (*on_audio_frame)(hv_frame *pcm, void *user_data);
+    /* State changes; reason is set for HV_MEDIA_FAILED. */
+    void (*on_state)(hv_media_state state, const char *reason, void *user_data);
+} hv_media_callbacks;
+
+typedef struct {
+    /* ICE servers from the JoinResponse, as GStreamer URIs ("stun://host:port",
+     * "turn://user:pass@host:port", "turns://..."); NULL-terminated, may be NULL. */
+    const char *const *ice_servers;
+    /* Comma list of local IP addresses ICE may use (HAVEN_ICE_ADDRESSES); NULL or "" = all.
+     * Loopback (127.0.0.1) must work when listed: libnice skips it unless added explicitly. */
+    const char *ice_addresses;
+    int jpeg_quality; /* 1..100 */
+} hv_media_config;
+
+/* Creates the pipeline with one webrtcbin (bundle-policy max-bundle) in PLAYING.
+ * Returns (transfer full) or NULL + error when an element is missing. */
+hv_media_session *hv_media_session_new(const hv_media_config *cfg, const hv_media_callbacks *cb,
+                                       void *user_data, GError **error);
+/* Stops the pipeline (state NULL) and frees everything; no callback runs afterwards. */
+void hv_media_session_free(hv_media_session *s);
+
+/* Applies a server offer: every audio/video transceiver becomes recvonly with codec
+ * preferences limited to what can be decoded (video: VP8, H264, VP9 when a decoder exists;
+ * audio: OPUS); the m=application (data channel) section is accepted; then an answer is
+ * created and reported with on_answer. A later offer (renegotiation) is handled the same way.
+ * A refused offer reports HV_MEDIA_FAILED with the reason (the caller then reconnects). */
+void hv_media_session_set_offer(hv_media_session *s, const char *sdp, uint32_t offer_id);
+/* A remote trickled candidate ("candidate:..." with or without "a="). */
+void hv_media_session_add_candidate(hv_media_session *s, const char *candidate,
+                                    const char *sdp_mid, int mline_index);
+
+/* Decoding runs only while something needs it: with video off, video RTP is dropped before the
+ * decoder (no decode, no JPEG); likewise audio. Both start off. */
+void hv_media_session_set_video_enabled(hv_media_session *s, bool enabled);
+/* Audio outputs are per format: each (rate_hz, channels) pair that has at least one user gets
+ * its own convert/resample branch. add/remove are counted; the branch exists while count > 0. */
+void hv_media_session_add_audio_format(hv_media_session *s, int rate_hz, int channels);
+void hv_media_session_remove_audio_format(hv_media_session *s, int rate_hz, int channels);
+/* Asks the sender for a keyframe (RTCP PLI) on the video track. */
+void hv_media_session_request_keyframe(hv_media_session *s);
+
+typedef struct {
+    uint64_t video_frames_decoded;
+    uint64_t video_frames_encoded; /* JPEGs produced */
+    uint64_t video_frames_dropped; /* decoded frames skipped because JPEG encoding lagged */
+    uint64_t audio_chunks;
+    uint64_t bytes_received; /* RTP payload bytes */
+    int width, height;       /* of the last decoded frame; 0 before the first */
+    double fps;              /* decoded frames per second over the last few seconds */
+    char video_codec[16], audio_codec[16];
+} hv_media_stats;
+void hv_media_session_get_stats(const hv_media_session *s, hv_media_stats *out);
+
+#endif
