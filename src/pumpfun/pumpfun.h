@@ -116,6 +116,19 @@ typedef struct {
 bool hv_pf_check_response(const hv_pf_response *resp, const char *endpoint, bool allow_empty,
                           GError **error);
 
+/* ---- livestream/join -------------------------------------------------------------------- */
+
+typedef struct hv_pf_join hv_pf_join;
+/* token: (transfer none, nullable) the LiveKit JWT; NULL with error: HV_ENOTFOUND (not live:
+ * 404, or 2xx without a token), HV_EINVAL (400), or an upstream error (see check_response). */
+typedef void (*hv_pf_join_cb)(const char *token, const GError *error, void *user_data);
+/* Asks pump.fun for a fresh viewer token. The callback runs once, later, unless cancelled. */
+hv_pf_join *hv_pf_join_start(hv_pf_client *client, const char *livestream_api, const char *mint_id,
+                             hv_pf_join_cb cb, void *user_data);
+void hv_pf_join_cancel(hv_pf_join *j);
+/* Pure: the classification used by hv_pf_join_start, for tests. */
+bool hv_pf_parse_join(const hv_pf_response *resp, char **token_out, GError **error);
+
 /* ---- catalog ---------------------------------------------------------------------------- */
 
 /* One roster snapshot: the live streams, indexed and pre-sorted. Immutable; refcounted. */

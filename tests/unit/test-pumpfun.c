@@ -963,6 +963,54 @@ test_refcounts(void)
     json_decref(raw);
 }
 
+/* ---- livestream/join ------------------------------------------------------------------- */
+
+static void
+expect_join(long status, const char *body, int code, const char *token)
+{
+    hv_pf_response r = {.url = "u",
+                        .status = status,
+                        .body = body,
+                        .len = strlen(body),
+                        .content_type = "application/json"};
+    g_autofree char *out = NULL;
+    g_autoptr(GError) error = NULL;
+    bool ok = hv_pf_parse_join(&r, &out, &error);
+    if (token != NULL) {
+        g_assert_true(ok);
+        g_assert_no_error(error);
+        g_assert_cmpstr(out, ==, token);
+    } else {
+        g_assert_false(ok);
+        g_assert_null(out);
+        g_assert_error(error, HV_ERROR, code);
+        g_assert_nonnull(strstr(error->message, "livestream/join"));
+    }
+}
+
+static void
+test_parse_join(void)
+{
+    gsize len = 0;
+    g_autofree char *fixture = read_fixture("pumpfun/join-response.json", &len);
+    json_t *j = json_loadb(fixture, len, 0, NULL);
+    const char *token = json_string_value(json_object_get(j, "token"));
+    expect_join(201, fixture, 0, token);
+    expect_join(200, fixture, 0, token);
+    g_autofree char *no_token = read_fixture("pumpfun/errors/join-no-token.json", &len);
+    expect_join(201, no_token, HV_ENOTFOUND, NULL);
+    g_autofree char *not_live = read_fixture("pumpfun/errors/join-not-live.json", &len);
+    expect_join(404, not_live, HV_ENOTFOUND, NULL);
+    g_autofree char *bad = read_fixture("pumpfun/errors/join-bad-request.json", &len);
+    expect_join(400, bad, HV_EINVAL, NULL);
+    expect_join(201, "{\"token\": \"\"}", HV_ENOTFOUND, NULL);
+    expect_join(201, "[1,2]", HV_EPROTO, NULL);
+    expect_join(201, "{\"tok", HV_EPROTO, NULL);
+    expect_join(429, "{}", HV_ERATELIMIT, NULL);
+    expect_join(504, "error code: 504", HV_EUPSTREAM, NULL);
+    json_decref(j);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -983,5 +1031,6 @@ main(int argc, char **argv)
     g_test_add_func("/pumpfun/roster/sort-stable-and-dedup", test_roster_sort_stable_and_dedup);
     g_test_add_func("/pumpfun/roster/refcounts", test_refcounts);
 
+    g_test_add_func("/pumpfun/join/parse", test_parse_join);
     return g_test_run();
 }
