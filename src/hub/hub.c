@@ -1,0 +1,394 @@
+/* The hub's channels, viewers and messages (see hub.h for the policy). Main thread only.
+ *
+ * Ownership: a channel owns its audio rings (one per format in use) and the latest video
+ * message; a viewer owns one pending video reference, a cursor into its ring, and a bounded
+ * event queue. Messages are atomically refcounted so a GStreamer thread could build them.
+ */
+#include "hub.h"
+
+#include <string.h>
+
+struct hv_hub_msg {
+    gatomicrefcount ref;
+    bool binary;
+    uint8_t *data;
+    size_t len;
+    GDestroyNotify release;
+    gpointer owner;
+    /* for copies: HV_HUB_HEADROOM bytes, then the payload, follow this struct */
+};
+
+typedef struct {
+    int rate_hz, channels;
+    hv_hub_msg **slots; /* audio_backlog entries, slot = seq % backlog */
+    uint64_t head;      /* sequence number of the next chunk */
+    unsigned users;
+} audio_ring;
+
+struct hv_hub_channel {
+    size_t backlog;
+    hv_hub_channel_callbacks cb;
+    void *user_data;
+    hv_hub_msg *latest_video;
+    int width, height;
+    GPtrArray *rings; /* audio_ring* */
+    GList *viewers;   /* hv_hub_viewer* (not owned) */
+    unsigned n_viewers;
+};
+
+struct hv_hub_viewer {
+    hv_hub_channel *ch; /* NULL once the channel is gone */
+    audio_ring *ring;
+    uint64_t cursor;
+    hv_hub_msg *pending_video;
+    GQueue events; /* hv_hub_msg* */
+    const char *cull_reason;
+    void (*wake)(void *user_data);
+    void *user_data;
+    hv_hub_viewer_stats stats;
+};
+
+/* ---- messages ----------------------------------------------------------------------------- */
+
+hv_hub_msg *
+hv_hub_msg_new_copy(bool binary, const void *data, size_t len)
+{
+    hv_hub_msg *m = g_malloc(sizeof(*m) + HV_HUB_HEADROOM + len);
+    g_atomic_ref_count_init(&m->ref);
+    m->binary = binary;
+    m->data = (uint8_t *)(m + 1) + HV_HUB_HEADROOM;
+    m->len = len;
+    m->release = NULL;
+    m->owner = NULL;
+    if (len > 0) {
+        memcpy(m->data, data, len);
+    }
+    return m;
+}
+
+hv_hub_msg *
+hv_hub_msg_new_wrap(bool binary, uint8_t *data, size_t len, GDestroyNotify release, gpointer owner)
+{
+    hv_hub_msg *m = g_new(hv_hub_msg, 1);
+    g_atomic_ref_count_init(&m->ref);
+    m->binary = binary;
+    m->data = data;
+    m->len = len;
+    m->release = release;
+    m->owner = owner;
+    return m;
+}
+
+hv_hub_msg *
+hv_hub_msg_new_audio_text(const uint8_t *pcm, size_t len)
+{
+    static const char prefix[] = "audio:";
+    size_t b64_max = (len / 3 + 1) * 4 + 4;
+    hv_hub_msg *m = g_malloc(sizeof(*m) + HV_HUB_HEADROOM + sizeof(prefix) + b64_max);
+    g_atomic_ref_count_init(&m->ref);
+    m->binary = false;
+    m->data = (uint8_t *)(m + 1) + HV_HUB_HEADROOM;
+    m->release = NULL;
+    m->owner = NULL;
+    memcpy(m->data, prefix, sizeof(prefix) - 1);
+    gint state = 0, save = 0;
+    char *out = (char *)m->data + sizeof(prefix) - 1;
+    gsize n = g_base64_encode_step(pcm, len, FALSE, out, &state, &save);
+    n += g_base64_encode_close(FALSE, out + n, &state, &save);
+    m->len = sizeof(prefix) - 1 + n;
+    return m;
+}
+
+hv_hub_msg *
+hv_hub_msg_ref(hv_hub_msg *m)
+{
+    g_atomic_ref_count_inc(&m->ref);
+    return m;
+}
+
+void
+hv_hub_msg_unref(hv_hub_msg *m)
+{
+    if (m != NULL && g_atomic_ref_count_dec(&m->ref)) {
+        if (m->release != NULL) {
+            m->release(m->owner);
+        }
+        g_free(m);
+    }
+}
+
+uint8_t *
+hv_hub_msg_data(hv_hub_msg *m)
+{
+    return m->data;
+}
+
+size_t
+hv_hub_msg_len(const hv_hub_msg *m)
+{
+    return m->len;
+}
+
+bool
+hv_hub_msg_is_binary(const hv_hub_msg *m)
+{
+    return m->binary;
+}
+
+/* ---- channel ------------------------------------------------------------------------------ */
+
+hv_hub_channel *
+hv_hub_channel_new(size_t audio_backlog, const hv_hub_channel_callbacks *cb, void *user_data)
+{
+    hv_hub_channel *ch = g_new0(hv_hub_channel, 1);
+    ch->backlog = audio_backlog > 0 ? audio_backlog : 1;
+    if (cb != NULL) {
+        ch->cb = *cb;
+    }
+    ch->user_data = user_data;
+    ch->rings = g_ptr_array_new();
+    return ch;
+}
+
+static void
+ring_free(hv_hub_channel *ch, audio_ring *r)
+{
+    for (size_t i = 0; i < ch->backlog; i++) {
+        hv_hub_msg_unref(r->slots[i]);
+    }
+    g_free(r->slots);
+    g_free(r);
+}
+
+void
+hv_hub_channel_free(hv_hub_channel *ch)
+{
+    if (ch == NULL) {
+        return;
+    }
+    for (GList *l = ch->viewers; l != NULL; l = l->next) {
+        hv_hub_viewer *v = l->data;
+        v->ch = NULL;
+        v->ring = NULL;
+        if (v->wake != NULL) {
+            v->wake(v->user_data);
+        }
+    }
+    g_list_free(ch->viewers);
+    for (guint i = 0; i < ch->rings->len; i++) {
+        ring_free(ch, g_ptr_array_index(ch->rings, i));
+    }
+    g_ptr_array_unref(ch->rings);
+    hv_hub_msg_unref(ch->latest_video);
+    g_free(ch);
+}
+
+static void
+wake(hv_hub_viewer *v)
+{
+    if (v->wake != NULL) {
+        v->wake(v->user_data);
+    }
+}
+
+void
+hv_hub_channel_publish_video(hv_hub_channel *ch, hv_hub_msg *jpeg, int width, int height)
+{
+    hv_hub_msg_unref(ch->latest_video);
+    ch->latest_video = hv_hub_msg_ref(jpeg);
+    ch->width = width;
+    ch->height = height;
+    for (GList *l = ch->viewers; l != NULL; l = l->next) {
+        hv_hub_viewer *v = l->data;
+        if (v->pending_video != NULL) {
+            v->stats.video_dropped++; /* latest wins: the unsent one is skipped */
+            hv_hub_msg_unref(v->pending_video);
+        }
+        v->pending_video = hv_hub_msg_ref(jpeg);
+        wake(v);
+    }
+}
+
+static audio_ring *
+find_ring(hv_hub_channel *ch, int rate_hz, int channels)
+{
+    for (guint i = 0; i < ch->rings->len; i++) {
+        audio_ring *r = g_ptr_array_index(ch->rings, i);
+        if (r->rate_hz == rate_hz && r->channels == channels) {
+            return r;
+        }
+    }
+    return NULL;
+}
+
+void
+hv_hub_channel_publish_audio(hv_hub_channel *ch, int rate_hz, int channels, hv_hub_msg *text)
+{
+    audio_ring *r = find_ring(ch, rate_hz, channels);
+    if (r == NULL) {
+        return; /* nobody listens in this format */
+    }
+    size_t slot = (size_t)(r->head % ch->backlog);
+    hv_hub_msg_unref(r->slots[slot]);
+    r->slots[slot] = hv_hub_msg_ref(text);
+    r->head++;
+    for (GList *l = ch->viewers; l != NULL; l = l->next) {
+        hv_hub_viewer *v = l->data;
+        if (v->ring != r) {
+            continue;
+        }
+        if (v->cull_reason == NULL && r->head - v->cursor > ch->backlog) {
+            v->cull_reason = "viewer too slow: audio backlog exceeded";
+        }
+        wake(v);
+    }
+}
+
+void
+hv_hub_channel_publish_event(hv_hub_channel *ch, const char *json)
+{
+    g_autoptr(hv_hub_msg) m = hv_hub_msg_new_copy(false, json, strlen(json));
+    for (GList *l = ch->viewers; l != NULL; l = l->next) {
+        hv_hub_viewer *v = l->data;
+        if (g_queue_get_length(&v->events) >= HV_HUB_EVENT_QUEUE) {
+            if (v->cull_reason == NULL) {
+                v->cull_reason = "viewer too slow: event queue full";
+            }
+        } else {
+            g_queue_push_tail(&v->events, hv_hub_msg_ref(m));
+        }
+        wake(v);
+    }
+}
+
+unsigned
+hv_hub_channel_viewer_count(const hv_hub_channel *ch)
+{
+    return ch->n_viewers;
+}
+
+void
+hv_hub_channel_video_size(const hv_hub_channel *ch, int *width, int *height)
+{
+    *width = ch->width;
+    *height = ch->height;
+}
+
+/* ---- viewers ------------------------------------------------------------------------------ */
+
+hv_hub_viewer *
+hv_hub_viewer_new(hv_hub_channel *ch, int audio_rate_hz, int audio_channels,
+                  void (*wake_fn)(void *user_data), void *user_data)
+{
+    hv_hub_viewer *v = g_new0(hv_hub_viewer, 1);
+    v->ch = ch;
+    v->wake = wake_fn;
+    v->user_data = user_data;
+    g_queue_init(&v->events);
+    audio_ring *r = find_ring(ch, audio_rate_hz, audio_channels);
+    if (r == NULL) {
+        r = g_new0(audio_ring, 1);
+        r->rate_hz = audio_rate_hz;
+        r->channels = audio_channels;
+        r->slots = g_new0(hv_hub_msg *, ch->backlog);
+        g_ptr_array_add(ch->rings, r);
+        if (ch->cb.audio_format_needed != NULL) {
+            ch->cb.audio_format_needed(audio_rate_hz, audio_channels, true, ch->user_data);
+        }
+    }
+    r->users++;
+    v->ring = r;
+    v->cursor = r->head; /* a new viewer hears from now on */
+    if (ch->latest_video != NULL) {
+        v->pending_video = hv_hub_msg_ref(ch->latest_video); /* no black screen until the next */
+    }
+    ch->viewers = g_list_prepend(ch->viewers, v);
+    ch->n_viewers++;
+    if (ch->n_viewers == 1 && ch->cb.video_needed != NULL) {
+        ch->cb.video_needed(true, ch->user_data);
+    }
+    return v;
+}
+
+void
+hv_hub_viewer_free(hv_hub_viewer *v)
+{
+    if (v == NULL) {
+        return;
+    }
+    hv_hub_channel *ch = v->ch;
+    if (ch != NULL) {
+        ch->viewers = g_list_remove(ch->viewers, v);
+        ch->n_viewers--;
+        audio_ring *r = v->ring;
+        if (r != NULL && --r->users == 0) {
+            g_ptr_array_remove(ch->rings, r);
+            int rate = r->rate_hz, channels = r->channels;
+            ring_free(ch, r);
+            if (ch->cb.audio_format_needed != NULL) {
+                ch->cb.audio_format_needed(rate, channels, false, ch->user_data);
+            }
+        }
+        if (ch->n_viewers == 0 && ch->cb.video_needed != NULL) {
+            ch->cb.video_needed(false, ch->user_data);
+        }
+    }
+    hv_hub_msg_unref(v->pending_video);
+    g_queue_clear_full(&v->events, (GDestroyNotify)hv_hub_msg_unref);
+    g_free(v);
+}
+
+void
+hv_hub_viewer_push_text(hv_hub_viewer *v, const char *text)
+{
+    if (g_queue_get_length(&v->events) >= HV_HUB_EVENT_QUEUE) {
+        v->cull_reason = "viewer too slow: event queue full";
+    } else {
+        g_queue_push_tail(&v->events, hv_hub_msg_new_copy(false, text, strlen(text)));
+    }
+    wake(v);
+}
+
+bool
+hv_hub_viewer_has_pending(const hv_hub_viewer *v)
+{
+    return g_queue_peek_head((GQueue *)&v->events) != NULL || v->pending_video != NULL ||
+           (v->ring != NULL && v->cursor < v->ring->head) || v->cull_reason != NULL ||
+           v->ch == NULL;
+}
+
+hv_hub_next
+hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
+{
+    *msg = NULL;
+    if (v->cull_reason != NULL) {
+        *reason = v->cull_reason;
+        return HV_HUB_CULLED;
+    }
+    hv_hub_msg *m = g_queue_pop_head(&v->events);
+    if (m != NULL) {
+        v->stats.events_sent++;
+    } else if (v->ring != NULL && v->cursor < v->ring->head) {
+        m = hv_hub_msg_ref(v->ring->slots[v->cursor % v->ch->backlog]);
+        v->cursor++;
+        v->stats.audio_sent++;
+    } else if (v->pending_video != NULL) {
+        m = v->pending_video;
+        v->pending_video = NULL;
+        v->stats.video_sent++;
+    } else if (v->ch == NULL) {
+        *reason = "stream ended";
+        return HV_HUB_CLOSED;
+    } else {
+        return HV_HUB_NOTHING;
+    }
+    v->stats.bytes_sent += m->len;
+    *msg = m;
+    return HV_HUB_SEND;
+}
+
+void
+hv_hub_viewer_get_stats(const hv_hub_viewer *v, hv_hub_viewer_stats *out)
+{
+    *out = v->stats;
+}

@@ -1,0 +1,93 @@
+/* hub: fan-out of one stream's media to its viewers, with memory bounded whatever they do.
+ *
+ *  - Video: the channel keeps the latest frame; each viewer holds at most one pending frame.
+ *    A newer frame replaces a pending one that was not sent yet (counted as dropped), so a slow
+ *    viewer skips frames and never queues them.
+ *  - Audio: one ring of the last N chunks per audio format, shared by every viewer of that
+ *    format; a viewer is a cursor into it. A viewer more than N chunks behind is culled (closed
+ *    with a reason) instead of buffering without limit.
+ *  - Events (JSON text): a small bounded queue per viewer; overflowing it culls the viewer.
+ * Messages are immutable and refcounted, shared by every viewer: nothing is copied per viewer.
+ *
+ * Main thread only.
+ */
+#ifndef HV_HUB_H
+#define HV_HUB_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bytes every message keeps writable in front of its data (libwebsockets' LWS_PRE). */
+#define HV_HUB_HEADROOM    32
+#define HV_HUB_EVENT_QUEUE 16
+
+/* ---- messages ----------------------------------------------------------------------------- */
+
+typedef struct hv_hub_msg hv_hub_msg;
+
+/* (transfer full) A message holding a copy of data. */
+hv_hub_msg *hv_hub_msg_new_copy(bool binary, const void *data, size_t len);
+/* (transfer full) A message pointing at data owned by owner, which release(owner) frees; data
+ * must have HV_HUB_HEADROOM writable bytes in front of it. No copy. */
+hv_hub_msg *hv_hub_msg_new_wrap(bool binary, uint8_t *data, size_t len, GDestroyNotify release,
+                                gpointer owner);
+/* (transfer full) "audio:" followed by the base64 of pcm: the seed's audio text message. */
+hv_hub_msg *hv_hub_msg_new_audio_text(const uint8_t *pcm, size_t len);
+hv_hub_msg *hv_hub_msg_ref(hv_hub_msg *m);
+void hv_hub_msg_unref(hv_hub_msg *m);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_hub_msg, hv_hub_msg_unref)
+uint8_t *hv_hub_msg_data(hv_hub_msg *m); /* with HV_HUB_HEADROOM writable bytes before it */
+size_t hv_hub_msg_len(const hv_hub_msg *m);
+bool hv_hub_msg_is_binary(const hv_hub_msg *m);
+
+/* ---- channels and viewers ----------------------------------------------------------------- */
+
+typedef struct hv_hub_channel hv_hub_channel;
+typedef struct hv_hub_viewer hv_hub_viewer;
+
+/* Told when the set of things viewers need changes, so decoding runs only while needed. */
+typedef struct {
+    void (*video_needed)(bool needed, void *user_data);
+    void (*audio_format_needed)(int rate_hz, int channels, bool needed, void *user_data);
+} hv_hub_channel_callbacks;
+
+/* audio_backlog: chunks kept per audio format (a viewer further behind is culled). */
+hv_hub_channel *hv_hub_channel_new(size_t audio_backlog, const hv_hub_channel_callbacks *cb,
+                                   void *user_data);
+/* Frees the channel; every viewer still attached is detached (its next() reports CLOSED). */
+void hv_hub_channel_free(hv_hub_channel *ch);
+
+/* msg: (transfer none) */
+void hv_hub_channel_publish_video(hv_hub_channel *ch, hv_hub_msg *jpeg, int width, int height);
+void hv_hub_channel_publish_audio(hv_hub_channel *ch, int rate_hz, int channels, hv_hub_msg *text);
+/* Queues a JSON text event for every viewer. */
+void hv_hub_channel_publish_event(hv_hub_channel *ch, const char *json);
+unsigned hv_hub_channel_viewer_count(const hv_hub_channel *ch);
+void hv_hub_channel_video_size(const hv_hub_channel *ch, int *width, int *height);
+
+/* wake(user_data) is called whenever the viewer has something new to send (idempotent for
+ * the caller: it only asks its socket for a writable callback). */
+hv_hub_viewer *hv_hub_viewer_new(hv_hub_channel *ch, int audio_rate_hz, int audio_channels,
+                                 void (*wake)(void *user_data), void *user_data);
+void hv_hub_viewer_free(hv_hub_viewer *v);
+/* Queues a text message for this viewer only (e.g. the first "format" line). */
+void hv_hub_viewer_push_text(hv_hub_viewer *v, const char *text);
+
+typedef enum {
+    HV_HUB_NOTHING, /* nothing to send now */
+    HV_HUB_SEND,    /* *msg is (transfer full) the next message */
+    HV_HUB_CULLED,  /* too far behind: close the connection; *reason says why */
+    HV_HUB_CLOSED,  /* the channel is gone */
+} hv_hub_next;
+/* The next message to send, in priority order: events, audio (oldest first), video. */
+hv_hub_next hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason);
+bool hv_hub_viewer_has_pending(const hv_hub_viewer *v);
+
+typedef struct {
+    uint64_t video_sent, video_dropped, audio_sent, events_sent, bytes_sent;
+} hv_hub_viewer_stats;
+void hv_hub_viewer_get_stats(const hv_hub_viewer *v, hv_hub_viewer_stats *out);
+
+#endif

@@ -1,0 +1,265 @@
+/* Unit tests for the hub: latest-frame-wins video, shared audio rings with per-viewer cursors,
+ * culling of lagging viewers, bounded events, format bookkeeping, and the audio text encoding.
+ */
+#include "hub/hub.h"
+
+#include <string.h>
+
+typedef struct {
+    int wakes;
+} waker;
+
+static void
+on_wake(void *user_data)
+{
+    ((waker *)user_data)->wakes++;
+}
+
+typedef struct {
+    int video_on, video_off;
+    GHashTable *formats; /* "rate/ch" → count of "needed" minus "not needed" */
+} needs;
+
+static void
+on_video_needed(bool needed, void *user_data)
+{
+    needs *n = user_data;
+    if (needed) {
+        n->video_on++;
+    } else {
+        n->video_off++;
+    }
+}
+
+static void
+on_audio_needed(int rate, int channels, bool needed, void *user_data)
+{
+    needs *n = user_data;
+    g_autofree char *key = g_strdup_printf("%d/%d", rate, channels);
+    int c = GPOINTER_TO_INT(g_hash_table_lookup(n->formats, key));
+    g_hash_table_replace(n->formats, g_steal_pointer(&key), GINT_TO_POINTER(c + (needed ? 1 : -1)));
+}
+
+static hv_hub_msg *
+video(int i)
+{
+    char buf[16];
+    g_snprintf(buf, sizeof(buf), "jpeg-%d", i);
+    return hv_hub_msg_new_copy(true, buf, strlen(buf));
+}
+
+static void
+test_latest_video_wins(void)
+{
+    hv_hub_channel *ch = hv_hub_channel_new(8, NULL, NULL);
+    waker w = {0};
+    hv_hub_viewer *v = hv_hub_viewer_new(ch, 44100, 1, on_wake, &w);
+    hv_hub_msg *m = NULL;
+    const char *reason = NULL;
+    g_assert_cmpint(hv_hub_viewer_next(v, &m, &reason), ==, HV_HUB_NOTHING);
+    /* a stalled viewer: 100 frames arrive, it keeps exactly one pending (the newest) */
+    for (int i = 0; i < 100; i++) {
+        g_autoptr(hv_hub_msg) f = video(i);
+        hv_hub_channel_publish_video(ch, f, 640, 360);
+    }
+    g_assert_cmpint(w.wakes, ==, 100);
+    g_assert_cmpint(hv_hub_viewer_next(v, &m, &reason), ==, HV_HUB_SEND);
+    g_assert_cmpmem(hv_hub_msg_data(m), hv_hub_msg_len(m), "jpeg-99", 7);
+    g_assert_true(hv_hub_msg_is_binary(m));
+    hv_hub_msg_unref(m);
+    g_assert_cmpint(hv_hub_viewer_next(v, &m, &reason), ==, HV_HUB_NOTHING);
+    hv_hub_viewer_stats st;
+    hv_hub_viewer_get_stats(v, &st);
+    g_assert_cmpuint(st.video_sent, ==, 1);
+    g_assert_cmpuint(st.video_dropped, ==, 99);
+    int w_, h_;
+    hv_hub_channel_video_size(ch, &w_, &h_);
+    g_assert_cmpint(w_, ==, 640);
+    g_assert_cmpint(h_, ==, 360);
+
+    /* a viewer joining later starts with the latest frame, not a black screen */
+    waker w2 = {0};
+    hv_hub_viewer *late = hv_hub_viewer_new(ch, 44100, 1, on_wake, &w2);
+    g_assert_cmpint(hv_hub_viewer_next(late, &m, &reason), ==, HV_HUB_SEND);
+    g_assert_cmpmem(hv_hub_msg_data(m), hv_hub_msg_len(m), "jpeg-99", 7);
+    hv_hub_msg_unref(m);
+    hv_hub_viewer_free(late);
+    hv_hub_viewer_free(v);
+    hv_hub_channel_free(ch);
+}
+
+static void
+test_frames_are_shared_not_copied(void)
+{
+    hv_hub_channel *ch = hv_hub_channel_new(8, NULL, NULL);
+    waker w = {0};
+    hv_hub_viewer *a = hv_hub_viewer_new(ch, 48000, 2, on_wake, &w);
+    hv_hub_viewer *b = hv_hub_viewer_new(ch, 48000, 2, on_wake, &w);
+    hv_hub_msg *f = video(1);
+    hv_hub_channel_publish_video(ch, f, 2, 2);
+    hv_hub_msg *ma = NULL, *mb = NULL;
+    const char *reason = NULL;
+    g_assert_cmpint(hv_hub_viewer_next(a, &ma, &reason), ==, HV_HUB_SEND);
+    g_assert_cmpint(hv_hub_viewer_next(b, &mb, &reason), ==, HV_HUB_SEND);
+    g_assert_true(ma == f && mb == f); /* the very same object */
+    hv_hub_msg_unref(ma);
+    hv_hub_msg_unref(mb);
+    hv_hub_msg_unref(f);
+    hv_hub_viewer_free(a);
+    hv_hub_viewer_free(b);
+    hv_hub_channel_free(ch);
+}
+
+static void
+test_audio_ring_and_cull(void)
+{
+    hv_hub_channel *ch = hv_hub_channel_new(4, NULL, NULL);
+    waker w = {0};
+    hv_hub_viewer *fast = hv_hub_viewer_new(ch, 48000, 2, on_wake, &w);
+    hv_hub_viewer *slow = hv_hub_viewer_new(ch, 48000, 2, on_wake, &w);
+    hv_hub_viewer *other = hv_hub_viewer_new(ch, 44100, 1, on_wake, &w);
+    hv_hub_msg *m = NULL;
+    const char *reason = NULL;
+    for (int i = 0; i < 6; i++) {
+        char pcm[4] = {(char)i, 0, 0, 0};
+        g_autoptr(hv_hub_msg) t = hv_hub_msg_new_audio_text((const uint8_t *)pcm, 4);
+        hv_hub_channel_publish_audio(ch, 48000, 2, t);
+        /* the fast viewer keeps up, in order */
+        g_assert_cmpint(hv_hub_viewer_next(fast, &m, &reason), ==, HV_HUB_SEND);
+        g_autofree char *expect = NULL;
+        g_autofree char *b64 = g_base64_encode((const guchar *)pcm, 4);
+        expect = g_strconcat("audio:", b64, NULL);
+        g_assert_cmpmem(hv_hub_msg_data(m), hv_hub_msg_len(m), expect, strlen(expect));
+        g_assert_false(hv_hub_msg_is_binary(m));
+        hv_hub_msg_unref(m);
+    }
+    /* the slow one never read: 6 chunks behind a ring of 4 → culled, with a reason */
+    g_assert_cmpint(hv_hub_viewer_next(slow, &m, &reason), ==, HV_HUB_CULLED);
+    g_assert_nonnull(strstr(reason, "audio backlog"));
+    /* a viewer of another format got none of it */
+    g_assert_cmpint(hv_hub_viewer_next(other, &m, &reason), ==, HV_HUB_NOTHING);
+    hv_hub_viewer_free(slow);
+    hv_hub_viewer_free(other);
+    hv_hub_viewer_free(fast);
+    hv_hub_channel_free(ch);
+}
+
+static void
+test_audio_within_backlog_is_delivered_in_order(void)
+{
+    hv_hub_channel *ch = hv_hub_channel_new(4, NULL, NULL);
+    waker w = {0};
+    hv_hub_viewer *v = hv_hub_viewer_new(ch, 48000, 2, on_wake, &w);
+    for (int i = 0; i < 4; i++) {
+        g_autoptr(hv_hub_msg) t = hv_hub_msg_new_copy(false, &"abcd"[i], 1);
+        hv_hub_channel_publish_audio(ch, 48000, 2, t);
+    }
+    hv_hub_msg *m = NULL;
+    const char *reason = NULL;
+    for (int i = 0; i < 4; i++) {
+        g_assert_cmpint(hv_hub_viewer_next(v, &m, &reason), ==, HV_HUB_SEND);
+        g_assert_cmpint(hv_hub_msg_data(m)[0], ==, "abcd"[i]);
+        hv_hub_msg_unref(m);
+    }
+    g_assert_cmpint(hv_hub_viewer_next(v, &m, &reason), ==, HV_HUB_NOTHING);
+    hv_hub_viewer_free(v);
+    hv_hub_channel_free(ch);
+}
+
+static void
+test_priority_and_events(void)
+{
+    hv_hub_channel *ch = hv_hub_channel_new(8, NULL, NULL);
+    waker w = {0};
+    hv_hub_viewer *v = hv_hub_viewer_new(ch, 48000, 2, on_wake, &w);
+    g_autoptr(hv_hub_msg) f = video(7);
+    hv_hub_channel_publish_video(ch, f, 1, 1);
+    g_autoptr(hv_hub_msg) a = hv_hub_msg_new_copy(false, "audio:AA==", 10);
+    hv_hub_channel_publish_audio(ch, 48000, 2, a);
+    hv_hub_viewer_push_text(v, "{\"type\":\"format\"}");
+    hv_hub_msg *m = NULL;
+    const char *reason = NULL;
+    /* events first, then audio, then video */
+    g_assert_cmpint(hv_hub_viewer_next(v, &m, &reason), ==, HV_HUB_SEND);
+    g_assert_cmpmem(hv_hub_msg_data(m), hv_hub_msg_len(m), "{\"type\":\"format\"}", 17);
+    hv_hub_msg_unref(m);
+    g_assert_cmpint(hv_hub_viewer_next(v, &m, &reason), ==, HV_HUB_SEND);
+    g_assert_true(m == a);
+    hv_hub_msg_unref(m);
+    g_assert_cmpint(hv_hub_viewer_next(v, &m, &reason), ==, HV_HUB_SEND);
+    g_assert_true(m == f);
+    hv_hub_msg_unref(m);
+    /* the event queue is bounded: overflowing it culls */
+    for (int i = 0; i < HV_HUB_EVENT_QUEUE + 1; i++) {
+        hv_hub_channel_publish_event(ch, "{\"type\":\"reconnecting\"}");
+    }
+    g_assert_cmpint(hv_hub_viewer_next(v, &m, &reason), ==, HV_HUB_CULLED);
+    g_assert_nonnull(strstr(reason, "event queue"));
+    hv_hub_viewer_free(v);
+    hv_hub_channel_free(ch);
+}
+
+static void
+test_needs_and_close(void)
+{
+    needs n = {0};
+    n.formats = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    hv_hub_channel_callbacks cb = {on_video_needed, on_audio_needed};
+    hv_hub_channel *ch = hv_hub_channel_new(8, &cb, &n);
+    waker w = {0};
+    hv_hub_viewer *a = hv_hub_viewer_new(ch, 44100, 1, on_wake, &w);
+    hv_hub_viewer *b = hv_hub_viewer_new(ch, 44100, 1, on_wake, &w);
+    hv_hub_viewer *c = hv_hub_viewer_new(ch, 48000, 2, on_wake, &w);
+    g_assert_cmpint(n.video_on, ==, 1);
+    g_assert_cmpint(GPOINTER_TO_INT(g_hash_table_lookup(n.formats, "44100/1")), ==, 1);
+    g_assert_cmpint(GPOINTER_TO_INT(g_hash_table_lookup(n.formats, "48000/2")), ==, 1);
+    g_assert_cmpuint(hv_hub_channel_viewer_count(ch), ==, 3);
+    hv_hub_viewer_free(a);
+    g_assert_cmpint(GPOINTER_TO_INT(g_hash_table_lookup(n.formats, "44100/1")), ==, 1);
+    hv_hub_viewer_free(b);
+    g_assert_cmpint(GPOINTER_TO_INT(g_hash_table_lookup(n.formats, "44100/1")), ==, 0);
+    g_assert_cmpint(n.video_off, ==, 0);
+    /* the channel goes away under a viewer: it is told, and can still be freed */
+    int before = w.wakes;
+    hv_hub_channel_free(ch);
+    g_assert_cmpint(w.wakes, ==, before + 1);
+    hv_hub_msg *m = NULL;
+    const char *reason = NULL;
+    g_assert_cmpint(hv_hub_viewer_next(c, &m, &reason), ==, HV_HUB_CLOSED);
+    hv_hub_viewer_free(c);
+    g_hash_table_destroy(n.formats);
+}
+
+static void
+count_release(gpointer owner)
+{
+    (*(int *)owner)++;
+}
+
+static void
+test_wrap_releases_owner(void)
+{
+    int released = 0;
+    uint8_t buf[HV_HUB_HEADROOM + 4] = {0};
+    hv_hub_msg *w = hv_hub_msg_new_wrap(true, buf + HV_HUB_HEADROOM, 4, count_release, &released);
+    g_assert_true(hv_hub_msg_data(w) == buf + HV_HUB_HEADROOM);
+    hv_hub_msg_ref(w);
+    hv_hub_msg_unref(w);
+    g_assert_cmpint(released, ==, 0);
+    hv_hub_msg_unref(w);
+    g_assert_cmpint(released, ==, 1); /* exactly once, at the last reference */
+}
+
+int
+main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/hub/viewer/latest-video-wins", test_latest_video_wins);
+    g_test_add_func("/hub/viewer/frames-shared-not-copied", test_frames_are_shared_not_copied);
+    g_test_add_func("/hub/viewer/audio-ring-and-cull", test_audio_ring_and_cull);
+    g_test_add_func("/hub/viewer/audio-in-order", test_audio_within_backlog_is_delivered_in_order);
+    g_test_add_func("/hub/viewer/priority-and-events", test_priority_and_events);
+    g_test_add_func("/hub/channel/needs-and-close", test_needs_and_close);
+    g_test_add_func("/hub/msg/wrap-releases-owner", test_wrap_releases_owner);
+    return g_test_run();
+}
