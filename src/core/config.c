@@ -12,7 +12,16 @@
 #include <stddef.h>
 #include <string.h>
 
-typedef enum { OPT_STRING, OPT_INT, OPT_DURATION, OPT_CHOICE, OPT_URL, OPT_LISTEN } opt_type;
+typedef enum {
+    OPT_STRING,
+    OPT_STRING_EMPTY, /* a string that may be empty */
+    OPT_INT,
+    OPT_DURATION,
+    OPT_CHOICE,
+    OPT_URL,
+    OPT_WS_URL,
+    OPT_LISTEN
+} opt_type;
 
 typedef struct {
     const char *name; /* long flag without "--" */
@@ -68,6 +77,28 @@ static const opt_row options[] = {
      false, OFF(snapshot_retention_ms), "How long coin_snapshots history is kept (0 = forever)."},
     {"max-body", "HAVEN_MAX_BODY", OPT_INT, "65536", 1024, 16777216, NULL, false,
      OFF(max_body_bytes), "Largest HTTP request body accepted, in bytes (larger: 413)."},
+    {"livekit-url", "HAVEN_LIVEKIT_URL", OPT_WS_URL, "wss://pump-prod-tg2x8veh.livekit.cloud", 0, 0,
+     NULL, false, OFF(livekit_url),
+     "LiveKit server that pump.fun streams run on (wss:// or ws://; /rtc is appended)."},
+    {"ice-addresses", "HAVEN_ICE_ADDRESSES", OPT_STRING_EMPTY, "", 0, 0, NULL, false,
+     OFF(ice_addresses),
+     "Comma list of local IP addresses WebRTC (ICE) may use; empty means every interface. "
+     "Loopback is only used when listed."},
+    {"jpeg-quality", "HAVEN_JPEG_QUALITY", OPT_INT, "85", 1, 100, NULL, false, OFF(jpeg_quality),
+     "JPEG quality of the video frames sent to viewers."},
+    {"idle-timeout", "HAVEN_IDLE_TIMEOUT", OPT_DURATION, "60s", 1000, DAY_MS, NULL, false,
+     OFF(idle_timeout_ms),
+     "A live session with no viewers and no recording stops after this long."},
+    {"livekit-connect-timeout", "HAVEN_LIVEKIT_CONNECT_TIMEOUT", OPT_DURATION, "15s", 500, 120000,
+     NULL, false, OFF(livekit_connect_timeout_ms),
+     "Time allowed to open the LiveKit signalling connection and get its JoinResponse."},
+    {"reconnect-give-up", "HAVEN_RECONNECT_GIVE_UP", OPT_DURATION, "60s", 1000, DAY_MS, NULL, false,
+     OFF(reconnect_give_up_ms),
+     "A session that cannot reconnect to its room for this long ends (status failed)."},
+    {"audio-backlog", "HAVEN_AUDIO_BACKLOG", OPT_INT, "100", 4, 10000, NULL, false,
+     OFF(audio_backlog_chunks),
+     "Audio chunks (about 20 ms each) kept per format; a viewer further behind is "
+     "disconnected."},
     {"log-level", "HAVEN_LOG_LEVEL", OPT_CHOICE, "info", 0, 0, "error|warning|info|debug", false,
      OFF(log_level), "Least severe log level printed."},
     {"log-format", "HAVEN_LOG_FORMAT", OPT_CHOICE, "text", 0, 0, "text|json", false,
@@ -134,6 +165,14 @@ apply_option(hv_config *cfg, const opt_row *row, const char *value, const char *
             why = "must not be empty";
         }
         break;
+    case OPT_STRING_EMPTY:
+        break;
+    case OPT_WS_URL:
+        if (!g_str_has_prefix(value, "wss://") && !g_str_has_prefix(value, "ws://") &&
+            !g_str_has_prefix(value, "https://") && !g_str_has_prefix(value, "http://")) {
+            why = "must be a wss://, ws://, https:// or http:// URL";
+        }
+        break;
     case OPT_URL:
         if (!g_str_has_prefix(value, "http://") && !g_str_has_prefix(value, "https://")) {
             why = "must be an http:// or https:// URL";
@@ -191,7 +230,7 @@ apply_option(hv_config *cfg, const opt_row *row, const char *value, const char *
         char **s = slot;
         g_free(*s);
         *s = g_strdup(value);
-        if (row->type == OPT_URL) {
+        if (row->type == OPT_URL || row->type == OPT_WS_URL) {
             size_t len = strlen(*s);
             while (len > 0 && (*s)[len - 1] == '/') {
                 (*s)[--len] = '\0';
@@ -303,10 +342,12 @@ type_name(const opt_row *row)
     case OPT_CHOICE:
         return "choice";
     case OPT_URL:
+    case OPT_WS_URL:
         return "URL";
     case OPT_LISTEN:
         return "host:port";
     case OPT_STRING:
+    case OPT_STRING_EMPTY:
     default:
         return "string";
     }
@@ -326,7 +367,7 @@ hv_config_print_help(FILE *out, const char *argv0)
     for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
         const opt_row *r = &options[i];
         fprintf(out, "  --%s=%s\n      env %s, default %s\n      %s\n", r->name, type_name(r),
-                r->env, r->def, r->help);
+                r->env, *r->def != '\0' ? r->def : "(empty)", r->help);
         if (r->type == OPT_CHOICE) {
             fprintf(out, "      one of: %s\n", r->choices);
         }

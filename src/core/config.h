@@ -32,6 +32,13 @@ typedef struct hv_config {
     int64_t snapshot_interval_ms;
     int64_t snapshot_retention_ms;
     int64_t max_body_bytes;
+    char *livekit_url;   /* wss://... (ws:// for tests) */
+    char *ice_addresses; /* comma list of local IPs for ICE; "" = all */
+    int64_t jpeg_quality;
+    int64_t idle_timeout_ms;
+    int64_t livekit_connect_timeout_ms;
+    int64_t reconnect_give_up_ms;
+    int64_t audio_backlog_chunks;
     char *log_level;  /* error | warning | info | debug */
     char *log_format; /* text | json */
 } hv_config;
