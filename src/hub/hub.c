@@ -43,6 +43,7 @@ struct hv_hub_viewer {
     hv_hub_msg *pending_video;
     GQueue events; /* hv_hub_msg* */
     const char *cull_reason;
+    char *closed_reason; /* set when the channel went away */
     void (*wake)(void *user_data);
     void *user_data;
     hv_hub_viewer_stats stats;
@@ -161,7 +162,7 @@ ring_free(hv_hub_channel *ch, audio_ring *r)
 }
 
 void
-hv_hub_channel_free(hv_hub_channel *ch)
+hv_hub_channel_free(hv_hub_channel *ch, const char *reason)
 {
     if (ch == NULL) {
         return;
@@ -170,6 +171,7 @@ hv_hub_channel_free(hv_hub_channel *ch)
         hv_hub_viewer *v = l->data;
         v->ch = NULL;
         v->ring = NULL;
+        v->closed_reason = g_strdup(reason != NULL ? reason : "stream ended");
         if (v->wake != NULL) {
             v->wake(v->user_data);
         }
@@ -335,6 +337,7 @@ hv_hub_viewer_free(hv_hub_viewer *v)
     }
     hv_hub_msg_unref(v->pending_video);
     g_queue_clear_full(&v->events, (GDestroyNotify)hv_hub_msg_unref);
+    g_free(v->closed_reason);
     g_free(v);
 }
 
@@ -377,7 +380,7 @@ hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
         v->pending_video = NULL;
         v->stats.video_sent++;
     } else if (v->ch == NULL) {
-        *reason = "stream ended";
+        *reason = v->closed_reason;
         return HV_HUB_CLOSED;
     } else {
         return HV_HUB_NOTHING;

@@ -56,8 +56,9 @@ typedef struct {
 /* audio_backlog: chunks kept per audio format (a viewer further behind is culled). */
 hv_hub_channel *hv_hub_channel_new(size_t audio_backlog, const hv_hub_channel_callbacks *cb,
                                    void *user_data);
-/* Frees the channel; every viewer still attached is detached (its next() reports CLOSED). */
-void hv_hub_channel_free(hv_hub_channel *ch);
+/* Frees the channel; every viewer still attached is detached: its next() reports CLOSED with
+ * reason (copied; NULL means "stream ended"). */
+void hv_hub_channel_free(hv_hub_channel *ch, const char *reason);
 
 /* msg: (transfer none) */
 void hv_hub_channel_publish_video(hv_hub_channel *ch, hv_hub_msg *jpeg, int width, int height);

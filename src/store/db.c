@@ -406,3 +406,96 @@ hv_store_count(hv_store *store, const char *table)
     sqlite3_finalize(st);
     return n;
 }
+
+/* ---- live_sessions ------------------------------------------------------------------------ */
+
+static void
+bind_text_or_null(sqlite3_stmt *st, int idx, const char *s)
+{
+    if (s != NULL) {
+        sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+    } else {
+        sqlite3_bind_null(st, idx);
+    }
+}
+
+int64_t
+hv_store_insert_live_session(hv_store *store, const hv_store_session_row *r, int64_t now,
+                             GError **error)
+{
+    static const char sql[] =
+        "INSERT INTO live_sessions (mint_id, coin_name, coin_symbol, coin_description, "
+        "image_uri, thumbnail, creator, market_cap, usd_market_cap, num_participants, nsfw, "
+        "website, twitter, telegram, room_name, participant_sid, status, record_session, "
+        "start_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?, ?, 'active', ?, ?, ?, ?)";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fail(error, store->db, "preparing the live session insert");
+        return -1;
+    }
+    const char *texts[] = {r->mint_id,   r->coin_name, r->coin_symbol, r->coin_description,
+                           r->image_uri, r->thumbnail, r->creator};
+    int i = 1;
+    for (size_t k = 0; k < G_N_ELEMENTS(texts); k++) {
+        bind_text_or_null(st, i++, texts[k]);
+    }
+    sqlite3_bind_double(st, i++, r->market_cap);
+    sqlite3_bind_double(st, i++, r->usd_market_cap);
+    sqlite3_bind_int64(st, i++, r->num_participants);
+    sqlite3_bind_int(st, i++, r->nsfw ? 1 : 0);
+    bind_text_or_null(st, i++, r->website);
+    bind_text_or_null(st, i++, r->twitter);
+    bind_text_or_null(st, i++, r->telegram);
+    bind_text_or_null(st, i++, r->room_name);
+    bind_text_or_null(st, i++, r->participant_sid);
+    sqlite3_bind_int(st, i++, r->record_session ? 1 : 0);
+    sqlite3_bind_int64(st, i++, now);
+    sqlite3_bind_int64(st, i++, now);
+    sqlite3_bind_int64(st, i++, now);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        fail(error, store->db, "inserting a live session");
+        return -1;
+    }
+    return sqlite3_last_insert_rowid(store->db);
+}
+
+bool
+hv_store_update_live_session(hv_store *store, int64_t id, const char *status,
+                             const char *error_text, bool ended, int64_t now, GError **error)
+{
+    static const char sql[] = "UPDATE live_sessions SET status = ?, error = ?, updated_at = ?, "
+                              "end_time = CASE WHEN ? THEN ? ELSE end_time END WHERE id = ?";
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return fail(error, store->db, "preparing the live session update");
+    }
+    sqlite3_bind_text(st, 1, status, -1, SQLITE_TRANSIENT);
+    bind_text_or_null(st, 2, error_text);
+    sqlite3_bind_int64(st, 3, now);
+    sqlite3_bind_int(st, 4, ended ? 1 : 0);
+    sqlite3_bind_int64(st, 5, now);
+    sqlite3_bind_int64(st, 6, id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        return fail(error, store->db, "updating a live session");
+    }
+    return true;
+}
+
+int64_t
+hv_store_recover_live_sessions(hv_store *store, int64_t now, GError **error)
+{
+    g_autofree char *sql = g_strdup_printf(
+        "UPDATE live_sessions SET status = 'interrupted', end_time = %" G_GINT64_FORMAT
+        ", updated_at = %" G_GINT64_FORMAT ", error = 'haven stopped without ending this session' "
+        "WHERE status IN ('active', 'reconnecting')",
+        now, now);
+    if (!exec(store->db, sql, error)) {
+        return -1;
+    }
+    return sqlite3_changes64(store->db);
+}

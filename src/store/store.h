@@ -39,6 +39,30 @@ int64_t hv_store_prune_snapshots(hv_store *store, int64_t now_wall_ms, int64_t r
 /* Proves the database takes writes (a small write in a transaction). */
 bool hv_store_check_writable(hv_store *store, GError **error);
 
+/* ---- live_sessions ---- */
+
+/* What a live_sessions row records about the stream when it starts. Strings may be NULL. */
+typedef struct {
+    const char *mint_id, *coin_name, *coin_symbol, *coin_description, *image_uri, *thumbnail;
+    const char *creator, *website, *twitter, *telegram;
+    double market_cap, usd_market_cap;
+    int64_t num_participants;
+    bool nsfw;
+    const char *room_name, *participant_sid;
+    bool record_session;
+} hv_store_session_row;
+
+/* Inserts a row with status "active"; returns its id (> 0) or -1 + error. */
+int64_t hv_store_insert_live_session(hv_store *store, const hv_store_session_row *row,
+                                     int64_t now_wall_ms, GError **error);
+/* Sets status (and error text, nullable); ended also sets end_time. */
+bool hv_store_update_live_session(hv_store *store, int64_t id, const char *status,
+                                  const char *error_text, bool ended, int64_t now_wall_ms,
+                                  GError **error);
+/* Marks rows left "active"/"reconnecting" by a previous run that did not stop cleanly as
+ * "interrupted" with an end time. Returns how many. */
+int64_t hv_store_recover_live_sessions(hv_store *store, int64_t now_wall_ms, GError **error);
+
 /* Row counts for health and tests: table must be one of haven's tables. -1 on error. */
 int64_t hv_store_count(hv_store *store, const char *table);
 

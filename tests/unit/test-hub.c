@@ -85,7 +85,7 @@ test_latest_video_wins(void)
     hv_hub_msg_unref(m);
     hv_hub_viewer_free(late);
     hv_hub_viewer_free(v);
-    hv_hub_channel_free(ch);
+    hv_hub_channel_free(ch, NULL);
 }
 
 static void
@@ -107,7 +107,7 @@ test_frames_are_shared_not_copied(void)
     hv_hub_msg_unref(f);
     hv_hub_viewer_free(a);
     hv_hub_viewer_free(b);
-    hv_hub_channel_free(ch);
+    hv_hub_channel_free(ch, NULL);
 }
 
 static void
@@ -141,7 +141,7 @@ test_audio_ring_and_cull(void)
     hv_hub_viewer_free(slow);
     hv_hub_viewer_free(other);
     hv_hub_viewer_free(fast);
-    hv_hub_channel_free(ch);
+    hv_hub_channel_free(ch, NULL);
 }
 
 static void
@@ -163,7 +163,7 @@ test_audio_within_backlog_is_delivered_in_order(void)
     }
     g_assert_cmpint(hv_hub_viewer_next(v, &m, &reason), ==, HV_HUB_NOTHING);
     hv_hub_viewer_free(v);
-    hv_hub_channel_free(ch);
+    hv_hub_channel_free(ch, NULL);
 }
 
 static void
@@ -196,7 +196,7 @@ test_priority_and_events(void)
     g_assert_cmpint(hv_hub_viewer_next(v, &m, &reason), ==, HV_HUB_CULLED);
     g_assert_nonnull(strstr(reason, "event queue"));
     hv_hub_viewer_free(v);
-    hv_hub_channel_free(ch);
+    hv_hub_channel_free(ch, NULL);
 }
 
 static void
@@ -221,11 +221,12 @@ test_needs_and_close(void)
     g_assert_cmpint(n.video_off, ==, 0);
     /* the channel goes away under a viewer: it is told, and can still be freed */
     int before = w.wakes;
-    hv_hub_channel_free(ch);
+    hv_hub_channel_free(ch, "session stopped");
     g_assert_cmpint(w.wakes, ==, before + 1);
     hv_hub_msg *m = NULL;
     const char *reason = NULL;
     g_assert_cmpint(hv_hub_viewer_next(c, &m, &reason), ==, HV_HUB_CLOSED);
+    g_assert_cmpstr(reason, ==, "session stopped");
     hv_hub_viewer_free(c);
     g_hash_table_destroy(n.formats);
 }

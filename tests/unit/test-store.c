@@ -600,6 +600,65 @@ test_writable_and_count(void)
     g_assert_cmpint(hv_store_count(store, "live_sessions"), ==, 0);
 }
 
+static void
+test_live_sessions_lifecycle(void)
+{
+    g_autoptr(hv_store) store = open_memory();
+    g_autoptr(GError) error = NULL;
+    hv_store_session_row row = {.mint_id = MINT_OTTER,
+                                .coin_name = "Orbital Otter",
+                                .coin_symbol = "OTTR",
+                                .market_cap = 4120.55,
+                                .num_participants = 1843,
+                                .room_name = "livestream:x:1",
+                                .participant_sid = "PA_abc"};
+    int64_t id = hv_store_insert_live_session(store, &row, T0, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(id, >, 0);
+    int64_t id2 = hv_store_insert_live_session(store, &row, T0 + 1, &error);
+    g_assert_cmpint(id2, ==, id + 1);
+    sqlite3 *db = hv_store_db(store);
+    sqlite3_stmt *st = NULL;
+    g_assert_cmpint(sqlite3_prepare_v2(db,
+                                       "SELECT status, room_name, participant_sid, start_time, "
+                                       "end_time, coin_name FROM live_sessions WHERE id = ?",
+                                       -1, &st, NULL),
+                    ==, SQLITE_OK);
+    sqlite3_bind_int64(st, 1, id);
+    g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
+    g_assert_cmpstr((const char *)sqlite3_column_text(st, 0), ==, "active");
+    g_assert_cmpstr((const char *)sqlite3_column_text(st, 1), ==, "livestream:x:1");
+    g_assert_cmpstr((const char *)sqlite3_column_text(st, 2), ==, "PA_abc");
+    g_assert_cmpint(sqlite3_column_int64(st, 3), ==, T0);
+    g_assert_cmpint(sqlite3_column_type(st, 4), ==, SQLITE_NULL);
+    g_assert_cmpstr((const char *)sqlite3_column_text(st, 5), ==, "Orbital Otter");
+    sqlite3_finalize(st);
+
+    /* reconnecting keeps it open; stopped closes it with an end time */
+    g_assert_true(hv_store_update_live_session(store, id, "reconnecting", "signal lost", false,
+                                               T0 + 5, &error));
+    g_assert_cmpint(query_int(store,
+                              "SELECT count(*) FROM live_sessions WHERE end_time IS NULL "
+                              "AND status = 'reconnecting' AND mint_id = ?",
+                              MINT_OTTER),
+                    ==, 1);
+    g_assert_true(hv_store_update_live_session(store, id, "stopped", NULL, true, T0 + 9, &error));
+    g_assert_cmpint(query_int(store,
+                              "SELECT end_time FROM live_sessions WHERE status = 'stopped' "
+                              "AND mint_id = ?",
+                              MINT_OTTER),
+                    ==, T0 + 9);
+
+    /* a crash leaves id2 active: the next start marks it interrupted, and only it */
+    g_assert_cmpint(hv_store_recover_live_sessions(store, T0 + 20, &error), ==, 1);
+    g_assert_cmpint(query_int(store,
+                              "SELECT count(*) FROM live_sessions WHERE status = "
+                              "'interrupted' AND end_time IS NOT NULL AND mint_id = ?",
+                              MINT_OTTER),
+                    ==, 1);
+    g_assert_cmpint(hv_store_recover_live_sessions(store, T0 + 30, &error), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -616,6 +675,7 @@ main(int argc, char **argv)
     g_test_add_func("/store/snapshots/interval", test_snapshot_interval);
     g_test_add_func("/store/snapshots/prune", test_prune_snapshots);
     g_test_add_func("/store/health/writable-and-count", test_writable_and_count);
+    g_test_add_func("/store/live-sessions/lifecycle", test_live_sessions_lifecycle);
 
     return g_test_run();
 }
