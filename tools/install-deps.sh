@@ -3,9 +3,27 @@
 # missing. Called by `make run` and `make test`; safe to run again. Uses sudo when not root.
 set -eu
 
+# Build: GLib, libwebsockets on the GLib loop, libcurl, SQLite, jansson, zlib, protobuf-c,
+# GStreamer 1.22 with webrtcbin/libnice and the decoders. Tests: python3, Node (the fake LiveKit
+# SFU), gst-launch (its media source), wrk (bench).
 PKGS="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libwebsockets-dev \
 libwebsockets-evlib-glib zlib1g-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 \
+protobuf-c-compiler libprotobuf-c-dev libnice-dev libjpeg62-turbo-dev \
+libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev \
+gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools \
 python3 curl wrk iproute2 util-linux"
+# Node.js: the machine image ships one; Debian's is the fallback.
+command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
+
+install_node_modules() {
+    # The fake LiveKit SFU's npm packages (pinned by its package-lock.json).
+    sfu="$(dirname "$0")/../tests/fakes/livekit-sfu"
+    if [ -f "$sfu/package-lock.json" ] && [ ! -d "$sfu/node_modules" ]; then
+        echo "install-deps: npm ci in tests/fakes/livekit-sfu"
+        (cd "$sfu" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
 
 missing=""
 for p in $PKGS; do
@@ -13,7 +31,10 @@ for p in $PKGS; do
         missing="$missing $p"
     fi
 done
-[ -z "$missing" ] && exit 0
+if [ -z "$missing" ]; then
+    install_node_modules
+    exit 0
+fi
 
 echo "install-deps: installing:$missing"
 SUDO=""
@@ -29,3 +50,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends $missing
+install_node_modules
