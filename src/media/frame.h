@@ -35,10 +35,10 @@ hv_frame_kind hv_frame_kind_of(const hv_frame *f);
 
 /* Metadata, set by the producer before publishing. */
 typedef struct {
-    int64_t pts_us;       /* media timestamp (running time of the stream) */
-    int64_t captured_us;  /* g_get_monotonic_time() when the source RTP packet arrived, or when
-                           * the decoder got the frame if the arrival time is unknown */
-    int width, height;    /* video */
+    int64_t pts_us;        /* media timestamp (running time of the stream) */
+    int64_t captured_us;   /* g_get_monotonic_time() when the source RTP packet arrived, or when
+                            * the decoder got the frame if the arrival time is unknown */
+    int width, height;     /* video */
     int rate_hz, channels; /* audio */
 } hv_frame_info;
 hv_frame_info *hv_frame_info_of(hv_frame *f);

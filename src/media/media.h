@@ -65,8 +65,8 @@ void hv_media_session_free(hv_media_session *s);
  * A refused offer reports HV_MEDIA_FAILED with the reason (the caller then reconnects). */
 void hv_media_session_set_offer(hv_media_session *s, const char *sdp, uint32_t offer_id);
 /* A remote trickled candidate ("candidate:..." with or without "a="). */
-void hv_media_session_add_candidate(hv_media_session *s, const char *candidate,
-                                    const char *sdp_mid, int mline_index);
+void hv_media_session_add_candidate(hv_media_session *s, const char *candidate, const char *sdp_mid,
+                                    int mline_index);
 
 /* Decoding runs only while something needs it: with video off, video RTP is dropped before the
  * decoder (no decode, no JPEG); likewise audio. Both start off. */

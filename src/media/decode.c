@@ -1,0 +1,790 @@
+/* decode.c: one depayload/decode branch per webrtcbin src pad, and the frames they produce.
+ *
+ *   video: [entry probe] depay ! (h264parse) ! decoder ! videoconvert
+ *          ! queue(leaky, 1 buffer) ! jpegenc ! appsink            → JPEG hv_frames
+ *   audio: [entry probe] rtpopusdepay ! opusdec ! audioconvert ! audioresample ! tee
+ *          per requested format: queue(leaky) ! audioconvert ! audioresample
+ *          ! capsfilter(S16LE, rate, channels) ! appsink           → PCM hv_frames
+ *
+ * Threads: a branch is built and linked on the streaming thread that emits pad-added (before
+ * that pad's first buffer), then registered on the main thread, which alone owns the list,
+ * adds/removes audio outputs and tears branches down (EOS or pad-removed). The entry probe
+ * (the thread pushing out of webrtcbin) counts bytes, drops packets nobody needs decoded,
+ * asks for a keyframe after a re-enable and stamps arrival times; appsink callbacks (queue
+ * threads) only build frames for the mailbox. Ownership: see struct hv_media_branch.
+ */
+#include "media/media-private.h"
+
+#include <gst/app/gstappsink.h>
+#include <gst/rtp/gstrtpbuffer.h>
+#include <gst/video/video.h>
+#include <gst/webrtc/webrtc.h>
+#include <string.h>
+
+#define BRANCH_KEY       "hv-media-branch"
+#define STAMP_MAX_AGE_NS (2 * GST_SECOND)
+#define STAMP_SLACK_NS   (1 * GST_MSECOND)
+
+typedef struct hv_media_output hv_media_output;
+
+typedef struct {
+    GstClockTime pts;
+    int64_t arrival_us;
+} arrival_stamp;
+
+/* Refcounted: the main list, the webrtcbin pad's qdata, each probe and appsink callback hold
+ * references. The bin is owned by the pipeline; the branch only borrows pointers into it.
+ * Audio outputs hold their branch; branch->outputs holds them until teardown/clear. */
+struct hv_media_branch {
+    gatomicrefcount ref;
+    hv_media_session *s; /* strong */
+    bool is_video;
+    bool supported; /* false: the pad goes to a fakesink */
+    char codec[16];
+    char *mid;
+
+    /* Borrowed from the bin (owned by the pipeline); used by the main thread only while
+     * registered && !removed, or by the threads running inside the bin. */
+    GstElement *bin;
+    GstElement *tee; /* audio */
+    GstPad *entry;   /* the depayloader's sink pad */
+
+    /* Entry probe only (the thread pushing out of the webrtcbin pad). */
+    bool entry_enabled;
+    GstClockTime entry_last_pts;
+
+    /* STAMPS_LOCK: the entry probe writes, appsink callbacks read. */
+    GMutex stamps_lock;
+    arrival_stamp stamps[HV_MEDIA_STAMPS];
+    unsigned stamps_next;
+    unsigned stamps_count;
+
+    /* Main thread only. */
+    GPtrArray *outputs; /* (element-type hv_media_output) audio outputs, one ref each */
+    bool registered;
+    bool removed;
+};
+
+struct hv_media_output {
+    gatomicrefcount ref;
+    hv_media_branch *branch; /* strong */
+    int rate_hz;
+    int channels;
+    GstElement *bin; /* borrowed: owned by branch->bin */
+    GstPad *tee_pad; /* strong: the request pad on branch->tee */
+    bool removing;   /* main: an idle probe will unlink it; then it leaves branch->outputs */
+};
+
+/* ---- refcounting ------------------------------------------------------------------------ */
+
+static hv_media_branch *
+branch_ref(hv_media_branch *b)
+{
+    g_atomic_ref_count_inc(&b->ref);
+    return b;
+}
+
+static void
+branch_unref(gpointer p)
+{
+    hv_media_branch *b = p;
+    if (b == NULL || !g_atomic_ref_count_dec(&b->ref)) {
+        return;
+    }
+    g_ptr_array_unref(b->outputs);
+    g_mutex_clear(&b->stamps_lock);
+    g_free(b->mid);
+    hv_media_session_unref(b->s);
+    g_free(b);
+}
+
+static void
+closure_unref_branch(gpointer data, GClosure *closure)
+{
+    branch_unref(data);
+}
+
+static hv_media_output *
+output_ref(hv_media_output *o)
+{
+    g_atomic_ref_count_inc(&o->ref);
+    return o;
+}
+
+static void
+output_unref(gpointer p)
+{
+    hv_media_output *o = p;
+    if (o == NULL || !g_atomic_ref_count_dec(&o->ref)) {
+        return;
+    }
+    if (o->tee_pad != NULL) {
+        gst_object_unref(o->tee_pad);
+    }
+    branch_unref(o->branch);
+    g_free(o);
+}
+
+static hv_media_branch *
+branch_new(hv_media_session *s, bool is_video, const char *codec, const char *mid)
+{
+    hv_media_branch *b = g_new0(hv_media_branch, 1);
+    g_atomic_ref_count_init(&b->ref);
+    b->s = hv_media_session_ref(s);
+    b->is_video = is_video;
+    g_strlcpy(b->codec, codec != NULL ? codec : "", sizeof(b->codec));
+    for (char *c = b->codec; *c != '\0'; c++) {
+        *c = g_ascii_toupper(*c);
+    }
+    b->mid = g_strdup(mid != NULL ? mid : "");
+    b->entry_last_pts = GST_CLOCK_TIME_NONE;
+    g_mutex_init(&b->stamps_lock);
+    b->outputs = g_ptr_array_new_with_free_func(output_unref);
+    return b;
+}
+
+/* ---- arrival stamps ---------------------------------------------------------------------
+ *
+ * captured_us: the entry probe records (buffer PTS → g_get_monotonic_time()) for the first
+ * packet of each new RTP timestamp in a small per-branch ring. Depayloaders, decoders, jpegenc
+ * and audioresample carry the PTS through, so the appsink looks up the newest stamp with
+ * pts <= the output PTS. The stamp is taken where the packet leaves webrtcbin: after SRTP and
+ * the jitterbuffer, which releases in-order packets at once (a packet held back waiting for a
+ * retransmission is stamped when released). No stamp (ring overrun) → the appsink's time. */
+
+static void
+stamp_arrival(hv_media_branch *b, GstClockTime pts, int64_t now_us)
+{
+    g_mutex_lock(&b->stamps_lock);
+    b->stamps[b->stamps_next] = (arrival_stamp){.pts = pts, .arrival_us = now_us};
+    b->stamps_next = (b->stamps_next + 1) % HV_MEDIA_STAMPS;
+    if (b->stamps_count < HV_MEDIA_STAMPS) {
+        b->stamps_count++;
+    }
+    g_mutex_unlock(&b->stamps_lock);
+}
+
+/* The arrival time of the newest stamp at or just before pts, or -1. */
+static int64_t
+lookup_arrival(hv_media_branch *b, GstClockTime pts)
+{
+    if (!GST_CLOCK_TIME_IS_VALID(pts)) {
+        return -1;
+    }
+    int64_t found = -1;
+    GstClockTime found_pts = 0;
+    g_mutex_lock(&b->stamps_lock);
+    for (unsigned i = 0; i < b->stamps_count; i++) {
+        const arrival_stamp *st = &b->stamps[i];
+        if (st->pts <= pts + STAMP_SLACK_NS && (found < 0 || st->pts > found_pts)) {
+            found = st->arrival_us;
+            found_pts = st->pts;
+        }
+    }
+    g_mutex_unlock(&b->stamps_lock);
+    if (found >= 0 && found_pts + STAMP_MAX_AGE_NS < pts) {
+        return -1; /* too old: the ring does not reach back that far */
+    }
+    return found;
+}
+
+/* ---- probes (streaming threads) --------------------------------------------------------- */
+
+static void
+request_keyframe_on(GstPad *entry)
+{
+    /* Travels upstream into webrtcbin; rtpbin's session turns it into RTCP PLI. */
+    GstEvent *ev = gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, FALSE, 0);
+    (void)gst_pad_push_event(entry, ev);
+}
+
+static gboolean on_branch_teardown(gpointer p);
+
+static void
+account_packet(hv_media_branch *b, GstBuffer *buf, bool enabled, int64_t now_us)
+{
+    GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+    if (gst_rtp_buffer_map(buf, GST_MAP_READ, &rtp)) {
+        hv_media_stats_add_bytes(b->s, gst_rtp_buffer_get_payload_len(&rtp));
+        gst_rtp_buffer_unmap(&rtp);
+    }
+    GstClockTime pts = GST_BUFFER_PTS(buf);
+    if (enabled && GST_CLOCK_TIME_IS_VALID(pts) && pts != b->entry_last_pts) {
+        b->entry_last_pts = pts;
+        stamp_arrival(b, pts, now_us);
+    }
+}
+
+static GstPadProbeReturn
+on_entry_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+    hv_media_branch *b = user_data;
+    hv_media_session *s = b->s;
+    if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
+        GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
+        if (GST_EVENT_TYPE(ev) != GST_EVENT_EOS) {
+            return GST_PAD_PROBE_OK;
+        }
+        /* The m-line went inactive: this pad is finished (protocol doc §9.4 item 4). */
+        hv_media_post(s, on_branch_teardown, branch_ref(b), branch_unref);
+        return GST_PAD_PROBE_DROP;
+    }
+    bool enabled =
+        !hv_media_session_is_destroyed(s) && (b->is_video ? g_atomic_int_get(&s->video_enabled) != 0
+                                                          : g_atomic_int_get(&s->audio_active) > 0);
+    int64_t now_us = g_get_monotonic_time();
+    if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
+        account_packet(b, GST_PAD_PROBE_INFO_BUFFER(info), enabled, now_us);
+    } else if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0) {
+        GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+        for (unsigned i = 0; i < gst_buffer_list_length(list); i++) {
+            account_packet(b, gst_buffer_list_get(list, i), enabled, now_us);
+        }
+    }
+    if (!enabled) {
+        b->entry_enabled = false;
+        return GST_PAD_PROBE_DROP;
+    }
+    if (!b->entry_enabled) {
+        b->entry_enabled = true;
+        if (b->is_video) {
+            request_keyframe_on(pad);
+        }
+    }
+    return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn
+on_decoded_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+    hv_media_branch *b = user_data;
+    if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
+        hv_media_stats_decoded(b->s, g_get_monotonic_time());
+    } else if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
+        GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
+        if (GST_EVENT_TYPE(ev) == GST_EVENT_CAPS) {
+            GstCaps *caps = NULL;
+            gst_event_parse_caps(ev, &caps);
+            GstVideoInfo vi;
+            if (caps != NULL && gst_video_info_from_caps(&vi, caps)) {
+                hv_media_stats_size(b->s, GST_VIDEO_INFO_WIDTH(&vi), GST_VIDEO_INFO_HEIGHT(&vi));
+            }
+        }
+    }
+    return GST_PAD_PROBE_OK;
+}
+
+static void
+on_jpeg_queue_overrun(GstElement *queue, gpointer user_data)
+{
+    hv_media_branch *b = user_data;
+    hv_media_stats_dropped(b->s); /* the leaky queue drops the older decoded frame */
+}
+
+/* ---- appsinks (streaming threads) ------------------------------------------------------- */
+
+/* One copy of the sample's buffer into a new frame with pts/captured_us set, or NULL. */
+static hv_frame *
+frame_from_sample(hv_media_branch *b, GstSample *sample, hv_frame_kind kind)
+{
+    GstBuffer *buf = gst_sample_get_buffer(sample);
+    GstMapInfo map;
+    if (buf == NULL || !gst_buffer_map(buf, &map, GST_MAP_READ)) {
+        return NULL;
+    }
+    hv_frame *f = hv_frame_new(kind, map.size);
+    memcpy(hv_frame_payload(f), map.data, map.size);
+    gst_buffer_unmap(buf, &map);
+
+    hv_frame_info *info = hv_frame_info_of(f);
+    GstClockTime pts = GST_BUFFER_PTS(buf);
+    const GstSegment *seg = gst_sample_get_segment(sample);
+    guint64 rt = GST_CLOCK_TIME_NONE;
+    if (seg != NULL && GST_CLOCK_TIME_IS_VALID(pts)) {
+        rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, pts);
+    }
+    info->pts_us = GST_CLOCK_TIME_IS_VALID(rt) ? (int64_t)(rt / GST_USECOND) : -1;
+    int64_t arrival = lookup_arrival(b, pts);
+    info->captured_us = arrival >= 0 ? arrival : g_get_monotonic_time();
+    return f;
+}
+
+static GstFlowReturn
+on_video_sample(GstAppSink *sink, gpointer user_data)
+{
+    hv_media_branch *b = user_data;
+    GstSample *sample = gst_app_sink_pull_sample(sink);
+    if (sample == NULL) {
+        return GST_FLOW_OK;
+    }
+    if (!hv_media_session_is_destroyed(b->s)) {
+        hv_frame *f = frame_from_sample(b, sample, HV_FRAME_JPEG);
+        if (f != NULL) {
+            const GstCaps *caps = gst_sample_get_caps(sample);
+            const GstStructure *st = caps != NULL ? gst_caps_get_structure(caps, 0) : NULL;
+            hv_frame_info *info = hv_frame_info_of(f);
+            if (st != NULL) {
+                gst_structure_get_int(st, "width", &info->width);
+                gst_structure_get_int(st, "height", &info->height);
+            }
+            hv_media_stats_encoded(b->s);
+            hv_media_post_frame(b->s, f);
+        }
+    }
+    gst_sample_unref(sample);
+    return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+on_audio_sample(GstAppSink *sink, gpointer user_data)
+{
+    hv_media_output *o = user_data;
+    GstSample *sample = gst_app_sink_pull_sample(sink);
+    if (sample == NULL) {
+        return GST_FLOW_OK;
+    }
+    if (!hv_media_session_is_destroyed(o->branch->s)) {
+        hv_frame *f = frame_from_sample(o->branch, sample, HV_FRAME_PCM_S16LE);
+        if (f != NULL) {
+            hv_frame_info *info = hv_frame_info_of(f);
+            info->rate_hz = o->rate_hz;
+            info->channels = o->channels;
+            hv_media_stats_audio_chunk(o->branch->s);
+            hv_media_post_frame(o->branch->s, f);
+        }
+    }
+    gst_sample_unref(sample);
+    return GST_FLOW_OK;
+}
+
+/* ---- building --------------------------------------------------------------------------- */
+
+static GstElement *
+add_new(GstBin *bin, const char *factory)
+{
+    GstElement *e = gst_element_factory_make(factory, NULL);
+    if (e != NULL) {
+        gst_bin_add(bin, e);
+    }
+    return e;
+}
+
+static void
+set_if_exists(GstElement *e, const char *prop, ...)
+{
+    if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), prop) == NULL) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, prop);
+    g_object_set_valist(G_OBJECT(e), prop, ap);
+    va_end(ap);
+}
+
+static void
+setup_appsink(GstElement *sink, unsigned max_buffers, GstFlowReturn (*cb)(GstAppSink *, gpointer),
+              gpointer data, GDestroyNotify notify)
+{
+    g_object_set(sink, "sync", FALSE, "async", FALSE, "max-buffers", max_buffers, "drop", TRUE,
+                 "enable-last-sample", FALSE, "emit-signals", FALSE, NULL);
+    GstAppSinkCallbacks callbacks = {0};
+    callbacks.new_sample = cb;
+    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, data, notify);
+}
+
+static bool
+add_ghost_sink(GstElement *bin, GstElement *first)
+{
+    GstPad *target = gst_element_get_static_pad(first, "sink");
+    GstPad *ghost = gst_ghost_pad_new("sink", target);
+    gst_object_unref(target);
+    return ghost != NULL && gst_element_add_pad(bin, ghost);
+}
+
+static bool
+build_video(hv_media_branch *b)
+{
+    hv_media_session *s = b->s;
+    const char *depay_name = NULL;
+    const char *dec_name = NULL;
+    bool h264 = false;
+    if (strcmp(b->codec, "VP8") == 0 && s->have_vp8) {
+        depay_name = "rtpvp8depay";
+        dec_name = "vp8dec";
+    } else if (strcmp(b->codec, "VP9") == 0 && s->have_vp9) {
+        depay_name = "rtpvp9depay";
+        dec_name = "vp9dec";
+    } else if (strcmp(b->codec, "H264") == 0 && s->have_h264) {
+        depay_name = "rtph264depay";
+        dec_name = s->h264_decoder;
+        h264 = true;
+    } else {
+        return false;
+    }
+    GstBin *bin = GST_BIN(b->bin);
+    GstElement *depay = add_new(bin, depay_name);
+    GstElement *parse = h264 ? add_new(bin, "h264parse") : NULL;
+    GstElement *dec = add_new(bin, dec_name);
+    GstElement *conv = add_new(bin, "videoconvert");
+    GstElement *queue = add_new(bin, "queue");
+    GstElement *jpeg = add_new(bin, "jpegenc");
+    GstElement *sink = add_new(bin, "appsink");
+    if (depay == NULL || (h264 && parse == NULL) || dec == NULL || conv == NULL || queue == NULL ||
+        jpeg == NULL || sink == NULL) {
+        return false;
+    }
+    /* After a gap (loss, or packets dropped while disabled) wait for and ask for a keyframe
+     * instead of decoding garbage; never turn decode errors into a pipeline error. */
+    set_if_exists(depay, "wait-for-keyframe", TRUE, NULL);
+    set_if_exists(depay, "request-keyframe", TRUE, NULL);
+    set_if_exists(dec, "automatic-request-sync-points", TRUE, NULL);
+    set_if_exists(dec, "discard-corrupted-frames", TRUE, NULL);
+    set_if_exists(dec, "max-errors", -1, NULL);
+    /* Frame threading would add a frame of delay per thread. */
+    set_if_exists(dec, "thread-type", 2 /* slice */, NULL);
+    g_object_set(queue, "leaky", 2 /* downstream */, "max-size-buffers", 1, "max-size-bytes", 0,
+                 "max-size-time", (guint64)0, "silent", FALSE, NULL);
+    g_signal_connect_data(queue, "overrun", G_CALLBACK(on_jpeg_queue_overrun), branch_ref(b),
+                          closure_unref_branch, 0);
+    g_object_set(jpeg, "quality", s->jpeg_quality, NULL);
+    setup_appsink(sink, 1, on_video_sample, branch_ref(b), branch_unref);
+    bool linked = h264 ? gst_element_link_many(depay, parse, dec, conv, queue, jpeg, sink, NULL)
+                       : gst_element_link_many(depay, dec, conv, queue, jpeg, sink, NULL);
+    if (!linked || !add_ghost_sink(b->bin, depay)) {
+        return false;
+    }
+    GstPad *dec_src = gst_element_get_static_pad(dec, "src");
+    gst_pad_add_probe(dec_src, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                      on_decoded_probe, branch_ref(b), branch_unref);
+    gst_object_unref(dec_src);
+    b->entry = gst_element_get_static_pad(depay, "sink");
+    gst_object_unref(b->entry); /* borrowed: the depayloader keeps it */
+    return true;
+}
+
+static bool
+build_audio(hv_media_branch *b)
+{
+    if (strcmp(b->codec, "OPUS") != 0 || !b->s->have_opus) {
+        return false;
+    }
+    GstBin *bin = GST_BIN(b->bin);
+    GstElement *depay = add_new(bin, "rtpopusdepay");
+    GstElement *dec = add_new(bin, "opusdec");
+    GstElement *conv = add_new(bin, "audioconvert");
+    GstElement *res = add_new(bin, "audioresample");
+    GstElement *tee = add_new(bin, "tee");
+    if (depay == NULL || dec == NULL || conv == NULL || res == NULL || tee == NULL) {
+        return false;
+    }
+    set_if_exists(dec, "max-errors", -1, NULL);
+    /* With no output format linked the tee must not fail the stream. */
+    g_object_set(tee, "allow-not-linked", TRUE, NULL);
+    if (!gst_element_link_many(depay, dec, conv, res, tee, NULL) ||
+        !add_ghost_sink(b->bin, depay)) {
+        return false;
+    }
+    b->tee = tee;
+    b->entry = gst_element_get_static_pad(depay, "sink");
+    gst_object_unref(b->entry);
+    return true;
+}
+
+/* A pad we cannot decode still has to be linked, or webrtcbin's stream stops not-linked. */
+static bool
+build_discard(hv_media_branch *b)
+{
+    GstElement *sink = add_new(GST_BIN(b->bin), "fakesink");
+    if (sink == NULL) {
+        return false;
+    }
+    g_object_set(sink, "sync", FALSE, "async", FALSE, NULL);
+    return add_ghost_sink(b->bin, sink);
+}
+
+/* ---- registration and teardown (main thread) -------------------------------------------- */
+
+static void add_output_to_branch(hv_media_branch *b, int rate_hz, int channels);
+
+static gboolean
+on_branch_register(gpointer p)
+{
+    hv_media_branch *b = p;
+    hv_media_session *s = b->s;
+    if (b->removed) {
+        return G_SOURCE_REMOVE;
+    }
+    b->registered = true;
+    g_ptr_array_add(s->branches, branch_ref(b));
+    const char *kind = b->is_video ? "video" : "audio";
+    if (!b->supported) {
+        HV_MEDIA_INFO(s, "track mid=%s: %s codec '%s' is not decodable; discarding", b->mid, kind,
+                      b->codec);
+        return G_SOURCE_REMOVE;
+    }
+    HV_MEDIA_DEBUG(s, "track mid=%s %s %s", b->mid, kind, b->codec);
+    g_mutex_lock(&s->stats_lock);
+    g_strlcpy(b->is_video ? s->stats.video_codec : s->stats.audio_codec, b->codec,
+              sizeof(s->stats.video_codec));
+    g_mutex_unlock(&s->stats_lock);
+    if (!b->is_video) {
+        for (unsigned i = 0; i < s->formats->len; i++) {
+            const hv_media_audio_format *f = &g_array_index(s->formats, hv_media_audio_format, i);
+            add_output_to_branch(b, f->rate_hz, f->channels);
+        }
+    }
+    if (s->cb.on_track != NULL) {
+        s->cb.on_track(b->mid, kind, b->codec, s->user_data);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_branch_teardown(gpointer p)
+{
+    hv_media_branch *b = p;
+    hv_media_session *s = b->s;
+    if (b->removed) {
+        return G_SOURCE_REMOVE;
+    }
+    b->removed = true;
+    if (b->registered && g_ptr_array_remove_fast(s->branches, b)) {
+        branch_unref(b);
+    }
+    HV_MEDIA_DEBUG(s, "track mid=%s %s ended; removing its branch", b->mid, b->codec);
+    GstElement *bin = gst_object_ref(b->bin);
+    GstPad *sink = gst_element_get_static_pad(bin, "sink");
+    GstPad *peer = sink != NULL ? gst_pad_get_peer(sink) : NULL;
+    if (peer != NULL) {
+        gst_pad_unlink(peer, sink);
+        branch_unref(g_object_steal_data(G_OBJECT(peer), BRANCH_KEY));
+        gst_object_unref(peer);
+    }
+    if (sink != NULL) {
+        gst_object_unref(sink);
+    }
+    if (gst_element_set_state(bin, GST_STATE_NULL) == GST_STATE_CHANGE_FAILURE) {
+        HV_MEDIA_DEBUG(s, "branch did not stop cleanly");
+    }
+    g_ptr_array_set_size(b->outputs, 0); /* after NULL: no idle probe can still run */
+    gst_bin_remove(GST_BIN(s->pipeline), bin);
+    b->bin = NULL;
+    b->tee = NULL;
+    b->entry = NULL;
+    gst_object_unref(bin);
+    return G_SOURCE_REMOVE;
+}
+
+void
+hv_media_decode_pad_added(hv_media_session *s, GstPad *pad)
+{
+    GstCaps *caps = gst_pad_get_current_caps(pad);
+    if (caps == NULL) {
+        caps = gst_pad_query_caps(pad, NULL);
+    }
+    const GstStructure *st =
+        caps != NULL && !gst_caps_is_empty(caps) ? gst_caps_get_structure(caps, 0) : NULL;
+    const char *media = st != NULL ? gst_structure_get_string(st, "media") : NULL;
+    const char *enc = st != NULL ? gst_structure_get_string(st, "encoding-name") : NULL;
+    char *mid = NULL;
+    if (g_object_class_find_property(G_OBJECT_GET_CLASS(pad), "transceiver") != NULL) {
+        GstWebRTCRTPTransceiver *trans = NULL;
+        g_object_get(pad, "transceiver", &trans, NULL);
+        if (trans != NULL) {
+            g_object_get(trans, "mid", &mid, NULL);
+            gst_object_unref(trans);
+        }
+    }
+    bool is_video = media != NULL && strcmp(media, "video") == 0;
+    hv_media_branch *b = branch_new(s, is_video, enc, mid);
+    g_free(mid);
+    if (caps != NULL) {
+        gst_caps_unref(caps);
+    }
+
+    b->bin = gst_bin_new(NULL);
+    b->supported = is_video ? build_video(b) : build_audio(b);
+    if (!b->supported) {
+        /* Start over with an empty bin: a half-built one may hold unlinked elements. */
+        gst_object_unref(gst_object_ref_sink(b->bin));
+        b->bin = gst_bin_new(NULL);
+        b->entry = NULL;
+        b->tee = NULL;
+        if (!build_discard(b)) {
+            HV_MEDIA_INFO(s, "cannot build any branch for %s", GST_PAD_NAME(pad));
+            gst_object_unref(gst_object_ref_sink(b->bin));
+            branch_unref(b);
+            return;
+        }
+    }
+    if (b->entry != NULL) {
+        gst_pad_add_probe(b->entry,
+                          GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
+                              GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                          on_entry_probe, branch_ref(b), branch_unref);
+    }
+    gst_bin_add(GST_BIN(s->pipeline), b->bin);
+    if (!gst_element_sync_state_with_parent(b->bin)) {
+        HV_MEDIA_DEBUG(s, "branch for %s did not reach the pipeline state", GST_PAD_NAME(pad));
+    }
+    GstPad *sink = gst_element_get_static_pad(b->bin, "sink");
+    GstPadLinkReturn lr = gst_pad_link(pad, sink);
+    gst_object_unref(sink);
+    if (lr != GST_PAD_LINK_OK) {
+        HV_MEDIA_INFO(s, "cannot link %s to its branch (%d)", GST_PAD_NAME(pad), (int)lr);
+    }
+    g_object_set_data_full(G_OBJECT(pad), BRANCH_KEY, branch_ref(b), branch_unref);
+    hv_media_post(s, on_branch_register, b, branch_unref);
+}
+
+void
+hv_media_decode_pad_removed(hv_media_session *s, GstPad *pad)
+{
+    hv_media_branch *b = g_object_steal_data(G_OBJECT(pad), BRANCH_KEY);
+    if (b != NULL) {
+        hv_media_post(s, on_branch_teardown, b, branch_unref);
+    }
+}
+
+void
+hv_media_decode_request_keyframe(hv_media_session *s)
+{
+    for (unsigned i = 0; i < s->branches->len; i++) {
+        hv_media_branch *b = g_ptr_array_index(s->branches, i);
+        if (b->is_video && b->supported && b->entry != NULL) {
+            request_keyframe_on(b->entry);
+        }
+    }
+}
+
+/* ---- audio outputs (main thread) -------------------------------------------------------- */
+
+static void
+add_output_to_branch(hv_media_branch *b, int rate_hz, int channels)
+{
+    hv_media_output *o = g_new0(hv_media_output, 1);
+    g_atomic_ref_count_init(&o->ref);
+    o->branch = branch_ref(b);
+    o->rate_hz = rate_hz;
+    o->channels = channels;
+
+    GstElement *bin = gst_bin_new(NULL);
+    GstElement *queue = add_new(GST_BIN(bin), "queue");
+    GstElement *conv = add_new(GST_BIN(bin), "audioconvert");
+    GstElement *res = add_new(GST_BIN(bin), "audioresample");
+    GstElement *filter = add_new(GST_BIN(bin), "capsfilter");
+    GstElement *sink = add_new(GST_BIN(bin), "appsink");
+    if (queue == NULL || conv == NULL || res == NULL || filter == NULL || sink == NULL) {
+        HV_MEDIA_INFO(b->s, "cannot build the %d Hz/%d ch audio output", rate_hz, channels);
+        gst_object_unref(gst_object_ref_sink(bin));
+        output_unref(o);
+        return;
+    }
+    /* About one second of 20 ms chunks; the oldest goes when the consumer stalls. */
+    g_object_set(queue, "leaky", 2 /* downstream */, "max-size-buffers", 50, "max-size-bytes", 0,
+                 "max-size-time", (guint64)0, NULL);
+    GstCaps *caps = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "S16LE", "rate",
+                                        G_TYPE_INT, rate_hz, "channels", G_TYPE_INT, channels,
+                                        "layout", G_TYPE_STRING, "interleaved", NULL);
+    g_object_set(filter, "caps", caps, NULL);
+    gst_caps_unref(caps);
+    setup_appsink(sink, 8, on_audio_sample, output_ref(o), output_unref);
+    if (!gst_element_link_many(queue, conv, res, filter, sink, NULL) ||
+        !add_ghost_sink(bin, queue)) {
+        HV_MEDIA_INFO(b->s, "cannot link the %d Hz/%d ch audio output", rate_hz, channels);
+        gst_object_unref(gst_object_ref_sink(bin));
+        output_unref(o);
+        return;
+    }
+    gst_bin_add(GST_BIN(b->bin), bin);
+    (void)gst_element_sync_state_with_parent(bin);
+    o->bin = bin;
+    o->tee_pad = gst_element_request_pad_simple(b->tee, "src_%u");
+    GstPad *ghost = gst_element_get_static_pad(bin, "sink");
+    if (o->tee_pad == NULL || gst_pad_link(o->tee_pad, ghost) != GST_PAD_LINK_OK) {
+        HV_MEDIA_INFO(b->s, "cannot attach the %d Hz/%d ch audio output", rate_hz, channels);
+    }
+    gst_object_unref(ghost);
+    g_ptr_array_add(b->outputs, o);
+}
+
+static gboolean
+on_output_unlinked(gpointer p)
+{
+    hv_media_output *o = p;
+    hv_media_branch *b = o->branch;
+    if (b->removed || b->bin == NULL || o->bin == NULL) {
+        return G_SOURCE_REMOVE;
+    }
+    gst_element_release_request_pad(b->tee, o->tee_pad);
+    GstElement *bin = gst_object_ref(o->bin);
+    o->bin = NULL;
+    if (gst_element_set_state(bin, GST_STATE_NULL) == GST_STATE_CHANGE_FAILURE) {
+        HV_MEDIA_DEBUG(b->s, "audio output did not stop cleanly");
+    }
+    gst_bin_remove(GST_BIN(b->bin), bin);
+    gst_object_unref(bin);
+    (void)g_ptr_array_remove(b->outputs, o); /* drops the list's reference */
+    return G_SOURCE_REMOVE;
+}
+
+/* Runs when no buffer is inside the tee pad: at once on the main thread, or on the streaming
+ * thread after the current push. o stays alive meanwhile: branch->outputs holds it until
+ * on_output_unlinked, and a teardown clears that list only after the bin is in NULL. */
+static GstPadProbeReturn
+on_tee_pad_idle(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+    hv_media_output *o = user_data;
+    GstPad *peer = gst_pad_get_peer(pad);
+    if (peer != NULL) {
+        (void)gst_pad_unlink(pad, peer);
+        gst_object_unref(peer);
+    }
+    hv_media_post(o->branch->s, on_output_unlinked, output_ref(o), output_unref);
+    return GST_PAD_PROBE_REMOVE;
+}
+
+void
+hv_media_decode_add_output(hv_media_session *s, int rate_hz, int channels)
+{
+    for (unsigned i = 0; i < s->branches->len; i++) {
+        hv_media_branch *b = g_ptr_array_index(s->branches, i);
+        if (!b->is_video && b->supported && b->tee != NULL) {
+            add_output_to_branch(b, rate_hz, channels);
+        }
+    }
+}
+
+void
+hv_media_decode_remove_output(hv_media_session *s, int rate_hz, int channels)
+{
+    for (unsigned i = 0; i < s->branches->len; i++) {
+        hv_media_branch *b = g_ptr_array_index(s->branches, i);
+        for (unsigned k = 0; k < b->outputs->len; k++) {
+            hv_media_output *o = g_ptr_array_index(b->outputs, k);
+            if (o->removing || o->rate_hz != rate_hz || o->channels != channels) {
+                continue;
+            }
+            o->removing = true;
+            if (o->tee_pad != NULL && o->bin != NULL) {
+                /* Unlink only between buffers; the rest happens on the main thread. */
+                gst_pad_add_probe(o->tee_pad, GST_PAD_PROBE_TYPE_IDLE, on_tee_pad_idle, o, NULL);
+            } else {
+                g_ptr_array_remove_index(b->outputs, k);
+            }
+            break;
+        }
+    }
+}
+
+void
+hv_media_decode_clear(hv_media_session *s)
+{
+    for (unsigned i = 0; i < s->branches->len; i++) {
+        hv_media_branch *b = g_ptr_array_index(s->branches, i);
+        b->removed = true;
+        g_ptr_array_set_size(b->outputs, 0);
+        branch_unref(b);
+    }
+    g_ptr_array_set_size(s->branches, 0);
+}
