@@ -6,11 +6,13 @@
  */
 #include "hub.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 struct hv_hub_msg {
     gatomicrefcount ref;
     bool binary;
+    int64_t captured_us;
     uint8_t *data;
     size_t len;
     GDestroyNotify release;
@@ -34,6 +36,8 @@ struct hv_hub_channel {
     GPtrArray *rings; /* audio_ring* */
     GList *viewers;   /* hv_hub_viewer* (not owned) */
     unsigned n_viewers;
+    float latency_ms[HV_HUB_LATENCY_SAMPLES]; /* ring of the last sends' latencies */
+    unsigned latency_n, latency_next;
 };
 
 struct hv_hub_viewer {
@@ -61,6 +65,7 @@ hv_hub_msg_new_copy(bool binary, const void *data, size_t len)
     m->len = len;
     m->release = NULL;
     m->owner = NULL;
+    m->captured_us = 0;
     if (len > 0) {
         memcpy(m->data, data, len);
     }
@@ -77,6 +82,7 @@ hv_hub_msg_new_wrap(bool binary, uint8_t *data, size_t len, GDestroyNotify relea
     m->len = len;
     m->release = release;
     m->owner = owner;
+    m->captured_us = 0;
     return m;
 }
 
@@ -91,6 +97,7 @@ hv_hub_msg_new_audio_text(const uint8_t *pcm, size_t len)
     m->data = (uint8_t *)(m + 1) + HV_HUB_HEADROOM;
     m->release = NULL;
     m->owner = NULL;
+    m->captured_us = 0;
     memcpy(m->data, prefix, sizeof(prefix) - 1);
     gint state = 0, save = 0;
     char *out = (char *)m->data + sizeof(prefix) - 1;
@@ -122,6 +129,12 @@ uint8_t *
 hv_hub_msg_data(hv_hub_msg *m)
 {
     return m->data;
+}
+
+void
+hv_hub_msg_set_captured_us(hv_hub_msg *m, int64_t captured_us)
+{
+    m->captured_us = captured_us;
 }
 
 size_t
@@ -269,6 +282,27 @@ hv_hub_channel_viewer_count(const hv_hub_channel *ch)
     return ch->n_viewers;
 }
 
+static int
+cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+void
+hv_hub_channel_latency(const hv_hub_channel *ch, double *p50_ms, double *p99_ms, unsigned *samples)
+{
+    *samples = ch->latency_n;
+    *p50_ms = *p99_ms = 0;
+    if (ch->latency_n == 0) {
+        return;
+    }
+    g_autofree float *sorted = g_memdup2(ch->latency_ms, ch->latency_n * sizeof(float));
+    qsort(sorted, ch->latency_n, sizeof(float), cmp_float);
+    *p50_ms = sorted[(ch->latency_n - 1) / 2];
+    *p99_ms = sorted[(size_t)((ch->latency_n - 1) * 0.99)];
+}
+
 void
 hv_hub_channel_video_size(const hv_hub_channel *ch, int *width, int *height)
 {
@@ -379,6 +413,15 @@ hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
         m = v->pending_video;
         v->pending_video = NULL;
         v->stats.video_sent++;
+        if (m->captured_us > 0) {
+            hv_hub_channel *ch = v->ch;
+            ch->latency_ms[ch->latency_next] =
+                (float)(g_get_monotonic_time() - m->captured_us) / 1000.0f;
+            ch->latency_next = (ch->latency_next + 1) % HV_HUB_LATENCY_SAMPLES;
+            if (ch->latency_n < HV_HUB_LATENCY_SAMPLES) {
+                ch->latency_n++;
+            }
+        }
     } else if (v->ch == NULL) {
         *reason = v->closed_reason;
         return HV_HUB_CLOSED;

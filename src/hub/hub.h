@@ -39,6 +39,9 @@ hv_hub_msg *hv_hub_msg_ref(hv_hub_msg *m);
 void hv_hub_msg_unref(hv_hub_msg *m);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_hub_msg, hv_hub_msg_unref)
 uint8_t *hv_hub_msg_data(hv_hub_msg *m); /* with HV_HUB_HEADROOM writable bytes before it */
+/* When the media behind the message arrived (monotonic µs), for latency accounting; 0 = unknown.
+ * Set before publishing. */
+void hv_hub_msg_set_captured_us(hv_hub_msg *m, int64_t captured_us);
 size_t hv_hub_msg_len(const hv_hub_msg *m);
 bool hv_hub_msg_is_binary(const hv_hub_msg *m);
 
@@ -66,6 +69,11 @@ void hv_hub_channel_publish_audio(hv_hub_channel *ch, int rate_hz, int channels,
 /* Queues a JSON text event for every viewer. */
 void hv_hub_channel_publish_event(hv_hub_channel *ch, const char *json);
 unsigned hv_hub_channel_viewer_count(const hv_hub_channel *ch);
+/* Latency from media arrival to the moment a video frame is handed to a viewer's socket, over
+ * the last HV_HUB_LATENCY_SAMPLES sends: percentiles in ms, and how many samples. */
+#define HV_HUB_LATENCY_SAMPLES 2048
+void hv_hub_channel_latency(const hv_hub_channel *ch, double *p50_ms, double *p99_ms,
+                            unsigned *samples);
 void hv_hub_channel_video_size(const hv_hub_channel *ch, int *width, int *height);
 
 /* wake(user_data) is called whenever the viewer has something new to send (idempotent for

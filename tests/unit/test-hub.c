@@ -251,6 +251,36 @@ test_wrap_releases_owner(void)
     g_assert_cmpint(released, ==, 1); /* exactly once, at the last reference */
 }
 
+static void
+test_latency_accounting(void)
+{
+    hv_hub_channel *ch = hv_hub_channel_new(8, NULL, NULL);
+    waker w = {0};
+    hv_hub_viewer *v = hv_hub_viewer_new(ch, 48000, 2, on_wake, &w);
+    double p50 = -1, p99 = -1;
+    unsigned n = 99;
+    hv_hub_channel_latency(ch, &p50, &p99, &n);
+    g_assert_cmpuint(n, ==, 0);
+    for (int i = 1; i <= 100; i++) {
+        g_autoptr(hv_hub_msg) f = video(i);
+        /* arrived i ms ago */
+        hv_hub_msg_set_captured_us(f, g_get_monotonic_time() - i * 1000);
+        hv_hub_channel_publish_video(ch, f, 1, 1);
+        hv_hub_msg *m = NULL;
+        const char *reason = NULL;
+        g_assert_cmpint(hv_hub_viewer_next(v, &m, &reason), ==, HV_HUB_SEND);
+        hv_hub_msg_unref(m);
+    }
+    hv_hub_channel_latency(ch, &p50, &p99, &n);
+    g_assert_cmpuint(n, ==, 100);
+    g_assert_cmpfloat(p50, >=, 50.0);
+    g_assert_cmpfloat(p50, <, 60.0);
+    g_assert_cmpfloat(p99, >=, 99.0);
+    g_assert_cmpfloat(p99, <, 110.0);
+    hv_hub_viewer_free(v);
+    hv_hub_channel_free(ch, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -262,5 +292,6 @@ main(int argc, char **argv)
     g_test_add_func("/hub/viewer/priority-and-events", test_priority_and_events);
     g_test_add_func("/hub/channel/needs-and-close", test_needs_and_close);
     g_test_add_func("/hub/msg/wrap-releases-owner", test_wrap_releases_owner);
+    g_test_add_func("/hub/channel/latency", test_latency_accounting);
     return g_test_run();
 }
