@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "http/http.h"
+#include "live/live.h"
 #include "pumpfun/pumpfun.h"
 #include "store/store.h"
 
@@ -29,6 +30,7 @@ typedef struct {
     hv_store *store;
     hv_pf_client *client;
     hv_pf_catalog *catalog;
+    hv_live *live;
     hv_http_server *http;
     guint prune_id;
 } app;
@@ -76,7 +78,19 @@ on_signal(gpointer user_data)
 static void
 app_teardown(app *a)
 {
-    /* Reverse order of creation: nothing is freed while something that uses it still runs. */
+    /* Reverse order of creation: nothing is freed while something that uses it still runs.
+     * Sessions end first, so viewers are told why; a short drain lets their close frames and
+     * LiveKit leave messages go out before the server and the loop go away. */
+    if (a->live != NULL) {
+        hv_live_free(a->live);
+        a->live = NULL;
+        int64_t deadline = hv_now_ms() + 300;
+        while (hv_now_ms() < deadline) {
+            if (!g_main_context_iteration(NULL, FALSE)) {
+                g_usleep(5000);
+            }
+        }
+    }
     hv_http_server_free(a->http);
     hv_pf_catalog_free(a->catalog);
     hv_pf_client_free(a->client);
@@ -137,9 +151,11 @@ main(int argc, char **argv)
     a.client = hv_pf_client_new(a.cfg);
     hv_pf_catalog_callbacks cb = {.on_coins = on_catalog_coins};
     a.catalog = hv_pf_catalog_new(a.cfg, a.client, &cb, &a);
+    a.live = hv_live_new(a.cfg, a.client, a.catalog, a.store);
     hv_http_deps deps = {
         .catalog = a.catalog,
         .store = a.store,
+        .live = a.live,
         .version = HAVEN_VERSION,
         .started_wall_ms = hv_wall_ms(),
     };

@@ -59,8 +59,9 @@ struct hv_http_exchange {
     GString *body;        /* LWS_PRE bytes of headroom, then the payload */
     hv_http_body *shared; /* or: a shared pre-rendered body (ref) */
     bool accepts_gzip;    /* the client sent Accept-Encoding: gzip */
-    /* parked on the catalog */
+    /* parked on the catalog or on a starting live session */
     hv_pf_waiter *waiter;
+    hv_live_op *live_op;
     /* handler parameters */
     int64_t offset, limit;
     bool include_nsfw;
@@ -88,6 +89,14 @@ GString *hv_http_begin(hv_http_exchange *ex, int status, const char *content_typ
 void hv_http_send(hv_http_exchange *ex);
 
 bool hv_http_accepts_gzip(const char *accept_encoding);
+
+/* ---- viewer WebSocket (ws_viewer.c) ------------------------------------------------------ */
+typedef struct hv_ws_viewer hv_ws_viewer;
+struct lws;
+bool hv_ws_path_matches(const char *path);
+/* Handles the WebSocket callback reasons for one connection; *slot is its viewer state. */
+int hv_ws_callback(struct lws *wsi, int reason, hv_ws_viewer **slot, const hv_http_deps *deps,
+                   void *in, size_t len);
 
 /* ---- routing (rest.c) ------------------------------------------------------------------- */
 void hv_http_dispatch(hv_http_exchange *ex);

@@ -6,6 +6,7 @@
 #define HV_HTTP_H
 
 #include "core/config.h"
+#include "live/live.h"
 #include "pumpfun/pumpfun.h"
 #include "store/store.h"
 
@@ -17,6 +18,7 @@ typedef struct hv_http_server hv_http_server;
 typedef struct {
     hv_pf_catalog *catalog;
     hv_store *store;
+    hv_live *live;
     const char *version;
     int64_t started_wall_ms;
 } hv_http_deps;

@@ -8,6 +8,7 @@
 #include "http-private.h"
 
 #include "core/error.h"
+#include "core/json.h"
 #include "core/util.h"
 
 #include <string.h>
@@ -258,6 +259,121 @@ handle_validate(hv_http_exchange *ex, const char *segment)
     }
 }
 
+/* ---- /api/live-sessions ------------------------------------------------------------------ */
+
+/* Parses the JSON object body; on failure answers 422 (FastAPI shape) and returns NULL. */
+static json_t *
+body_object(hv_http_exchange *ex)
+{
+    json_error_t jerr;
+    const char *data = ex->req_body != NULL ? (const char *)ex->req_body->data : "";
+    size_t len = ex->req_body != NULL ? ex->req_body->len : 0;
+    json_t *root = len > 0 ? json_loadb(data, len, 0, &jerr) : NULL;
+    if (!json_is_object(root)) {
+        json_t *errors = json_array();
+        json_array_append_new(
+            errors, hv_http_validation_error("body", "", len == 0 ? "missing" : "json_invalid",
+                                             len == 0 ? "Field required: a JSON object body"
+                                                      : "Body must be a JSON object",
+                                             NULL));
+        respond_validation(ex, errors);
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+/* Reads a mint_id field (422 when missing or not a valid mint). */
+static bool
+body_mint(hv_http_exchange *ex, json_t *body)
+{
+    json_t *v = json_object_get(body, "mint_id");
+    const char *mint = json_string_value(v);
+    if (mint == NULL || !hv_mint_id_is_valid(mint)) {
+        json_t *errors = json_array();
+        json_array_append_new(errors,
+                              hv_http_validation_error(
+                                  "body", "mint_id", v == NULL ? "missing" : "value_error",
+                                  v == NULL ? "Field required"
+                                            : "mint_id must be a Solana address: 32 to 44 base58 "
+                                              "characters that decode to 32 bytes",
+                                  mint));
+        respond_validation(ex, errors);
+        return false;
+    }
+    g_strlcpy(ex->mint, mint, sizeof(ex->mint));
+    return true;
+}
+
+/* The seed's error shape ({"success": false, "error"}) plus FastAPI's "detail". */
+static void
+respond_session_error(hv_http_exchange *ex, int status, const char *message)
+{
+    hv_http_respond_json(
+        ex, status,
+        json_pack("{s:b, s:s, s:s}", "success", 0, "error", message, "detail", message));
+}
+
+static void
+on_session_started(hv_live_session *s, int status, const char *error, void *user_data)
+{
+    hv_http_exchange *ex = user_data;
+    ex->live_op = NULL;
+    if (s == NULL) {
+        respond_session_error(ex, status, error != NULL ? error : "start failed");
+        return;
+    }
+    hv_http_respond_json(ex, 200, hv_live_session_start_json(s));
+}
+
+static void
+handle_session_start(hv_http_exchange *ex)
+{
+    g_autoptr(json_t) body = body_object(ex);
+    if (body == NULL || !body_mint(ex, body)) {
+        return;
+    }
+    json_t *rec = json_object_get(body, "record_session");
+    if (rec != NULL && !json_is_boolean(rec) && !json_is_null(rec)) {
+        json_t *errors = json_array();
+        json_array_append_new(errors,
+                              hv_http_validation_error("body", "record_session", "bool_type",
+                                                       "Input should be a valid boolean", NULL));
+        respond_validation(ex, errors);
+        return;
+    }
+    if (json_is_true(rec)) {
+        /* Recording is a later capability; refuse rather than pretend. */
+        respond_session_error(ex, 501, "Recording is not available in this version of haven");
+        return;
+    }
+    ex->live_op = hv_live_start(ex->deps->live, ex->mint, false, on_session_started, ex);
+}
+
+static void
+handle_session_stop(hv_http_exchange *ex)
+{
+    g_autoptr(json_t) body = body_object(ex);
+    if (body == NULL || !body_mint(ex, body)) {
+        return;
+    }
+    if (!hv_live_stop(ex->deps->live, ex->mint)) {
+        g_autofree char *msg = g_strdup_printf("No active session for mint_id: %s", ex->mint);
+        respond_session_error(ex, 404, msg);
+        return;
+    }
+    hv_http_respond_json(ex, 200, json_pack("{s:b, s:s}", "success", 1, "mint_id", ex->mint));
+}
+
+static void
+handle_session_active(hv_http_exchange *ex)
+{
+    json_t *sessions = hv_live_active_json(ex->deps->live);
+    hv_http_respond_json(ex, 200,
+                         json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(sessions),
+                                   "sessions", sessions));
+}
+
 /* ---- /healthz and / --------------------------------------------------------------------- */
 
 static json_t *
@@ -340,6 +456,9 @@ static const struct {
     {"GET", "/api/pumpfun/stats", handle_stats, NULL},
     {"GET", "/api/pumpfun/stream/", NULL, handle_stream},
     {"GET", "/api/pumpfun/validate/", NULL, handle_validate},
+    {"POST", "/api/live-sessions/start", handle_session_start, NULL},
+    {"POST", "/api/live-sessions/stop", handle_session_stop, NULL},
+    {"GET", "/api/live-sessions/active", handle_session_active, NULL},
 };
 
 /* Returns the segment after prefix when path is prefix + one non-empty segment. */

@@ -27,7 +27,8 @@ struct hv_http_server {
 
 /* Per-connection data lws allocates for us (zeroed); lives as long as the connection. */
 typedef struct {
-    hv_http_exchange *ex;
+    hv_http_exchange *ex; /* an HTTP request in progress */
+    hv_ws_viewer *ws;     /* or: this connection is a viewer WebSocket */
 } conn_data;
 
 /* ---- exchange lifecycle ----------------------------------------------------------------- */
@@ -50,6 +51,7 @@ static void
 exchange_free(hv_http_exchange *ex)
 {
     hv_pf_waiter_cancel(ex->waiter);
+    hv_live_op_cancel(ex->live_op);
     g_free(ex->path);
     g_ptr_array_unref(ex->query);
     g_ptr_array_unref(ex->headers);
@@ -390,6 +392,17 @@ on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
             conn->ex = NULL;
         }
         return 0;
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        /* Only the viewer path upgrades to a WebSocket. */
+        char path[256] = "";
+        lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
+        return hv_ws_path_matches(path) ? 0 : -1;
+    }
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_CLOSED:
+        return hv_ws_callback(wsi, (int)reason, &conn->ws, &srv->deps, in, len);
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }

@@ -1,0 +1,222 @@
+/* The viewer WebSocket: /api/live-sessions/ws/live/{mint_id}[?audio_rate=&audio_channels=].
+ * Main thread only (lws callbacks on the GLib loop).
+ *
+ * Protocol (docs/API.md): the first message is a JSON text line {"type":"format",...}; then a
+ * binary message is one complete JPEG, a text "audio:<base64>" one PCM chunk, and other JSON
+ * text lines are events (video_size, reconnecting, resumed, ended). Text "ping" gets "pong".
+ * Each connection is a hub viewer: one message per writable callback, in the hub's priority
+ * order, so a slow socket holds at most the message lws is sending plus the hub's bounded
+ * per-viewer state. Closes carry a code and a reason (table in docs/API.md).
+ */
+#include "http-private.h"
+
+#include "core/json.h"
+#include "core/util.h"
+
+#include <libwebsockets.h>
+#include <string.h>
+
+#define WS_PREFIX           "/api/live-sessions/ws/live/"
+#define WS_MAX_CLIENT_MSG   4096
+#define WS_CLOSE_NO_SESSION 4404
+
+G_STATIC_ASSERT(LWS_PRE <= HV_HUB_HEADROOM);
+
+struct hv_ws_viewer {
+    struct lws *wsi;
+    hv_hub_viewer *viewer;
+    char mint[64];
+    int close_code; /* != 0: close at the next writable callback */
+    char close_reason[124];
+    GString *rx; /* a client message being reassembled (bounded) */
+};
+
+bool
+hv_ws_path_matches(const char *path)
+{
+    return g_str_has_prefix(path, WS_PREFIX);
+}
+
+static void
+on_viewer_wake(void *user_data)
+{
+    hv_ws_viewer *w = user_data;
+    lws_callback_on_writable(w->wsi);
+}
+
+static void
+close_later(hv_ws_viewer *w, int code, const char *reason)
+{
+    if (w->close_code == 0) {
+        w->close_code = code;
+        g_strlcpy(w->close_reason, reason, sizeof(w->close_reason));
+    }
+    lws_callback_on_writable(w->wsi);
+}
+
+static bool
+query_int(struct lws *wsi, const char *name, int def, int min, int max, int *out)
+{
+    char buf[64];
+    *out = def;
+    const char *v = lws_get_urlarg_by_name(wsi, name, buf, sizeof(buf));
+    if (v == NULL) {
+        return true;
+    }
+    /* lws returns the value after "name=": v points inside buf */
+    int64_t n;
+    if (!hv_parse_int64(v, &n) || n < min || n > max) {
+        return false;
+    }
+    *out = (int)n;
+    return true;
+}
+
+static hv_ws_viewer *
+viewer_open(struct lws *wsi, const hv_http_deps *deps)
+{
+    hv_ws_viewer *w = g_new0(hv_ws_viewer, 1);
+    w->wsi = wsi;
+    char path[256] = "";
+    lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
+    const char *mint = hv_ws_path_matches(path) ? path + strlen(WS_PREFIX) : "";
+    g_strlcpy(w->mint, mint, sizeof(w->mint));
+    int rate = 0, channels = 0;
+    if (!hv_mint_id_is_valid(mint)) {
+        close_later(w, 1008, "invalid mint_id");
+        return w;
+    }
+    if (!query_int(wsi, "audio_rate=", 44100, 8000, 96000, &rate)) {
+        close_later(w, 1008, "invalid audio_rate: must be a whole number from 8000 to 96000");
+        return w;
+    }
+    if (!query_int(wsi, "audio_channels=", 1, 1, 2, &channels)) {
+        close_later(w, 1008, "invalid audio_channels: must be 1 or 2");
+        return w;
+    }
+    hv_live_session *s = deps->live != NULL ? hv_live_find(deps->live, mint) : NULL;
+    if (s == NULL) {
+        g_autofree char *reason = g_strdup_printf("no active session for mint_id %.60s", mint);
+        close_later(w, WS_CLOSE_NO_SESSION, reason);
+        return w;
+    }
+    hv_hub_channel *ch = hv_live_session_channel(s);
+    w->viewer = hv_hub_viewer_new(ch, rate, channels, on_viewer_wake, w);
+    int width = 0, height = 0;
+    hv_hub_channel_video_size(ch, &width, &height);
+    g_autoptr(json_t) fmt =
+        json_pack("{s:s, s:s, s:{s:s, s:i, s:i, s:s, s:s}, s:{s:s, s:o, s:o}}", "type", "format",
+                  "mint_id", mint, "audio", "format", "s16le", "rate", rate, "channels", channels,
+                  "encoding", "base64", "prefix", "audio:", "video", "format", "jpeg", "width",
+                  width > 0 ? json_integer(width) : json_null(), "height",
+                  height > 0 ? json_integer(height) : json_null());
+    g_autofree char *text = json_dumps(fmt, JSON_COMPACT);
+    hv_hub_viewer_push_text(w->viewer, text);
+    g_info("[mint=%s] viewer connected (audio %d Hz x %d)", mint, rate, channels);
+    return w;
+}
+
+static void
+viewer_free(hv_ws_viewer *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    if (w->viewer != NULL) {
+        hv_hub_viewer_stats st;
+        hv_hub_viewer_get_stats(w->viewer, &st);
+        g_info("[mint=%s] viewer gone: video sent %" G_GUINT64_FORMAT " dropped %" G_GUINT64_FORMAT
+               ", audio sent %" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT " bytes",
+               w->mint, st.video_sent, st.video_dropped, st.audio_sent, st.bytes_sent);
+    }
+    hv_hub_viewer_free(w->viewer);
+    if (w->rx != NULL) {
+        g_string_free(w->rx, TRUE);
+    }
+    g_free(w);
+}
+
+static int
+close_now(struct lws *wsi, int code, const char *reason)
+{
+    lws_close_reason(wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
+    return -1;
+}
+
+static int
+on_writable(hv_ws_viewer *w)
+{
+    if (w->close_code != 0) {
+        return close_now(w->wsi, w->close_code, w->close_reason);
+    }
+    if (w->viewer == NULL) {
+        return 0;
+    }
+    hv_hub_msg *m = NULL;
+    const char *reason = NULL;
+    switch (hv_hub_viewer_next(w->viewer, &m, &reason)) {
+    case HV_HUB_SEND: {
+        size_t len = hv_hub_msg_len(m);
+        int n = lws_write(w->wsi, hv_hub_msg_data(m), len,
+                          hv_hub_msg_is_binary(m) ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+        hv_hub_msg_unref(m);
+        if (n < (int)len) {
+            return -1;
+        }
+        if (hv_hub_viewer_has_pending(w->viewer)) {
+            lws_callback_on_writable(w->wsi);
+        }
+        return 0;
+    }
+    case HV_HUB_CULLED:
+        g_message("[mint=%s] closing a viewer: %s", w->mint, reason);
+        return close_now(w->wsi, 1008, reason);
+    case HV_HUB_CLOSED:
+        return close_now(w->wsi, 1000, reason);
+    case HV_HUB_NOTHING:
+    default:
+        return 0;
+    }
+}
+
+static int
+on_receive(hv_ws_viewer *w, const void *in, size_t len)
+{
+    if (w->rx == NULL) {
+        w->rx = g_string_new(NULL);
+    }
+    if (w->rx->len + len > WS_MAX_CLIENT_MSG) {
+        return close_now(w->wsi, 1009, "message too big (limit 4096 bytes)");
+    }
+    g_string_append_len(w->rx, in, (gssize)len);
+    if (!lws_is_final_fragment(w->wsi) || lws_remaining_packet_payload(w->wsi) > 0) {
+        return 0;
+    }
+    if (w->viewer != NULL && strcmp(w->rx->str, "ping") == 0) {
+        hv_hub_viewer_push_text(w->viewer, "pong");
+    }
+    /* Anything else from a viewer is ignored: the protocol is one-way. */
+    g_string_truncate(w->rx, 0);
+    return 0;
+}
+
+int
+hv_ws_callback(struct lws *wsi, int reason, hv_ws_viewer **slot, const hv_http_deps *deps, void *in,
+               size_t len)
+{
+    switch ((enum lws_callback_reasons)reason) {
+    case LWS_CALLBACK_ESTABLISHED:
+        *slot = viewer_open(wsi, deps);
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return *slot != NULL ? on_writable(*slot) : 0;
+    case LWS_CALLBACK_RECEIVE:
+        return *slot != NULL ? on_receive(*slot, in, len) : 0;
+    case LWS_CALLBACK_CLOSED:
+        viewer_free(*slot);
+        *slot = NULL;
+        return 0;
+    default:
+        return 0;
+    }
+}

@@ -1,0 +1,61 @@
+/* live: haven's live sessions. One session per mint joins the stream's LiveKit room as a
+ * receive-only participant and feeds a hub channel that WebSocket viewers read from.
+ *
+ * A session: looks the stream up (catalog), asks pump.fun for a fresh viewer token, opens the
+ * LiveKit signalling connection (livekit), answers its offers with a webrtcbin peer connection
+ * (media), and publishes JPEG frames and PCM chunks to its channel (hub). Decoding runs only
+ * while a viewer needs it. On a lost connection it does a full reconnect with a new token and
+ * backoff, and gives up after HAVEN_RECONNECT_GIVE_UP. Every state change lands in
+ * live_sessions. Starting a mint that has a session returns that session.
+ *
+ * Main thread only.
+ */
+#ifndef HV_LIVE_H
+#define HV_LIVE_H
+
+#include "core/config.h"
+#include "hub/hub.h"
+#include "pumpfun/pumpfun.h"
+#include "store/store.h"
+
+#include <glib.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+typedef struct hv_live hv_live;
+typedef struct hv_live_session hv_live_session;
+typedef struct hv_live_op hv_live_op;
+
+/* cfg, client, catalog, store: (transfer none), must outlive the manager. Marks sessions a
+ * previous run left active as interrupted. */
+hv_live *hv_live_new(const hv_config *cfg, hv_pf_client *client, hv_pf_catalog *catalog,
+                     hv_store *store);
+/* Stops every session (viewers are told, rows updated) and frees the manager. */
+void hv_live_free(hv_live *live);
+
+/* session: (transfer none, nullable). On success status is 200 and session is set; on failure
+ * status is the HTTP status to answer with and error the seed-style message. */
+typedef void (*hv_live_start_cb)(hv_live_session *session, int status, const char *error,
+                                 void *user_data);
+/* Starts (or returns the existing) session for a valid mint. The callback runs at once (and
+ * NULL is returned) when the answer is known, otherwise later; cancel with hv_live_op_cancel. */
+hv_live_op *hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb cb,
+                          void *user_data);
+void hv_live_op_cancel(hv_live_op *op);
+/* Stops a session: viewers are closed ("session stopped"), the row gets status "stopped".
+ * Returns false when there is none. */
+bool hv_live_stop(hv_live *live, const char *mint_id);
+
+/* (transfer none, nullable) The session for a mint, if it is joined (active or reconnecting). */
+hv_live_session *hv_live_find(hv_live *live, const char *mint_id);
+hv_hub_channel *hv_live_session_channel(hv_live_session *s);
+
+/* (transfer full) The start answer: success, mint_id, room_name, participant_sid, session_id,
+ * record_session, stream_info. */
+json_t *hv_live_session_start_json(hv_live_session *s);
+/* (transfer full) The active sessions with viewers, codecs, resolution, frame rate, uptime and
+ * bytes received. */
+json_t *hv_live_active_json(hv_live *live);
+unsigned hv_live_count(const hv_live *live);
+
+#endif

@@ -1,0 +1,799 @@
+/* Live sessions: the glue between the catalog, pump.fun's join token, the LiveKit room, the
+ * webrtcbin session and the hub channel (see live.h). Main thread only.
+ *
+ * Lifecycle of one session:
+ *   STARTING ──info, token, room joined──▶ ACTIVE ──signal lost / leave RECONNECT──▶ RECONNECTING
+ *      │ (failure: start answered with an error, session freed)        │ new token, new room,
+ *      │                                                               │ new peer connection
+ *      ▼                                                               ▼ (frames flow: ACTIVE)
+ *   ended: stop, idle timeout, streamer left, leave DISCONNECT, reconnect give-up
+ * The room and the media session are never freed from inside their own callbacks: teardown
+ * happens from an idle source. Everything a session owns is freed in session_free().
+ */
+#include "live.h"
+
+#include "core/error.h"
+#include "core/json.h"
+#include "core/util.h"
+#include "livekit/livekit.h"
+#include "media/media.h"
+
+#include <string.h>
+
+typedef enum { S_STARTING, S_ACTIVE, S_RECONNECTING, S_ENDED } session_state;
+
+static const char *const state_names[] = {"starting", "active", "reconnecting", "ended"};
+
+/* Full-reconnect delays (the JS SDK's policy), then every 7 s until the give-up time. */
+static const int64_t reconnect_delays_ms[] = {0, 300, 1200, 2700, 4800, 7000};
+
+struct hv_live_op {
+    hv_live_session *s;
+    bool *answered; /* set while hv_live_start runs, to detect a synchronous answer */
+    GList link;
+    hv_live_start_cb cb;
+    void *user_data;
+};
+
+struct hv_live {
+    const hv_config *cfg;
+    hv_pf_client *client;
+    hv_pf_catalog *catalog;
+    hv_store *store;
+    GHashTable *sessions; /* mint → hv_live_session* (owned) */
+};
+
+struct hv_live_session {
+    hv_live *live;
+    char mint[64];
+    session_state state;
+    bool record;
+    int64_t db_id;
+    hv_pf_stream *info;
+    hv_pf_waiter *info_waiter;
+    hv_pf_join *join;
+    hv_lk_room *room;
+    hv_media_session *media;
+    hv_hub_channel *channel;
+    char *room_name, *participant_sid, *streamer_identity;
+    GQueue ops; /* start callers waiting for STARTING to resolve */
+    guint retry_timer, idle_timer, teardown_idle;
+    int attempt;
+    int64_t reconnect_since_ms;
+    int64_t started_ms, started_wall_ms;
+    bool video_needed;
+    GHashTable *audio_formats; /* "rate/channels" → count */
+    int last_width, last_height;
+    uint64_t bytes_before_reconnects;
+    uint64_t reconnects;
+    char *end_reason;
+};
+
+static void session_end(hv_live_session *s, const char *status, const char *reason);
+static void begin_join(hv_live_session *s);
+
+/* ---- start answers ------------------------------------------------------------------------ */
+
+static void
+answer_ops(hv_live_session *s, int status, const char *error)
+{
+    GList *l;
+    while ((l = g_queue_pop_head_link(&s->ops)) != NULL) {
+        hv_live_op *op = l->data;
+        if (op->answered != NULL) {
+            *op->answered = true;
+        }
+        op->cb(status == 200 ? s : NULL, status, error, op->user_data);
+        g_free(op);
+    }
+}
+
+void
+hv_live_op_cancel(hv_live_op *op)
+{
+    if (op != NULL) {
+        g_queue_unlink(&op->s->ops, &op->link);
+        g_free(op);
+    }
+}
+
+/* ---- teardown ----------------------------------------------------------------------------- */
+
+static void
+free_connection(hv_live_session *s)
+{
+    if (s->media != NULL) {
+        hv_media_stats st;
+        hv_media_session_get_stats(s->media, &st);
+        s->bytes_before_reconnects += st.bytes_received;
+        hv_media_session_free(s->media);
+        s->media = NULL;
+    }
+    g_clear_pointer(&s->room, hv_lk_room_free);
+    g_clear_pointer(&s->join, hv_pf_join_cancel);
+}
+
+static void
+session_free(hv_live_session *s)
+{
+    answer_ops(s, 503, "The session ended before it started");
+    free_connection(s);
+    hv_pf_waiter_cancel(s->info_waiter);
+    if (s->retry_timer != 0) {
+        g_source_remove(s->retry_timer);
+    }
+    if (s->idle_timer != 0) {
+        g_source_remove(s->idle_timer);
+    }
+    if (s->teardown_idle != 0) {
+        g_source_remove(s->teardown_idle);
+    }
+    hv_hub_channel_free(s->channel, s->end_reason);
+    hv_pf_stream_unref(s->info);
+    g_hash_table_destroy(s->audio_formats);
+    g_free(s->room_name);
+    g_free(s->participant_sid);
+    g_free(s->streamer_identity);
+    g_free(s->end_reason);
+    g_free(s);
+}
+
+static gboolean
+on_teardown_idle(gpointer user_data)
+{
+    hv_live_session *s = user_data;
+    s->teardown_idle = 0;
+    g_hash_table_remove(s->live->sessions, s->mint); /* frees it */
+    return G_SOURCE_REMOVE;
+}
+
+/* Ends a session: the row is closed, viewers get an "ended" event and are closed with reason,
+ * and the session is freed from an idle (never inside a room/media callback). */
+static void
+session_end(hv_live_session *s, const char *status, const char *reason)
+{
+    if (s->state == S_ENDED) {
+        return;
+    }
+    g_message("[mint=%s] session %s: %s", s->mint, status, reason);
+    session_state was = s->state;
+    s->state = S_ENDED;
+    g_free(s->end_reason);
+    s->end_reason = g_strdup(reason);
+    if (s->db_id > 0) {
+        g_autoptr(GError) error = NULL;
+        if (!hv_store_update_live_session(s->live->store, s->db_id, status,
+                                          strcmp(status, "failed") == 0 ? reason : NULL, true,
+                                          hv_wall_ms(), &error)) {
+            g_warning("[mint=%s] %s", s->mint, error->message);
+        }
+    }
+    if (was != S_STARTING) {
+        g_autoptr(json_t) ev =
+            json_pack("{s:s, s:s, s:s}", "type", "ended", "status", status, "reason", reason);
+        g_autofree char *text = json_dumps(ev, JSON_COMPACT);
+        hv_hub_channel_publish_event(s->channel, text);
+    }
+    free_connection(s);
+    if (s->teardown_idle == 0) {
+        s->teardown_idle = g_idle_add(on_teardown_idle, s);
+    }
+}
+
+static void
+fail_start(hv_live_session *s, int status, const char *error)
+{
+    g_message("[mint=%s] start failed (%d): %s", s->mint, status, error);
+    answer_ops(s, status, error);
+    session_end(s, "failed", error);
+}
+
+/* ---- idle timeout ------------------------------------------------------------------------- */
+
+static gboolean
+on_idle_timeout(gpointer user_data)
+{
+    hv_live_session *s = user_data;
+    s->idle_timer = 0;
+    session_end(s, "stopped", "no viewers (idle timeout)");
+    return G_SOURCE_REMOVE;
+}
+
+static void
+update_idle_timer(hv_live_session *s)
+{
+    bool idle = !s->record && hv_hub_channel_viewer_count(s->channel) == 0;
+    if (idle && s->idle_timer == 0 && s->state != S_ENDED) {
+        s->idle_timer = g_timeout_add((guint)s->live->cfg->idle_timeout_ms, on_idle_timeout, s);
+    } else if (!idle && s->idle_timer != 0) {
+        g_source_remove(s->idle_timer);
+        s->idle_timer = 0;
+    }
+}
+
+/* ---- hub needs → media -------------------------------------------------------------------- */
+
+static void
+parse_format_key(const char *key, int *rate, int *channels)
+{
+    *rate = 0;
+    *channels = 0;
+    (void)sscanf(key, "%d/%d", rate, channels);
+}
+
+static void
+apply_needs(hv_live_session *s)
+{
+    if (s->media == NULL) {
+        return;
+    }
+    hv_media_session_set_video_enabled(s->media, s->video_needed);
+    GHashTableIter it;
+    gpointer key;
+    g_hash_table_iter_init(&it, s->audio_formats);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        int rate, channels;
+        parse_format_key(key, &rate, &channels);
+        hv_media_session_add_audio_format(s->media, rate, channels);
+    }
+}
+
+static void
+on_video_needed(bool needed, void *user_data)
+{
+    hv_live_session *s = user_data;
+    s->video_needed = needed;
+    if (s->media != NULL) {
+        hv_media_session_set_video_enabled(s->media, needed);
+    }
+    update_idle_timer(s);
+}
+
+static void
+on_audio_format_needed(int rate, int channels, bool needed, void *user_data)
+{
+    hv_live_session *s = user_data;
+    g_autofree char *key = g_strdup_printf("%d/%d", rate, channels);
+    if (needed) {
+        g_hash_table_add(s->audio_formats, g_steal_pointer(&key));
+        if (s->media != NULL) {
+            hv_media_session_add_audio_format(s->media, rate, channels);
+        }
+    } else {
+        g_hash_table_remove(s->audio_formats, key);
+        if (s->media != NULL) {
+            hv_media_session_remove_audio_format(s->media, rate, channels);
+        }
+    }
+}
+
+/* ---- media callbacks ---------------------------------------------------------------------- */
+
+static void
+on_media_answer(const char *sdp, uint32_t offer_id, void *user_data)
+{
+    hv_live_session *s = user_data;
+    if (s->room != NULL) {
+        hv_lk_room_send_answer(s->room, sdp, offer_id);
+    }
+}
+
+static void
+on_media_candidate(const char *candidate, const char *sdp_mid, int mline_index, void *user_data)
+{
+    hv_live_session *s = user_data;
+    if (s->room != NULL) {
+        hv_lk_room_send_candidate(s->room, candidate, sdp_mid, mline_index);
+    }
+}
+
+static void
+on_media_track(const char *mid, const char *kind, const char *codec, void *user_data)
+{
+    hv_live_session *s = user_data;
+    g_info("[mint=%s] receiving %s (%s) on mid %s", s->mint, kind, codec, mid);
+}
+
+static void
+mark_flowing(hv_live_session *s)
+{
+    if (s->state == S_RECONNECTING) {
+        s->state = S_ACTIVE;
+        s->attempt = 0;
+        g_message("[mint=%s] media flowing again after reconnect", s->mint);
+        if (s->db_id > 0) {
+            (void)hv_store_update_live_session(s->live->store, s->db_id, "active", NULL, false,
+                                               hv_wall_ms(), NULL);
+        }
+        hv_hub_channel_publish_event(s->channel, "{\"type\":\"resumed\"}");
+    }
+}
+
+static void
+release_frame(gpointer frame)
+{
+    hv_frame_unref(frame);
+}
+
+static void
+on_media_video(hv_frame *jpeg, void *user_data)
+{
+    hv_live_session *s = user_data;
+    mark_flowing(s);
+    const hv_frame_info *fi = hv_frame_info_const(jpeg);
+    if (fi->width != s->last_width || fi->height != s->last_height) {
+        s->last_width = fi->width;
+        s->last_height = fi->height;
+        g_autofree char *ev = g_strdup_printf(
+            "{\"type\":\"video_size\",\"width\":%d,\"height\":%d}", fi->width, fi->height);
+        hv_hub_channel_publish_event(s->channel, ev);
+    }
+    /* Shared by reference: the hub message points into the frame and holds a ref to it. */
+    hv_hub_msg *m = hv_hub_msg_new_wrap(true, hv_frame_payload(jpeg), hv_frame_len(jpeg),
+                                        release_frame, hv_frame_ref(jpeg));
+    hv_hub_msg_set_captured_us(m, fi->captured_us);
+    hv_hub_channel_publish_video(s->channel, m, fi->width, fi->height);
+    hv_hub_msg_unref(m);
+}
+
+static void
+on_media_audio(hv_frame *pcm, void *user_data)
+{
+    hv_live_session *s = user_data;
+    mark_flowing(s);
+    const hv_frame_info *fi = hv_frame_info_const(pcm);
+    /* Encoded once per chunk and format, then shared by every viewer of that format. */
+    hv_hub_msg *m = hv_hub_msg_new_audio_text(hv_frame_payload_const(pcm), hv_frame_len(pcm));
+    hv_hub_channel_publish_audio(s->channel, fi->rate_hz, fi->channels, m);
+    hv_hub_msg_unref(m);
+}
+
+static void reconnect(hv_live_session *s, const char *why);
+
+static void
+on_media_state(hv_media_state state, const char *reason, void *user_data)
+{
+    hv_live_session *s = user_data;
+    if (state == HV_MEDIA_FAILED && s->state != S_ENDED) {
+        g_autofree char *why =
+            g_strdup_printf("peer connection failed: %s", reason != NULL ? reason : "unknown");
+        if (s->state == S_STARTING) {
+            fail_start(s, 502, why);
+        } else {
+            reconnect(s, why);
+        }
+    }
+}
+
+/* ---- room callbacks ----------------------------------------------------------------------- */
+
+static void
+record_session_row(hv_live_session *s)
+{
+    const hv_pf_stream *i = s->info;
+    hv_store_session_row row = {
+        .mint_id = s->mint,
+        .coin_name = i->name,
+        .coin_symbol = i->symbol,
+        .coin_description = i->description,
+        .image_uri = i->image_uri,
+        .thumbnail = i->thumbnail,
+        .creator = i->creator,
+        .website = i->website,
+        .twitter = i->twitter,
+        .telegram = i->telegram,
+        .market_cap = i->market_cap,
+        .usd_market_cap = i->usd_market_cap,
+        .num_participants = i->num_participants,
+        .nsfw = i->nsfw,
+        .room_name = s->room_name,
+        .participant_sid = s->participant_sid,
+        .record_session = s->record,
+    };
+    g_autoptr(GError) error = NULL;
+    s->db_id = hv_store_insert_live_session(s->live->store, &row, hv_wall_ms(), &error);
+    if (s->db_id < 0) {
+        g_warning("[mint=%s] %s", s->mint, error->message);
+    }
+}
+
+static void
+on_room_joined(const hv_lk_join_info *info, void *user_data)
+{
+    hv_live_session *s = user_data;
+    g_free(s->room_name);
+    s->room_name = g_strdup(info->room_name);
+    g_free(s->participant_sid);
+    s->participant_sid = g_strdup(info->participant_sid);
+    hv_media_config mc = {
+        .ice_servers = (const char *const *)info->ice_servers,
+        .ice_addresses = s->live->cfg->ice_addresses,
+        .jpeg_quality = (int)s->live->cfg->jpeg_quality,
+    };
+    hv_media_callbacks cb = {
+        .on_answer = on_media_answer,
+        .on_local_candidate = on_media_candidate,
+        .on_track = on_media_track,
+        .on_video_frame = on_media_video,
+        .on_audio_frame = on_media_audio,
+        .on_state = on_media_state,
+    };
+    g_autoptr(GError) error = NULL;
+    s->media = hv_media_session_new(&mc, &cb, s, &error);
+    if (s->media == NULL) {
+        fail_start(s, 500, error->message);
+        return;
+    }
+    apply_needs(s);
+    g_message("[mint=%s] joined room %s as %s", s->mint, s->room_name, s->participant_sid);
+    if (s->state == S_STARTING) {
+        s->state = S_ACTIVE;
+        record_session_row(s);
+        update_idle_timer(s);
+        answer_ops(s, 200, NULL);
+    }
+}
+
+static void
+on_room_offer(const char *sdp, uint32_t offer_id, GHashTable *mid_to_track_id, void *user_data)
+{
+    hv_live_session *s = user_data;
+    if (s->media != NULL) {
+        hv_media_session_set_offer(s->media, sdp, offer_id);
+    }
+}
+
+static void
+on_room_candidate(const char *candidate, const char *sdp_mid, int mline_index, void *user_data)
+{
+    hv_live_session *s = user_data;
+    if (s->media != NULL) {
+        hv_media_session_add_candidate(s->media, candidate, sdp_mid, mline_index);
+    }
+}
+
+static void
+on_room_streamer(const char *participant_sid, const char *identity, const hv_lk_track *tracks,
+                 size_t n_tracks, void *user_data)
+{
+    hv_live_session *s = user_data;
+    g_free(s->streamer_identity);
+    s->streamer_identity = g_strdup(identity);
+    g_message("[mint=%s] streamer %s (%s) publishes %zu track(s)", s->mint, identity,
+              participant_sid, n_tracks);
+}
+
+static void
+on_room_streamer_left(const char *identity, void *user_data)
+{
+    hv_live_session *s = user_data;
+    session_end(s, "ended", "the streamer left");
+}
+
+static gboolean
+on_retry_timer(gpointer user_data)
+{
+    hv_live_session *s = user_data;
+    s->retry_timer = 0;
+    begin_join(s);
+    return G_SOURCE_REMOVE;
+}
+
+/* Full reconnect (the only recovery webrtcbin allows): drop the room and the peer connection,
+ * then after a backoff ask pump.fun for a fresh token and join again. */
+static void
+reconnect(hv_live_session *s, const char *why)
+{
+    if (s->state == S_ENDED) {
+        return;
+    }
+    int64_t now = hv_now_ms();
+    if (s->state != S_RECONNECTING) {
+        s->state = S_RECONNECTING;
+        s->reconnect_since_ms = now;
+        s->attempt = 0;
+        if (s->db_id > 0) {
+            (void)hv_store_update_live_session(s->live->store, s->db_id, "reconnecting", why, false,
+                                               hv_wall_ms(), NULL);
+        }
+    }
+    if (now - s->reconnect_since_ms > s->live->cfg->reconnect_give_up_ms) {
+        g_autofree char *reason =
+            g_strdup_printf("could not reconnect within %" G_GINT64_FORMAT " s: %s",
+                            s->live->cfg->reconnect_give_up_ms / 1000, why);
+        session_end(s, "failed", reason);
+        return;
+    }
+    free_connection(s);
+    s->reconnects++;
+    size_t n = G_N_ELEMENTS(reconnect_delays_ms);
+    int64_t delay = reconnect_delays_ms[MIN((size_t)s->attempt, n - 1)];
+    s->attempt++;
+    g_message("[mint=%s] reconnecting (attempt %d in %" G_GINT64_FORMAT " ms): %s", s->mint,
+              s->attempt, delay, why);
+    g_autoptr(json_t) ev =
+        json_pack("{s:s, s:i, s:s}", "type", "reconnecting", "attempt", s->attempt, "reason", why);
+    g_autofree char *text = json_dumps(ev, JSON_COMPACT);
+    hv_hub_channel_publish_event(s->channel, text);
+    if (s->retry_timer != 0) {
+        g_source_remove(s->retry_timer);
+    }
+    s->retry_timer = g_timeout_add((guint)delay, on_retry_timer, s);
+}
+
+static void
+on_room_closed(hv_lk_close_reason reason, bool retryable, const char *detail, void *user_data)
+{
+    hv_live_session *s = user_data;
+    g_autofree char *why = g_strdup_printf("LiveKit: %s", detail != NULL ? detail : "closed");
+    if (s->state == S_STARTING) {
+        int status = reason == HV_LK_CONNECT_FAILED   ? 502
+                     : reason == HV_LK_UNAUTHORIZED   ? 502
+                     : reason == HV_LK_PROTOCOL_ERROR ? 504
+                                                      : 502;
+        g_autofree char *msg =
+            g_strdup_printf("Could not connect to the stream's LiveKit room for mint_id: %s (%s)",
+                            s->mint, detail != NULL ? detail : "connection closed");
+        fail_start(s, status, msg);
+        return;
+    }
+    if (!retryable) {
+        session_end(s, reason == HV_LK_LEAVE_DISCONNECT ? "ended" : "failed", why);
+        return;
+    }
+    reconnect(s, why);
+}
+
+/* ---- token and room ----------------------------------------------------------------------- */
+
+static void
+on_token(const char *token, const GError *error, void *user_data)
+{
+    hv_live_session *s = user_data;
+    s->join = NULL;
+    if (token == NULL) {
+        bool not_live = error != NULL && error->code == HV_ENOTFOUND;
+        if (s->state == S_STARTING) {
+            g_autofree char *msg =
+                not_live
+                    ? g_strdup_printf("Stream not found or not live for mint_id: %s", s->mint)
+                    : g_strdup_printf("Failed to get livestream token for mint_id: %s", s->mint);
+            fail_start(s, not_live ? 404 : 502, msg);
+        } else if (not_live) {
+            session_end(s, "ended", "the stream is no longer live");
+        } else {
+            reconnect(s, error != NULL ? error->message : "token request failed");
+        }
+        return;
+    }
+    hv_lk_token_info ti = {0};
+    g_autoptr(GError) terr = NULL;
+    if (hv_lk_token_decode(token, &ti, &terr)) {
+        g_info("[mint=%s] token for room %s, identity %s, expires %" G_GINT64_FORMAT, s->mint,
+               ti.room, ti.identity, ti.expires_at_s);
+    } else {
+        g_info("[mint=%s] token not decodable (%s); joining anyway", s->mint, terr->message);
+    }
+    hv_lk_token_info_clear(&ti);
+    hv_lk_room_config rc = {
+        .url = s->live->cfg->livekit_url,
+        .token = token,
+        .connect_timeout_ms = s->live->cfg->livekit_connect_timeout_ms,
+    };
+    hv_lk_room_callbacks cb = {
+        .on_joined = on_room_joined,
+        .on_offer = on_room_offer,
+        .on_remote_candidate = on_room_candidate,
+        .on_streamer = on_room_streamer,
+        .on_streamer_left = on_room_streamer_left,
+        .on_closed = on_room_closed,
+    };
+    s->room = hv_lk_room_new(&rc, &cb, s);
+}
+
+static void
+begin_join(hv_live_session *s)
+{
+    s->join = hv_pf_join_start(s->live->client, s->live->cfg->pumpfun_livestream_api, s->mint,
+                               on_token, s);
+}
+
+static void
+on_stream_info(hv_pf_stream *stream, const hv_pf_cache_info *info, const GError *error,
+               void *user_data)
+{
+    hv_live_session *s = user_data;
+    s->info_waiter = NULL;
+    if (error != NULL) {
+        g_autofree char *msg =
+            g_strdup_printf("Could not look up mint_id: %s (%s)", s->mint, error->message);
+        fail_start(s, error->code == HV_ERATELIMIT || error->code == HV_ETIMEDOUT ? 503 : 502, msg);
+        return;
+    }
+    if (stream == NULL || !stream->is_currently_live) {
+        g_autofree char *msg =
+            g_strdup_printf("Stream not found or not live for mint_id: %s", s->mint);
+        fail_start(s, 404, msg);
+        return;
+    }
+    s->info = hv_pf_stream_ref(stream);
+    begin_join(s);
+}
+
+/* ---- public API --------------------------------------------------------------------------- */
+
+hv_live *
+hv_live_new(const hv_config *cfg, hv_pf_client *client, hv_pf_catalog *catalog, hv_store *store)
+{
+    hv_live *live = g_new0(hv_live, 1);
+    live->cfg = cfg;
+    live->client = client;
+    live->catalog = catalog;
+    live->store = store;
+    live->sessions =
+        g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)session_free);
+    g_autoptr(GError) error = NULL;
+    int64_t n = hv_store_recover_live_sessions(store, hv_wall_ms(), &error);
+    if (n > 0) {
+        g_message("marked %" G_GINT64_FORMAT " live session(s) of a previous run as interrupted",
+                  n);
+    } else if (n < 0) {
+        g_warning("%s", error->message);
+    }
+    return live;
+}
+
+void
+hv_live_free(hv_live *live)
+{
+    if (live == NULL) {
+        return;
+    }
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, live->sessions);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        session_end(value, "stopped", "haven is shutting down");
+    }
+    g_hash_table_destroy(live->sessions);
+    g_free(live);
+}
+
+hv_live_op *
+hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb cb, void *user_data)
+{
+    hv_live_session *s = g_hash_table_lookup(live->sessions, mint_id);
+    if (s != NULL && (s->state == S_ACTIVE || s->state == S_RECONNECTING)) {
+        cb(s, 200, NULL, user_data);
+        return NULL;
+    }
+    bool fresh = s == NULL || s->state == S_ENDED;
+    if (fresh) {
+        if (s != NULL) {
+            /* An ended session still waiting for its teardown idle: finish it now. */
+            g_hash_table_remove(live->sessions, mint_id);
+        }
+        s = g_new0(hv_live_session, 1);
+        s->live = live;
+        g_strlcpy(s->mint, mint_id, sizeof(s->mint));
+        s->state = S_STARTING;
+        s->record = record;
+        s->started_ms = hv_now_ms();
+        s->started_wall_ms = hv_wall_ms();
+        s->audio_formats = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        g_queue_init(&s->ops);
+        hv_hub_channel_callbacks hcb = {on_video_needed, on_audio_format_needed};
+        s->channel = hv_hub_channel_new((size_t)live->cfg->audio_backlog_chunks, &hcb, s);
+        g_hash_table_insert(live->sessions, s->mint, s);
+        g_message("[mint=%s] starting a live session", s->mint);
+    }
+    /* Every caller of a starting session waits for the one start in progress. */
+    bool answered = false;
+    hv_live_op *op = g_new0(hv_live_op, 1);
+    op->s = s;
+    op->cb = cb;
+    op->user_data = user_data;
+    op->answered = &answered;
+    op->link.data = op;
+    g_queue_push_tail_link(&s->ops, &op->link);
+    if (fresh) {
+        s->info_waiter = hv_pf_catalog_get_stream(live->catalog, mint_id, on_stream_info, s);
+    }
+    if (answered) {
+        return NULL; /* the callback already ran (and op was freed) */
+    }
+    op->answered = NULL;
+    return op;
+}
+
+bool
+hv_live_stop(hv_live *live, const char *mint_id)
+{
+    hv_live_session *s = g_hash_table_lookup(live->sessions, mint_id);
+    if (s == NULL || s->state == S_ENDED) {
+        return false;
+    }
+    session_end(s, "stopped", "session stopped");
+    return true;
+}
+
+hv_live_session *
+hv_live_find(hv_live *live, const char *mint_id)
+{
+    hv_live_session *s = g_hash_table_lookup(live->sessions, mint_id);
+    return s != NULL && (s->state == S_ACTIVE || s->state == S_RECONNECTING) ? s : NULL;
+}
+
+hv_hub_channel *
+hv_live_session_channel(hv_live_session *s)
+{
+    return s->channel;
+}
+
+unsigned
+hv_live_count(const hv_live *live)
+{
+    return g_hash_table_size(live->sessions);
+}
+
+json_t *
+hv_live_session_start_json(hv_live_session *s)
+{
+    const hv_pf_stream *i = s->info;
+    return json_pack("{s:b, s:s, s:s?, s:s?, s:I, s:b, s:{s:s, s:s?, s:s?, s:I, s:f}}", "success",
+                     1, "mint_id", s->mint, "room_name", s->room_name, "participant_sid",
+                     s->participant_sid, "session_id", (json_int_t)s->db_id, "record_session",
+                     s->record, "stream_info", "mint_id", s->mint, "name", i->name, "symbol",
+                     i->symbol, "num_participants", (json_int_t)i->num_participants, "market_cap",
+                     i->market_cap);
+}
+
+static json_t *
+session_json(hv_live_session *s)
+{
+    hv_media_stats st = {0};
+    if (s->media != NULL) {
+        hv_media_session_get_stats(s->media, &st);
+    }
+    char started[40];
+    hv_format_iso8601(s->started_wall_ms, started, sizeof(started));
+    double p50 = 0, p99 = 0;
+    unsigned samples = 0;
+    hv_hub_channel_latency(s->channel, &p50, &p99, &samples);
+    json_t *latency = json_pack("{s:f, s:f, s:i}", "p50", p50, "p99", p99, "samples", (int)samples);
+    json_t *out = json_pack(
+        "{s:s, s:I, s:s, s:s?, s:s?, s:s?, s:b, s:i, s:{s:s?, s:i, s:i, s:f, s:I, s:I}, "
+        "s:{s:s?, s:I}, s:s, s:f, s:I, s:I}",
+        "mint_id", s->mint, "session_id", (json_int_t)s->db_id, "status", state_names[s->state],
+        "room_name", s->room_name, "participant_sid", s->participant_sid, "streamer",
+        s->streamer_identity, "record_session", s->record, "viewers",
+        (int)hv_hub_channel_viewer_count(s->channel), "video", "codec",
+        st.video_codec[0] != '\0' ? st.video_codec : NULL, "width", st.width, "height", st.height,
+        "fps", st.fps, "frames_decoded", (json_int_t)st.video_frames_decoded, "frames_encoded",
+        (json_int_t)st.video_frames_encoded, "audio", "codec",
+        st.audio_codec[0] != '\0' ? st.audio_codec : NULL, "chunks", (json_int_t)st.audio_chunks,
+        "started_at", started, "uptime_s", (double)(hv_now_ms() - s->started_ms) / 1000.0,
+        "bytes_received", (json_int_t)(s->bytes_before_reconnects + st.bytes_received),
+        "reconnects", (json_int_t)s->reconnects);
+    /* RTP arrival → handed to a viewer's socket, over the last video sends */
+    json_object_set_new(out, "latency_ms", latency);
+    json_object_set_new(json_object_get(out, "video"), "frames_dropped",
+                        json_integer((json_int_t)st.video_frames_dropped));
+    return out;
+}
+
+json_t *
+hv_live_active_json(hv_live *live)
+{
+    json_t *arr = json_array();
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, live->sessions);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        hv_live_session *s = value;
+        if (s->state == S_ACTIVE || s->state == S_RECONNECTING) {
+            json_array_append_new(arr, session_json(s));
+        }
+    }
+    return arr;
+}

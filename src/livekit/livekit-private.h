@@ -1,0 +1,85 @@
+/* livekit internals shared by the module's files and its tests: the signalling transport
+ * (signal.c) and small helpers. Not for other modules.
+ *
+ * Main thread only, like the rest of the module.
+ */
+#ifndef HV_LIVEKIT_PRIVATE_H
+#define HV_LIVEKIT_PRIVATE_H
+
+#include "livekit.h"
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Signal protocol version announced in the query (spec §2.4). */
+#define HV_LK_PROTOCOL_VERSION    17
+/* Largest SignalResponse/SignalRequest accepted or sent; larger → HV_LK_PROTOCOL_ERROR. */
+#define HV_LK_MAX_MESSAGE_BYTES   ((size_t)1024 * 1024)
+/* Outgoing messages waiting for the socket; more → the connection is stuck (SIGNAL_LOST). */
+#define HV_LK_MAX_QUEUED_MESSAGES 64
+/* How long a closing connection may take to flush its last messages and the close frame. */
+#define HV_LK_CLOSE_GRACE_S       3
+
+/* (transfer full) The loggable form of a token: its first 8 characters and "…". */
+char *hv_lk_token_redact(const char *token);
+
+/* ---- the WebSocket transport (signal.c) --------------------------------------------------- */
+
+/* One signalling WebSocket. It carries opaque binary messages; room.c gives them meaning.
+ * Owned by its room; the lws connection may outlive hv_lk_signal_free() for a moment (flushing
+ * and closing), during which no callback is made. */
+typedef struct hv_lk_signal hv_lk_signal;
+
+typedef struct {
+    /* The upgrade succeeded (101). */
+    void (*on_open)(void *user_data);
+    /* One complete binary message (reassembled; at most HV_LK_MAX_MESSAGE_BYTES). buf is valid
+     * during the call only. */
+    void (*on_message)(const uint8_t *buf, size_t len, void *user_data);
+    /* The connection failed or closed; called at most once, and nothing is called after it.
+     * The owner must still call hv_lk_signal_free() (it may do so from inside this callback,
+     * or from on_message). reason is one of CONNECT_FAILED, UNAUTHORIZED, SIGNAL_LOST,
+     * PROTOCOL_ERROR. */
+    void (*on_closed)(hv_lk_close_reason reason, const char *detail, void *user_data);
+} hv_lk_signal_callbacks;
+
+/* The parts of a LiveKit signalling URL (see hv_lk_signal_parse_url). */
+typedef struct {
+    bool tls;          /* wss */
+    char *host;        /* without brackets for IPv6 */
+    int port;          /* explicit or 443/80 */
+    char *host_header; /* Host: value ("host", "host:port", "[v6]:port") */
+    char *path;        /* "/…/rtc?access_token=…&protocol=17&…" */
+} hv_lk_url;
+
+/* Builds the /rtc URL of spec §2.1/2.2 from a project URL (ws, wss, http or https; any path
+ * kept, then "/rtc") and a token. Returns false + error (HV_ERROR, HV_EINVAL) for another scheme
+ * or no host. */
+bool hv_lk_signal_parse_url(const char *url, const char *token, hv_lk_url *out, GError **error);
+void hv_lk_url_clear(hv_lk_url *u);
+
+/* Starts connecting (name lookup, TCP, TLS, upgrade) on the thread-default main context, which
+ * must be the one every room of the process uses. Returns (transfer full) the signal, or NULL +
+ * error (HV_ERROR: HV_EINVAL for a bad URL or another main context, HV_EIO when lws cannot
+ * create its context); no callback is made for a failure returned here, and none is made from
+ * inside this call: later failures arrive through on_closed. */
+hv_lk_signal *hv_lk_signal_new(const char *url, const char *token, const hv_lk_signal_callbacks *cb,
+                               void *user_data, GError **error);
+/* Queues one binary message (copied). Returns 0, HV_EAGAIN when HV_LK_MAX_QUEUED_MESSAGES are
+ * already waiting, HV_EINVAL when too large, or HV_ECLOSED after close. Messages queued before
+ * the upgrade completes are sent once it does. */
+int hv_lk_signal_send(hv_lk_signal *sig, const uint8_t *buf, size_t len);
+/* Detaches the owner: no callback fires any more, from now on. flush: send what is queued
+ * first; then close with 1000 (bounded by HV_LK_CLOSE_GRACE_S). A connection still opening is
+ * abandoned. Safe from inside the signal's own callbacks. NULL-safe. */
+void hv_lk_signal_free(hv_lk_signal *sig, bool flush);
+
+/* Signals whose memory still exists (owned, or detached and closing). For tests and shutdown. */
+unsigned hv_lk_signal_live_count(void);
+/* Destroys the module's lws client context (created by the first hv_lk_signal_new). Call only
+ * when no room exists; open connections are dropped. Optional at exit. */
+void hv_lk_signal_shutdown(void);
+
+#endif
