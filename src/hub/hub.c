@@ -365,8 +365,13 @@ hv_hub_viewer_free(hv_hub_viewer *v)
                 ch->cb.audio_format_needed(rate, channels, false, ch->user_data);
             }
         }
-        if (ch->n_viewers == 0 && ch->cb.video_needed != NULL) {
-            ch->cb.video_needed(false, ch->user_data);
+        if (ch->n_viewers == 0) {
+            /* Decoding stops with the last viewer: the frame kept so far will only get older,
+             * so the next viewer must not be shown it. */
+            g_clear_pointer(&ch->latest_video, hv_hub_msg_unref);
+            if (ch->cb.video_needed != NULL) {
+                ch->cb.video_needed(false, ch->user_data);
+            }
         }
     }
     hv_hub_msg_unref(v->pending_video);

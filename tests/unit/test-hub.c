@@ -85,6 +85,10 @@ test_latest_video_wins(void)
     hv_hub_msg_unref(m);
     hv_hub_viewer_free(late);
     hv_hub_viewer_free(v);
+    /* with nobody watching, decoding stops: a later viewer must not get the stale frame */
+    hv_hub_viewer *again = hv_hub_viewer_new(ch, 44100, 1, on_wake, &w2);
+    g_assert_cmpint(hv_hub_viewer_next(again, &m, &reason), ==, HV_HUB_NOTHING);
+    hv_hub_viewer_free(again);
     hv_hub_channel_free(ch, NULL);
 }
 
