@@ -3,7 +3,7 @@ BUILD ?= build
 LISTEN ?=
 ARGS ?=
 
-.PHONY: all deps build run test bench format format-check clean
+.PHONY: all deps build run test bench bench-live format format-check clean
 
 all: build
 
@@ -22,6 +22,9 @@ test: build
 
 bench: build
 	@sh bench/catalog-load.sh $(BUILD)
+
+bench-live: build
+	@sh bench/live.sh $(BUILD)
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

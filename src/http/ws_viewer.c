@@ -143,6 +143,11 @@ close_now(struct lws *wsi, int code, const char *reason)
     return -1;
 }
 
+/* Writes what the viewer has pending, several messages per writable callback while the socket
+ * takes them (lws_send_pipe_choked), at most WS_WRITES_PER_CALLBACK: one poll round trip per
+ * message would make the loop, not the network, the limit with hundreds of viewers. */
+#define WS_WRITES_PER_CALLBACK 16
+
 static int
 on_writable(hv_ws_viewer *w)
 {
@@ -152,31 +157,37 @@ on_writable(hv_ws_viewer *w)
     if (w->viewer == NULL) {
         return 0;
     }
-    hv_hub_msg *m = NULL;
-    const char *reason = NULL;
-    switch (hv_hub_viewer_next(w->viewer, &m, &reason)) {
-    case HV_HUB_SEND: {
-        size_t len = hv_hub_msg_len(m);
-        int n = lws_write(w->wsi, hv_hub_msg_data(m), len,
-                          hv_hub_msg_is_binary(m) ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-        hv_hub_msg_unref(m);
-        if (n < (int)len) {
-            return -1;
+    for (int i = 0; i < WS_WRITES_PER_CALLBACK; i++) {
+        if (i > 0 && lws_send_pipe_choked(w->wsi)) {
+            break;
         }
-        if (hv_hub_viewer_has_pending(w->viewer)) {
-            lws_callback_on_writable(w->wsi);
+        hv_hub_msg *m = NULL;
+        const char *reason = NULL;
+        switch (hv_hub_viewer_next(w->viewer, &m, &reason)) {
+        case HV_HUB_SEND: {
+            size_t len = hv_hub_msg_len(m);
+            int n = lws_write(w->wsi, hv_hub_msg_data(m), len,
+                              hv_hub_msg_is_binary(m) ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+            hv_hub_msg_unref(m);
+            if (n < (int)len) {
+                return -1;
+            }
+            break;
         }
-        return 0;
+        case HV_HUB_CULLED:
+            g_message("[mint=%s] closing a viewer: %s", w->mint, reason);
+            return close_now(w->wsi, 1008, reason);
+        case HV_HUB_CLOSED:
+            return close_now(w->wsi, 1000, reason);
+        case HV_HUB_NOTHING:
+        default:
+            return 0;
+        }
     }
-    case HV_HUB_CULLED:
-        g_message("[mint=%s] closing a viewer: %s", w->mint, reason);
-        return close_now(w->wsi, 1008, reason);
-    case HV_HUB_CLOSED:
-        return close_now(w->wsi, 1000, reason);
-    case HV_HUB_NOTHING:
-    default:
-        return 0;
+    if (hv_hub_viewer_has_pending(w->viewer)) {
+        lws_callback_on_writable(w->wsi);
     }
+    return 0;
 }
 
 static int
