@@ -24,9 +24,9 @@ typedef struct hv_lk_room hv_lk_room;
 
 /* What haven needs from a LiveKit access token, decoded WITHOUT verifying the signature. */
 typedef struct {
-    char *identity; /* "sub" */
-    char *room;     /* video.room, e.g. "livestream:<mint>:<id>" */
-    char *issuer;   /* "iss" */
+    char *identity;       /* "sub" */
+    char *room;           /* video.room, e.g. "livestream:<mint>:<id>" */
+    char *issuer;         /* "iss" */
     int64_t expires_at_s; /* "exp" (Unix seconds); 0 when absent */
     bool can_subscribe;
 } hv_lk_token_info;
@@ -61,13 +61,13 @@ typedef struct {
 
 /* Why a room closed. */
 typedef enum {
-    HV_LK_CLOSED_BY_CALLER,   /* hv_lk_room_close() */
-    HV_LK_CONNECT_FAILED,     /* WebSocket could not be opened (refused, DNS, TLS, timeout) */
-    HV_LK_UNAUTHORIZED,       /* HTTP 401/403 on the upgrade: token invalid or expired */
-    HV_LK_SIGNAL_LOST,        /* WebSocket closed/errored, or no message for ping_timeout */
-    HV_LK_LEAVE_RECONNECT,    /* server leave with action RESUME or RECONNECT */
-    HV_LK_LEAVE_DISCONNECT,   /* server leave with action DISCONNECT (room closed, removed...) */
-    HV_LK_PROTOCOL_ERROR,     /* undecodable message, or no JoinResponse in time */
+    HV_LK_CLOSED_BY_CALLER, /* hv_lk_room_close() */
+    HV_LK_CONNECT_FAILED,   /* WebSocket could not be opened (refused, DNS, TLS, timeout) */
+    HV_LK_UNAUTHORIZED,     /* HTTP 401/403 on the upgrade: token invalid or expired */
+    HV_LK_SIGNAL_LOST,      /* WebSocket closed/errored, or no message for ping_timeout */
+    HV_LK_LEAVE_RECONNECT,  /* server leave with action RESUME or RECONNECT */
+    HV_LK_LEAVE_DISCONNECT, /* server leave with action DISCONNECT (room closed, removed...) */
+    HV_LK_PROTOCOL_ERROR,   /* undecodable message, or no JoinResponse in time */
 } hv_lk_close_reason;
 
 typedef struct {
@@ -92,8 +92,8 @@ typedef struct {
 } hv_lk_room_callbacks;
 
 typedef struct {
-    const char *url;   /* wss://host or ws://host (https/http accepted and converted) */
-    const char *token; /* JWT */
+    const char *url;            /* wss://host or ws://host (https/http accepted and converted) */
+    const char *token;          /* JWT */
     int64_t connect_timeout_ms; /* WebSocket open + JoinResponse */
 } hv_lk_room_config;
 
