@@ -188,6 +188,23 @@ lookup_arrival(hv_media_branch *b, GstClockTime pts)
     return found;
 }
 
+/* The arrival time also travels on the buffers themselves, as a GstReferenceTimestampMeta with
+ * these caps: depayloaders, decoders, videoconvert and jpegenc copy metas without tags, so the
+ * JPEG or PCM buffer at the appsink still says when its first packet arrived, whatever the
+ * elements did to its PTS. The PTS ring above remains the fallback for elements that drop it. */
+static GstCaps *
+arrival_caps(void)
+{
+    static GstCaps *caps = NULL;
+    static gsize once = 0;
+    if (g_once_init_enter(&once)) {
+        caps = gst_caps_new_empty_simple("timestamp/x-haven-arrival");
+        GST_MINI_OBJECT_FLAG_SET(caps, GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED);
+        g_once_init_leave(&once, 1);
+    }
+    return caps;
+}
+
 /* ---- probes (streaming threads) --------------------------------------------------------- */
 
 static void
@@ -235,6 +252,12 @@ on_entry_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     int64_t now_us = g_get_monotonic_time();
     if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
         account_packet(b, GST_PAD_PROBE_INFO_BUFFER(info), enabled, now_us);
+        if (enabled) {
+            GstBuffer *buf = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
+            gst_buffer_add_reference_timestamp_meta(
+                buf, arrival_caps(), (GstClockTime)now_us * GST_USECOND, GST_CLOCK_TIME_NONE);
+            GST_PAD_PROBE_INFO_DATA(info) = buf;
+        }
     } else if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0) {
         GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
         for (unsigned i = 0; i < gst_buffer_list_length(list); i++) {
@@ -304,7 +327,13 @@ frame_from_sample(hv_media_branch *b, GstSample *sample, hv_frame_kind kind)
         rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, pts);
     }
     info->pts_us = GST_CLOCK_TIME_IS_VALID(rt) ? (int64_t)(rt / GST_USECOND) : -1;
-    int64_t arrival = lookup_arrival(b, pts);
+    int64_t arrival = -1;
+    GstReferenceTimestampMeta *meta = gst_buffer_get_reference_timestamp_meta(buf, arrival_caps());
+    if (meta != NULL) {
+        arrival = (int64_t)(meta->timestamp / GST_USECOND);
+    } else {
+        arrival = lookup_arrival(b, pts);
+    }
     info->captured_us = arrival >= 0 ? arrival : g_get_monotonic_time();
     return f;
 }
