@@ -163,14 +163,21 @@ def check_stream(codec):
             "prefix": "audio:"}, fmt
         time.sleep(1.0)  # let the decoder settle after the first keyframe
         t0 = time.monotonic()
+        sent0 = sfu.stats()["video_frames_forwarded"]
         time.sleep(5.0)
+        sent1 = sfu.stats()["video_frames_forwarded"]
         t1 = time.monotonic()
         fps = v.rate(v.frames, t0, t1)
+        source_fps = (sent1 - sent0) / (t1 - t0)
         sizes = {f[1] for f in v.frames}
         pcm_rate = v.rate(v.audio_bytes, t0, t1, weight=lambda x: x[1]) / 4  # s16 stereo
-        print(f"# {codec}: {fps:.1f} fps, sizes {sizes}, PCM {pcm_rate:.0f} Hz", flush=True)
+        print(f"# {codec}: {fps:.1f} fps of a {source_fps:.1f} fps source (nominal {FPS}), "
+              f"sizes {sizes}, PCM {pcm_rate:.0f} Hz", flush=True)
         assert sizes == {(1280, 720)}, sizes
-        assert fps >= 0.9 * FPS, f"{fps:.1f} fps < 90% of {FPS}"
+        # The source is the fake SFU's own encoder on the same 2 cores: compare with the frames
+        # it really sent, and make sure it really sent most of its nominal rate.
+        assert source_fps >= 0.75 * FPS, f"the fake source only sent {source_fps:.1f} fps"
+        assert fps >= 0.9 * source_fps, f"{fps:.1f} fps < 90% of the source's {source_fps:.1f}"
         assert abs(pcm_rate - 48000) <= 0.02 * 48000, pcm_rate
         # The seed player's default format: mono 44.1 kHz.
         d = Viewer(h)
@@ -215,13 +222,18 @@ def test_two_viewers_same_frames_and_a_stalled_viewer_costs_nothing():
         stalled = Viewer(h, read=False)
         before = rss_kb(h.proc.pid)
         t0 = time.monotonic()
+        sent0 = sfu.stats()["video_frames_forwarded"]
         time.sleep(10)
+        sent1 = sfu.stats()["video_frames_forwarded"]
         t1 = time.monotonic()
         after = rss_kb(h.proc.pid)
         fps = a.rate(a.frames, t0, t1)
-        print(f"# RSS {before} kB -> {after} kB; reading viewer {fps:.1f} fps", flush=True)
+        source_fps = (sent1 - sent0) / (t1 - t0)
+        print(f"# RSS {before} kB -> {after} kB; reading viewer {fps:.1f} fps of a "
+              f"{source_fps:.1f} fps source", flush=True)
         assert after - before < 5 * 1024, (before, after)
-        assert fps >= 0.9 * FPS, fps
+        assert source_fps >= 0.75 * FPS, source_fps
+        assert fps >= 0.9 * source_fps, (fps, source_fps)
         stalled.ws.sock.close()
         a.ws.close()
         b.ws.close()

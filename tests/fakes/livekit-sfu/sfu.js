@@ -75,7 +75,7 @@ function defaultConfig() {
 function freshStats() {
   return {
     clients: 0, joins: 0, answers: 0, client_candidates: 0, subscriptions: [], pings: 0, leaves_received: 0,
-    rtp_packets_forwarded: { video: 0, audio: 0 }, query: [], pc_states: [],
+    rtp_packets_forwarded: { video: 0, audio: 0 }, video_frames_forwarded: 0, query: [], pc_states: [],
     // extras
     upgrades: 0, rejected_upgrades: {}, resumes_refused: 0, offers: 0, answer_id_mismatches: 0, answer_id_zero: 0,
     answers_unexpected: 0, answer_errors: 0, server_candidates: 0, client_candidates_added: 0,

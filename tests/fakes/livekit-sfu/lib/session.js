@@ -564,6 +564,15 @@ export class Session {
       track.writeRtp(buf);
       this.rtpOut[kind]++;
       this.stats.rtp_packets_forwarded[kind]++;
+      // A video frame is a run of packets with one RTP timestamp: counting timestamp changes
+      // gives the frame rate the source actually delivered (tests compare viewers against it).
+      if (kind === 'video' && buf.length >= 8) {
+        const ts = buf.readUInt32BE(4);
+        if (ts !== sub.lastTs) {
+          sub.lastTs = ts;
+          this.stats.video_frames_forwarded++;
+        }
+      }
     });
     this.subs.set(t.sid, sub);
     return sub;
