@@ -292,6 +292,84 @@ def test_signalling_drop_recovers_within_10s():
     with_session("vp8", body_fn, env={"HAVEN_LOG_LEVEL": "debug"})
 
 
+def session_rows(h):
+    import sqlite3
+    db = sqlite3.connect(h.db)
+    try:
+        return db.execute("SELECT status, end_time, room_name, participant_sid, error "
+                          "FROM live_sessions ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def test_idle_session_stops_and_rows_record_it():
+    def body_fn(h, sfu, started):
+        rows = session_rows(h)
+        assert rows[0][0] == "active" and rows[0][1] is None
+        assert rows[0][2] == started["room_name"] and rows[0][3] == started["participant_sid"]
+        # Nobody connects: the session stops after HAVEN_IDLE_TIMEOUT.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if json.loads(h.get("/api/live-sessions/active")[2])["count"] == 0:
+                break
+            time.sleep(0.2)
+        assert json.loads(h.get("/api/live-sessions/active")[2])["count"] == 0
+        rows = session_rows(h)
+        assert rows[0][0] == "stopped" and rows[0][1] is not None, rows
+        # A viewer keeps a session alive past the timeout.
+        status, again = post(h, "/api/live-sessions/start", {"mint_id": MINT})
+        assert status == 200 and again["session_id"] != started["session_id"]
+        v = Viewer(h)
+        time.sleep(3)
+        assert json.loads(h.get("/api/live-sessions/active")[2])["count"] == 1
+        v.ws.close()
+    with_session("h264", body_fn, env={"HAVEN_IDLE_TIMEOUT": "1500ms"})
+
+
+def test_streamer_that_publishes_late_still_plays():
+    def body_fn(h, sfu, started):
+        v = Viewer(h)
+        assert v.wait_for(lambda s: len(s.frames) > 10, 20), "no frames after a late publish"
+        v.ws.close()
+    with_session("h264", body_fn, sfu_extra=["--publish-delay-ms", "3000"])
+
+
+def test_leave_reconnect_rejoins_with_a_fresh_token_and_disconnect_ends():
+    def body_fn(h, sfu, started):
+        v = Viewer(h)
+        assert v.wait_for(lambda s: len(s.frames) > 0, 15)
+        joins = fake.count("join")
+        sfu.control("leave", {"action": "RECONNECT"})
+        assert v.wait_for(lambda s: any(isinstance(e, dict) and e.get("type") == "resumed"
+                                        for e in s.events), 15), v.events
+        assert fake.count("join") > joins, "the rejoin did not ask pump.fun for a fresh token"
+        assert v.closed is None
+        # The fake lets go of the old client asynchronously; leave only the new one connected.
+        deadline = time.monotonic() + 5
+        while sfu.stats()["clients"] != 1 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        sfu.control("leave", {"action": "DISCONNECT", "reason": "ROOM_DELETED"})
+        assert v.wait_for(lambda s: s.closed is not None, 10), "viewer not closed"
+        assert v.closed[0] == 1000, v.closed
+        assert json.loads(h.get("/api/live-sessions/active")[2])["count"] == 0
+        assert session_rows(h)[0][0] == "ended"
+    with_session("h264", body_fn)
+
+
+def test_gives_up_when_the_room_stays_unreachable():
+    def body_fn(h, sfu, started):
+        v = Viewer(h)
+        assert v.wait_for(lambda s: len(s.frames) > 0, 15)
+        sfu.control("config", {"refuse": True})
+        sfu.control("drop")
+        assert v.wait_for(lambda s: s.closed is not None, 20), "session never gave up"
+        ended = [e for e in v.events if isinstance(e, dict) and e.get("type") == "ended"]
+        assert ended and ended[-1]["status"] == "failed", v.events
+        row = session_rows(h)[0]
+        assert row[0] == "failed" and "reconnect" in row[4], row
+    with_session("h264", body_fn, env={"HAVEN_RECONNECT_GIVE_UP": "3s"})
+
+
 def test_start_errors_are_clear():
     fake.reset()
     sfu = Sfu("vp8")
