@@ -428,16 +428,7 @@ handle_healthz(hv_http_exchange *ex)
     hv_http_respond_json(ex, writable ? 200 : 503, body);
 }
 
-static void
-handle_index(hv_http_exchange *ex)
-{
-    hv_http_respond_json(
-        ex, 200,
-        json_pack("{s:s, s:s, s:[s,s,s,s,s,s]}", "name", "haven", "version", ex->deps->version,
-                  "endpoints", "GET /api/pumpfun/live?offset&limit&include_nsfw",
-                  "GET /api/pumpfun/popular?limit", "GET /api/pumpfun/stream/{mint_id}",
-                  "GET /api/pumpfun/validate/{mint_id}", "GET /api/pumpfun/stats", "GET /healthz"));
-}
+static void handle_index(hv_http_exchange *ex);
 
 /* ---- routing ---------------------------------------------------------------------------- */
 
@@ -460,6 +451,22 @@ static const struct {
     {"POST", "/api/live-sessions/stop", handle_session_stop, NULL},
     {"GET", "/api/live-sessions/active", handle_session_active, NULL},
 };
+
+/* GET /: what this server answers, generated from the route table so it cannot go stale. */
+static void
+handle_index(hv_http_exchange *ex)
+{
+    json_t *list = json_array();
+    for (size_t i = 0; i < G_N_ELEMENTS(routes); i++) {
+        g_autofree char *e = g_strdup_printf("%s %s%s", routes[i].method, routes[i].path,
+                                             routes[i].with_segment != NULL ? "{mint_id}" : "");
+        json_array_append_new(list, json_string(e));
+    }
+    json_array_append_new(list, json_string("WS /api/live-sessions/ws/live/{mint_id}"));
+    hv_http_respond_json(ex, 200,
+                         json_pack("{s:s, s:s, s:o}", "name", "haven", "version", ex->deps->version,
+                                   "endpoints", list));
+}
 
 /* Returns the segment after prefix when path is prefix + one non-empty segment. */
 static const char *
