@@ -349,6 +349,12 @@ def test_leave_reconnect_rejoins_with_a_fresh_token_and_disconnect_ends():
         while sfu.stats()["clients"] != 1 and time.monotonic() < deadline:
             time.sleep(0.1)
         sfu.control("leave", {"action": "DISCONNECT", "reason": "ROOM_DELETED"})
+        if not v.wait_for(lambda s: s.closed is not None, 5):
+            # Rarely (about 1 run in 30 in the full suite) the fake had not yet registered the
+            # rejoined client when asked; a second leave reaches it. A haven that ignored
+            # DISCONNECT still fails below.
+            print(f"# second DISCONNECT; fake stats: clients={sfu.stats()['clients']}", flush=True)
+            sfu.control("leave", {"action": "DISCONNECT", "reason": "ROOM_DELETED"})
         assert v.wait_for(lambda s: s.closed is not None, 10), "viewer not closed"
         assert v.closed[0] == 1000, v.closed
         assert json.loads(h.get("/api/live-sessions/active")[2])["count"] == 0
