@@ -43,22 +43,24 @@ add_cache_headers(hv_http_exchange *ex, const hv_pf_cache_info *info)
 }
 
 static void
-respond_upstream_error(hv_http_exchange *ex, const GError *error)
+respond_upstream_error(hv_http_exchange *ex, const hv_pf_cache_info *info, const GError *error)
 {
-    int status = 502;
     if (error == NULL) {
         hv_http_respond_detail(ex, 503, "pump.fun is unavailable and nothing is cached");
         return;
     }
-    if (error->code == HV_ERATELIMIT || error->code == HV_ETIMEDOUT || error->code == HV_EIO) {
-        status = 503;
-    }
-    if (error->code == HV_ERATELIMIT) {
-        hv_http_add_header(ex, "Retry-After", "60");
+    bool unavailable =
+        error->code == HV_ERATELIMIT || error->code == HV_ETIMEDOUT || error->code == HV_EIO;
+    if (unavailable) {
+        /* When the catalog will ask pump.fun again (its backoff, or pump.fun's Retry-After). */
+        char secs[32];
+        g_snprintf(secs, sizeof(secs), "%" G_GINT64_FORMAT,
+                   MAX(1, (info->retry_in_ms + 999) / 1000));
+        hv_http_add_header(ex, "Retry-After", secs);
     }
     hv_http_add_header(ex, "X-Haven-Upstream-Error", error->message);
     hv_http_respond_json(
-        ex, status,
+        ex, unavailable ? 503 : 502,
         json_pack("{s:s, s:s, s:s}", "detail", "pump.fun is unavailable and nothing is cached",
                   "upstream_error", error->message, "error", hv_err_name(error->code)));
 }
@@ -121,7 +123,7 @@ on_live_roster(hv_pf_roster *roster, const hv_pf_cache_info *info, const GError 
     hv_http_exchange *ex = user_data;
     ex->waiter = NULL;
     if (roster == NULL) {
-        respond_upstream_error(ex, error);
+        respond_upstream_error(ex, info, error);
         return;
     }
     respond_stream_list(ex, roster, ex->include_nsfw ? "live" : "live-sfw",
@@ -135,7 +137,7 @@ on_popular_roster(hv_pf_roster *roster, const hv_pf_cache_info *info, const GErr
     hv_http_exchange *ex = user_data;
     ex->waiter = NULL;
     if (roster == NULL) {
-        respond_upstream_error(ex, error);
+        respond_upstream_error(ex, info, error);
         return;
     }
     respond_stream_list(ex, roster, ex->include_nsfw ? "popular" : "popular-sfw",
@@ -181,7 +183,7 @@ on_stats_roster(hv_pf_roster *roster, const hv_pf_cache_info *info, const GError
     hv_http_exchange *ex = user_data;
     ex->waiter = NULL;
     if (roster == NULL) {
-        respond_upstream_error(ex, error);
+        respond_upstream_error(ex, info, error);
         return;
     }
     json_t *top = json_null();
@@ -213,7 +215,7 @@ on_stream(hv_pf_stream *stream, const hv_pf_cache_info *info, const GError *erro
     hv_http_exchange *ex = user_data;
     ex->waiter = NULL;
     if (error != NULL) {
-        respond_upstream_error(ex, error);
+        respond_upstream_error(ex, info, error);
         return;
     }
     if (stream == NULL) {
@@ -239,7 +241,7 @@ on_validate(hv_pf_stream *stream, const hv_pf_cache_info *info, const GError *er
     hv_http_exchange *ex = user_data;
     ex->waiter = NULL;
     if (error != NULL) {
-        respond_upstream_error(ex, error);
+        respond_upstream_error(ex, info, error);
         return;
     }
     if (stream != NULL) {

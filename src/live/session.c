@@ -527,10 +527,8 @@ on_room_closed(hv_lk_close_reason reason, bool retryable, const char *detail, vo
     hv_live_session *s = user_data;
     g_autofree char *why = g_strdup_printf("LiveKit: %s", detail != NULL ? detail : "closed");
     if (s->state == S_STARTING) {
-        int status = reason == HV_LK_CONNECT_FAILED   ? 502
-                     : reason == HV_LK_UNAUTHORIZED   ? 502
-                     : reason == HV_LK_PROTOCOL_ERROR ? 504
-                                                      : 502;
+        /* A room that never answered is a gateway timeout; any other failure a bad gateway. */
+        int status = reason == HV_LK_CONNECT_TIMEOUT ? 504 : 502;
         g_autofree char *msg =
             g_strdup_printf("Could not connect to the stream's LiveKit room for mint_id: %s (%s)",
                             s->mint, detail != NULL ? detail : "connection closed");

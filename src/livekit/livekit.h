@@ -61,8 +61,9 @@ typedef struct {
 
 /* Why a room closed. */
 typedef enum {
-    HV_LK_CLOSED_BY_CALLER, /* hv_lk_room_close() */
-    HV_LK_CONNECT_FAILED,   /* WebSocket could not be opened (refused, DNS, TLS, timeout) */
+    HV_LK_CLOSED_BY_CALLER, /* reserved: hv_lk_room_free() never reports a close */
+    HV_LK_CONNECT_FAILED,   /* WebSocket could not be opened (refused, DNS, TLS) */
+    HV_LK_CONNECT_TIMEOUT,  /* no WebSocket, or no JoinResponse, within connect_timeout_ms */
     HV_LK_UNAUTHORIZED,     /* HTTP 401/403 on the upgrade: token invalid or expired */
     HV_LK_SIGNAL_LOST,      /* WebSocket closed/errored, or no message for ping_timeout */
     HV_LK_LEAVE_RECONNECT,  /* server leave with action RESUME or RECONNECT */

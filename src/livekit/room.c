@@ -111,6 +111,8 @@ hv_lk_close_reason_name(hv_lk_close_reason reason)
         return "CLOSED_BY_CALLER";
     case HV_LK_CONNECT_FAILED:
         return "CONNECT_FAILED";
+    case HV_LK_CONNECT_TIMEOUT:
+        return "CONNECT_TIMEOUT";
     case HV_LK_UNAUTHORIZED:
         return "UNAUTHORIZED";
     case HV_LK_SIGNAL_LOST:
@@ -984,10 +986,10 @@ on_connect_timeout(gpointer data)
     g_source_unref(room->connect_timer); /* returning REMOVE destroys it */
     room->connect_timer = NULL;
     if (room->state == ROOM_CONNECTING) {
-        room_fail(room, HV_LK_CONNECT_FAILED, true, "no WebSocket after %" G_GINT64_FORMAT " ms",
+        room_fail(room, HV_LK_CONNECT_TIMEOUT, true, "no WebSocket after %" G_GINT64_FORMAT " ms",
                   room->connect_timeout_ms);
     } else if (room->state == ROOM_OPEN) {
-        room_fail(room, HV_LK_PROTOCOL_ERROR, true,
+        room_fail(room, HV_LK_CONNECT_TIMEOUT, true,
                   "no JoinResponse within %" G_GINT64_FORMAT " ms", room->connect_timeout_ms);
     }
     return G_SOURCE_REMOVE;

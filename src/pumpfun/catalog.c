@@ -163,6 +163,14 @@ make_info(const hv_pf_catalog *cat, const fetch_state *fs, int64_t fetched_at_ms
     return info;
 }
 
+/* The answer's info when there is no data to give: only when the next attempt will be. */
+static hv_pf_cache_info
+failure_info(const fetch_state *fs)
+{
+    int64_t wait = fs->retry_at_ms - hv_now_ms();
+    return (hv_pf_cache_info){.retry_in_ms = wait > 0 ? wait : 0};
+}
+
 static hv_pf_waiter *
 enqueue_waiter(hv_pf_catalog *cat, fetch_state *fs, lookup *lk)
 {
@@ -216,7 +224,7 @@ answer_roster_waiters(hv_pf_catalog *cat)
                                               cat->roster->fetched_at_wall_ms);
             w->roster_cb(cat->roster, &info, NULL, w->user_data);
         } else {
-            hv_pf_cache_info info = {0};
+            hv_pf_cache_info info = failure_info(&cat->fs);
             w->roster_cb(NULL, &info, cat->fs.last_error, w->user_data);
         }
         g_free(w);
@@ -348,7 +356,7 @@ hv_pf_catalog_get_roster(hv_pf_catalog *cat, hv_pf_roster_cb cb, void *user_data
         return NULL;
     }
     case HV_PF_FAIL: {
-        hv_pf_cache_info info = {0};
+        hv_pf_cache_info info = failure_info(&cat->fs);
         cb(NULL, &info, cat->fs.last_error, user_data);
         return NULL;
     }
@@ -403,7 +411,7 @@ answer_lookup_waiters(lookup *lk)
                 make_info(cat, &lk->fs, lk->fetched_at_ms, lk->fetched_at_wall_ms);
             w->stream_cb(lk->stream, &info, NULL, w->user_data);
         } else {
-            hv_pf_cache_info info = {0};
+            hv_pf_cache_info info = failure_info(&lk->fs);
             w->stream_cb(NULL, &info, lk->fs.last_error, w->user_data);
         }
         g_free(w);
@@ -573,7 +581,7 @@ hv_pf_catalog_get_stream(hv_pf_catalog *cat, const char *mint_id, hv_pf_stream_c
         return NULL;
     }
     case HV_PF_FAIL: {
-        hv_pf_cache_info info = {0};
+        hv_pf_cache_info info = failure_info(&lk->fs);
         cb(NULL, &info, lk->fs.last_error, user_data);
         return NULL;
     }

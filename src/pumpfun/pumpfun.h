@@ -158,6 +158,7 @@ typedef struct {
     int64_t age_ms;
     int64_t fetched_at_wall_ms;
     const char *upstream_error; /* nullable: the failure that keeps this data from being fresh */
+    int64_t retry_in_ms;        /* with an error and no data: when pump.fun is asked again */
 } hv_pf_cache_info;
 
 typedef struct hv_pf_catalog hv_pf_catalog;

@@ -351,6 +351,11 @@ def test_nothing_cached_and_upstream_failing_gives_502_or_503():
             body = json.loads(data)
             assert text in body["upstream_error"], (kind, body)
             assert "pump.fun" in body["detail"] and text in headers["x-haven-upstream-error"]
+            if expect == 503:
+                # When haven will ask again: the first backoff is 1 s (429 here says 1 s too).
+                assert 1 <= int(headers["retry-after"]) <= 2, (kind, headers.get("retry-after"))
+            else:
+                assert "retry-after" not in headers, kind
             # Backoff: a second request right away fails fast without another upstream call.
             count = fake.count("currently-live")
             assert h.get("/api/pumpfun/stats")[0] == expect

@@ -875,7 +875,7 @@ test_ws_connect_timeout(void)
     int64_t start = g_get_monotonic_time();
     open_room(&r, url, 300);
     g_assert_true(wait_for(is_closed, &r, WAIT_MS));
-    g_assert_cmpint(r.reason, ==, HV_LK_CONNECT_FAILED);
+    g_assert_cmpint(r.reason, ==, HV_LK_CONNECT_TIMEOUT);
     g_assert_true(r.retryable);
     g_assert_nonnull(strstr(r.detail, "no WebSocket"));
     g_assert_cmpint(g_get_monotonic_time() - start, >=, (gint64)290 * 1000);
@@ -890,7 +890,7 @@ test_ws_join_timeout(void)
     recorder r = {0};
     open_room(&r, url, 300);
     g_assert_true(wait_for(is_closed, &r, WAIT_MS));
-    g_assert_cmpint(r.reason, ==, HV_LK_PROTOCOL_ERROR);
+    g_assert_cmpint(r.reason, ==, HV_LK_CONNECT_TIMEOUT);
     g_assert_nonnull(strstr(r.detail, "JoinResponse"));
     g_assert_cmpint(sfu.upgrades, ==, 1);
     close_room(&r);

@@ -1700,7 +1700,8 @@ test_room_join_timeout(void)
         .url = "wss://unused.invalid", .token = token, .connect_timeout_ms = 50};
     hv_lk_room *room = hv_lk_room_new_detached(&cfg, &rec_cb, &r);
     run_until(&r.closed_flag, 2000);
-    g_assert_cmpint(r.reason, ==, HV_LK_PROTOCOL_ERROR);
+    g_assert_cmpint(r.reason, ==, HV_LK_CONNECT_TIMEOUT);
+    g_assert_cmpstr(hv_lk_close_reason_name(r.reason), ==, "CONNECT_TIMEOUT");
     g_assert_nonnull(strstr(r.detail, "JoinResponse"));
     hv_lk_room_free(room);
     recorder_clear(&r);
