@@ -56,6 +56,5 @@ json_t *hv_live_session_start_json(hv_live_session *s);
 /* (transfer full) The active sessions with viewers, codecs, resolution, frame rate, uptime and
  * bytes received. */
 json_t *hv_live_active_json(hv_live *live);
-unsigned hv_live_count(const hv_live *live);
 
 #endif

@@ -728,12 +728,6 @@ hv_live_session_channel(hv_live_session *s)
     return s->channel;
 }
 
-unsigned
-hv_live_count(const hv_live *live)
-{
-    return g_hash_table_size(live->sessions);
-}
-
 json_t *
 hv_live_session_start_json(hv_live_session *s)
 {

@@ -317,9 +317,3 @@ hv_pf_request_cancel(hv_pf_request *req)
         g_hash_table_remove(req->client->requests, req);
     }
 }
-
-unsigned
-hv_pf_client_in_flight(const hv_pf_client *client)
-{
-    return g_hash_table_size(client->requests);
-}

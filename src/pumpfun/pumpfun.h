@@ -97,7 +97,6 @@ hv_pf_request *hv_pf_client_fetch(hv_pf_client *client, const char *url, const c
                                   hv_pf_response_cb cb, void *user_data);
 /* Cancels a request; its callback will not run. */
 void hv_pf_request_cancel(hv_pf_request *req);
-unsigned hv_pf_client_in_flight(const hv_pf_client *client);
 
 /* Upstream health, for /healthz: the last success and failure seen by the catalog. */
 typedef struct {

@@ -5,6 +5,7 @@
  *
  * Main thread; timers run on the default main context with shortened protocol seconds.
  */
+#include "../common/fixture.h"
 #include "livekit/room-private.h"
 
 #include "core/error.h"
@@ -18,26 +19,10 @@
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
-static char *
-read_fixture(const char *rel)
-{
-    const char *root = g_getenv("HAVEN_TEST_DATA");
-    if (root == NULL) {
-        g_error("HAVEN_TEST_DATA is not set (run the tests with meson test)");
-    }
-    g_autofree char *path = g_build_filename(root, rel, NULL);
-    char *text = NULL;
-    g_autoptr(GError) error = NULL;
-    if (!g_file_get_contents(path, &text, NULL, &error)) {
-        g_error("cannot read %s: %s", path, error->message);
-    }
-    return text;
-}
-
 static json_t *
 load_json_fixture(const char *rel)
 {
-    g_autofree char *text = read_fixture(rel);
+    g_autofree char *text = hv_test_read_fixture(rel, NULL);
     json_error_t jerr;
     json_t *root = json_loads(text, 0, &jerr);
     g_assert_nonnull(root);

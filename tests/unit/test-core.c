@@ -2,6 +2,7 @@
  * error names, and configuration (defaults < HAVEN_* environment < flags, validation messages,
  * actions) including the check that docs/CONFIG.md embeds the generated option table.
  */
+#include "../common/fixture.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/util.h"
@@ -13,35 +14,14 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static char *
-test_data_path(const char *rel)
-{
-    const char *root = g_getenv("HAVEN_TEST_DATA");
-    if (root == NULL) {
-        g_error("HAVEN_TEST_DATA is not set (run the tests with meson test)");
-    }
-    return g_build_filename(root, rel, NULL);
-}
-
-static char *
-read_file_or_die(const char *path, gsize *len)
-{
-    char *text = NULL;
-    GError *error = NULL;
-    if (!g_file_get_contents(path, &text, len, &error)) {
-        g_error("cannot read %s: %s", path, error->message);
-    }
-    return text;
-}
-
 /* ---- hv_mint_id_is_valid / hv_base58_decode ------------------------------------------- */
 
 static void
 test_mint_fixture_mints_valid(void)
 {
-    g_autofree char *path = test_data_path("pumpfun/currently-live.json");
+    g_autofree char *path = hv_test_data_path("pumpfun/currently-live.json");
     gsize len = 0;
-    g_autofree char *text = read_file_or_die(path, &len);
+    g_autofree char *text = hv_test_read_file(path, &len);
     /* core has no JSON parser; the fixture's "mint" keys are found with a regex. */
     g_autoptr(GRegex) re = g_regex_new("\"mint\"\\s*:\\s*\"([^\"]*)\"", 0, 0, NULL);
     g_assert_nonnull(re);

@@ -2,6 +2,7 @@
  * tests/data/pumpfun fixtures, the rendered stream JSON, upstream answer classification, the
  * cache policy and failure backoff, roster indexing/sorting, and stream/roster ref counting.
  */
+#include "../common/fixture.h"
 #include "pumpfun/pumpfun-private.h"
 
 #include "core/error.h"
@@ -19,27 +20,11 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static char *
-read_fixture(const char *rel, gsize *len)
-{
-    const char *root = g_getenv("HAVEN_TEST_DATA");
-    if (root == NULL) {
-        g_error("HAVEN_TEST_DATA is not set (run the tests with meson test)");
-    }
-    g_autofree char *path = g_build_filename(root, rel, NULL);
-    char *text = NULL;
-    g_autoptr(GError) error = NULL;
-    if (!g_file_get_contents(path, &text, len, &error)) {
-        g_error("cannot read %s: %s", path, error->message);
-    }
-    return text;
-}
-
 static GPtrArray *
 parse_fixture_roster(unsigned *skipped)
 {
     gsize len = 0;
-    g_autofree char *body = read_fixture("pumpfun/currently-live.json", &len);
+    g_autofree char *body = hv_test_read_fixture("pumpfun/currently-live.json", &len);
     g_autoptr(GError) error = NULL;
     GPtrArray *streams = hv_pf_parse_roster(body, len, skipped, &error);
     g_assert_no_error(error);
@@ -299,7 +284,7 @@ test_parse_roster_skips_bad_rows(void)
 
     /* an empty page */
     gsize len = 0;
-    g_autofree char *empty = read_fixture("pumpfun/errors/currently-live-empty.json", &len);
+    g_autofree char *empty = hv_test_read_fixture("pumpfun/errors/currently-live-empty.json", &len);
     skipped = 99;
     g_autoptr(GPtrArray) none = hv_pf_parse_roster(empty, len, &skipped, &error);
     g_assert_no_error(error);
@@ -333,7 +318,8 @@ test_parse_roster_errors(void)
     g_clear_error(&error);
     /* the 403 challenge page is not JSON */
     gsize len = 0;
-    g_autofree char *html = read_fixture("pumpfun/errors/cloudflare-403-challenge.html", &len);
+    g_autofree char *html =
+        hv_test_read_fixture("pumpfun/errors/cloudflare-403-challenge.html", &len);
     g_assert_null(hv_pf_parse_roster(html, len, &skipped, &error));
     g_assert_error(error, HV_ERROR, HV_EPROTO);
     g_assert_nonnull(strstr(error->message, "malformed JSON"));
@@ -359,13 +345,13 @@ test_parse_live_info(void)
     g_assert_no_error(error);
     g_assert_false(info.present);
     gsize len = 99;
-    g_autofree char *offline = read_fixture("pumpfun/errors/livestream-offline.body", &len);
+    g_autofree char *offline = hv_test_read_fixture("pumpfun/errors/livestream-offline.body", &len);
     g_assert_cmpuint(len, ==, 0);
     g_assert_true(hv_pf_parse_live_info(offline, len, &info, &error));
     g_assert_false(info.present);
 
     /* the fixture object */
-    g_autofree char *body = read_fixture("pumpfun/livestream-info.json", &len);
+    g_autofree char *body = hv_test_read_fixture("pumpfun/livestream-info.json", &len);
     g_assert_true(hv_pf_parse_live_info(body, len, &info, &error));
     g_assert_no_error(error);
     g_assert_true(info.present);
@@ -380,7 +366,7 @@ test_parse_live_info(void)
     g_assert_null(info.title);
 
     /* every object in the by-mint fixture agrees with its own fields */
-    g_autofree char *by_mint = read_fixture("pumpfun/livestream-info-by-mint.json", &len);
+    g_autofree char *by_mint = hv_test_read_fixture("pumpfun/livestream-info-by-mint.json", &len);
     json_t *map = json_loadb(by_mint, len, 0, NULL);
     g_assert_nonnull(map);
     const char *mint;
@@ -437,7 +423,7 @@ static void
 test_stream_from_coin(void)
 {
     gsize len = 0;
-    g_autofree char *coin = read_fixture("pumpfun/coin.json", &len);
+    g_autofree char *coin = hv_test_read_fixture("pumpfun/coin.json", &len);
     g_autoptr(GError) error = NULL;
 
     /* live and present: /livestream wins for live state and count */
@@ -542,7 +528,7 @@ test_stream_from_coin_errors(void)
         g_assert_error(error, HV_ERROR, HV_EPROTO);
     }
     gsize len = 0;
-    g_autofree char *not_found = read_fixture("pumpfun/errors/coin-not-found.json", &len);
+    g_autofree char *not_found = hv_test_read_fixture("pumpfun/errors/coin-not-found.json", &len);
     g_autoptr(GError) error = NULL;
     g_assert_null(hv_pf_stream_from_coin(not_found, len, NULL, &error));
     g_assert_error(error, HV_ERROR, HV_EPROTO);
@@ -576,13 +562,14 @@ static void
 test_check_response(void)
 {
     gsize len = 0;
-    g_autofree char *body504 = read_fixture("pumpfun/errors/cloudflare-504.txt", &len);
+    g_autofree char *body504 = hv_test_read_fixture("pumpfun/errors/cloudflare-504.txt", &len);
     gsize len504 = len;
-    g_autofree char *challenge = read_fixture("pumpfun/errors/cloudflare-403-challenge.html", &len);
+    g_autofree char *challenge =
+        hv_test_read_fixture("pumpfun/errors/cloudflare-403-challenge.html", &len);
     gsize len_challenge = len;
-    g_autofree char *body429 = read_fixture("pumpfun/errors/rate-limited-429.json", &len);
+    g_autofree char *body429 = hv_test_read_fixture("pumpfun/errors/rate-limited-429.json", &len);
     gsize len429 = len;
-    g_autofree char *body1016 = read_fixture("pumpfun/errors/cloudflare-1016.txt", &len);
+    g_autofree char *body1016 = hv_test_read_fixture("pumpfun/errors/cloudflare-1016.txt", &len);
     gsize len1016 = len;
 
     hv_pf_response r = {.url = "http://x/coins/currently-live", .body = "", .len = 0};
@@ -992,16 +979,16 @@ static void
 test_parse_join(void)
 {
     gsize len = 0;
-    g_autofree char *fixture = read_fixture("pumpfun/join-response.json", &len);
+    g_autofree char *fixture = hv_test_read_fixture("pumpfun/join-response.json", &len);
     json_t *j = json_loadb(fixture, len, 0, NULL);
     const char *token = json_string_value(json_object_get(j, "token"));
     expect_join(201, fixture, 0, token);
     expect_join(200, fixture, 0, token);
-    g_autofree char *no_token = read_fixture("pumpfun/errors/join-no-token.json", &len);
+    g_autofree char *no_token = hv_test_read_fixture("pumpfun/errors/join-no-token.json", &len);
     expect_join(201, no_token, HV_ENOTFOUND, NULL);
-    g_autofree char *not_live = read_fixture("pumpfun/errors/join-not-live.json", &len);
+    g_autofree char *not_live = hv_test_read_fixture("pumpfun/errors/join-not-live.json", &len);
     expect_join(404, not_live, HV_ENOTFOUND, NULL);
-    g_autofree char *bad = read_fixture("pumpfun/errors/join-bad-request.json", &len);
+    g_autofree char *bad = hv_test_read_fixture("pumpfun/errors/join-bad-request.json", &len);
     expect_join(400, bad, HV_EINVAL, NULL);
     expect_join(201, "{\"token\": \"\"}", HV_ENOTFOUND, NULL);
     expect_join(201, "[1,2]", HV_EPROTO, NULL);

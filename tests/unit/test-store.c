@@ -2,6 +2,7 @@
  * temporary directory: WAL, reopen, refusing a newer schema), coin upserts from the
  * currently-live fixture, snapshot spacing and pruning, and the health helpers.
  */
+#include "../common/fixture.h"
 #include "store/store-private.h"
 
 #include "core/error.h"
@@ -23,11 +24,7 @@
 static json_t *
 load_fixture_rows(void)
 {
-    const char *root = g_getenv("HAVEN_TEST_DATA");
-    if (root == NULL) {
-        g_error("HAVEN_TEST_DATA is not set (run the tests with meson test)");
-    }
-    g_autofree char *path = g_build_filename(root, "pumpfun", "currently-live.json", NULL);
+    g_autofree char *path = hv_test_data_path("pumpfun/currently-live.json");
     json_error_t jerr;
     json_t *rows = json_load_file(path, 0, &jerr);
     if (rows == NULL) {
