@@ -732,12 +732,12 @@ json_t *
 hv_live_session_start_json(hv_live_session *s)
 {
     const hv_pf_stream *i = s->info;
-    return json_pack("{s:b, s:s, s:s?, s:s?, s:I, s:b, s:{s:s, s:s?, s:s?, s:I, s:f}}", "success",
+    return json_pack("{s:b, s:s, s:s?, s:s?, s:I, s:b, s:{s:s, s:s?, s:s?, s:I, s:o}}", "success",
                      1, "mint_id", s->mint, "room_name", s->room_name, "participant_sid",
                      s->participant_sid, "session_id", (json_int_t)s->db_id, "record_session",
                      s->record, "stream_info", "mint_id", s->mint, "name", i->name, "symbol",
                      i->symbol, "num_participants", (json_int_t)i->num_participants, "market_cap",
-                     i->market_cap);
+                     i->has_market_cap ? json_real(i->market_cap) : json_null());
 }
 
 static json_t *

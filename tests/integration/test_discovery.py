@@ -169,12 +169,22 @@ def test_stream_and_validate():
 
 
 def test_lookup_beyond_the_roster_uses_coin_and_livestream_endpoints():
-    h = shared()
-    before = fake.stats()["requests"]
-    h.get_json(f"/api/pumpfun/stream/{ENDED['mint']}")  # cached by the previous test or now
-    after = fake.stats()["requests"]
-    assert after["currently-live"] - before["currently-live"] <= 1
-    assert after["coin"] - before["coin"] <= 1
+    fake.reset()
+    h = fresh()
+    try:
+        s, _ = h.get_json(f"/api/pumpfun/stream/{ENDED['mint']}")
+        assert s["mint_id"] == ENDED["mint"]
+        req = fake.stats()["requests"]
+        # One coin and one livestream request, and no roster fetch for a single lookup.
+        assert (req["coin"], req["livestream"], req["currently-live"]) == (1, 1, 0), req
+        # Within the TTL the answer (and a "not found") comes from the lookup cache.
+        h.get_json(f"/api/pumpfun/stream/{ENDED['mint']}")
+        h.get_json(f"/api/pumpfun/stream/{UNKNOWN_MINT}", expect=404)
+        h.get_json(f"/api/pumpfun/stream/{UNKNOWN_MINT}", expect=404)
+        req = fake.stats()["requests"]
+        assert (req["coin"], req["livestream"]) == (2, 2), req
+    finally:
+        h.cleanup()
 
 
 # ---- bad input --------------------------------------------------------------------------
