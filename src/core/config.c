@@ -99,6 +99,18 @@ static const opt_row options[] = {
      OFF(audio_backlog_chunks),
      "Audio chunks (about 20 ms each) kept per format; a viewer further behind is "
      "disconnected."},
+    {"recordings-dir", "HAVEN_RECORDINGS_DIR", OPT_STRING, "./recordings", 0, 0, NULL, false,
+     OFF(recordings_dir),
+     "Directory recordings are written to (created if missing); file names are "
+     "<mint>_<UTC time>.<ext>."},
+    {"record-format", "HAVEN_RECORD_FORMAT", OPT_CHOICE, "auto", 0, 0, "auto|mp4", false,
+     OFF(record_format),
+     "auto: keep the stream's codec (H.264/VP9 to .mp4, VP8 to .webm), no re-encoding. mp4: "
+     "also turn VP8 into H.264 .mp4, which decodes and re-encodes every frame (costly)."},
+    {"record-queue", "HAVEN_RECORD_QUEUE", OPT_INT, "16777216", 65536, 1073741824, NULL, false,
+     OFF(record_queue_bytes),
+     "Bytes of encoded media a recording may hold while the disk catches up; beyond it packets "
+     "are dropped and counted, so a slow disk never stalls viewing."},
     {"log-level", "HAVEN_LOG_LEVEL", OPT_CHOICE, "info", 0, 0, "error|warning|info|debug", false,
      OFF(log_level), "Least severe log level printed."},
     {"log-format", "HAVEN_LOG_FORMAT", OPT_CHOICE, "text", 0, 0, "text|json", false,

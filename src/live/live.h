@@ -46,6 +46,14 @@ void hv_live_op_cancel(hv_live_op *op);
  * Returns false when there is none. */
 bool hv_live_stop(hv_live *live, const char *mint_id);
 
+/* Turns recording on or off for a joined session (POST /api/live-sessions/{mint}/recording).
+ * Idempotent. Returns the HTTP status to answer with: 200 with *answer (transfer full)
+ * {"success": true, "mint_id", "recording": bool, "recording_id": id or null while waiting
+ * for the tracks, "status"}; otherwise *error (transfer full) is the message: 404 when the mint
+ * has no session, 500 when the recording cannot be started (directory, database). */
+int hv_live_set_recording(hv_live *live, const char *mint_id, bool on, json_t **answer,
+                          char **error);
+
 /* (transfer none, nullable) The session for a mint, if it is joined (active or reconnecting). */
 hv_live_session *hv_live_find(hv_live *live, const char *mint_id);
 hv_hub_channel *hv_live_session_channel(hv_live_session *s);

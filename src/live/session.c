@@ -789,3 +789,16 @@ hv_live_active_json(hv_live *live)
     }
     return arr;
 }
+
+int
+hv_live_set_recording(hv_live *live, const char *mint_id, bool on, json_t **answer, char **error)
+{
+    *answer = NULL;
+    hv_live_session *s = hv_live_find(live, mint_id);
+    if (s == NULL) {
+        *error = g_strdup_printf("No active session for mint_id: %s", mint_id);
+        return 404;
+    }
+    *error = g_strdup("Recording is not available in this version of haven");
+    return 501;
+}

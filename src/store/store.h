@@ -63,6 +63,55 @@ bool hv_store_update_live_session(hv_store *store, int64_t id, const char *statu
  * "interrupted" with an end time. Returns how many. */
 int64_t hv_store_recover_live_sessions(hv_store *store, int64_t now_wall_ms, GError **error);
 
+/* ---- recordings ----
+ *
+ * One row per recorded file set (a video file and/or a WAV). Paths are absolute. status:
+ * "recording" while written, then "finished" (clean end), "failed" (error; files keep what was
+ * written) or "recovered" (found unfinished at startup and finalized). */
+typedef struct {
+    int64_t id;
+    int64_t session_id; /* live_sessions.id, 0 when none */
+    char *mint_id;
+    char *video_path;         /* nullable: audio-only recording */
+    char *audio_path;         /* nullable: the WAV */
+    char *container;          /* "mp4" | "webm"; NULL without video */
+    char *video_codec;        /* "H264", "VP8", "VP9" as received; nullable */
+    char *audio_codec;        /* "OPUS"; nullable */
+    char *stored_video_codec; /* codec in the file ("H264" when VP8 was transcoded) */
+    int width, height;        /* 0 until known */
+    int64_t start_ms;         /* wall clock, ms */
+    int64_t end_ms;           /* 0 while recording */
+    int64_t duration_ms;
+    int64_t bytes;   /* all files together */
+    int64_t dropped; /* packets dropped because the disk fell behind */
+    char *status;
+    char *error; /* nullable */
+} hv_store_recording;
+
+void hv_store_recording_clear(hv_store_recording *r); /* frees the strings */
+void hv_store_recording_free(hv_store_recording *r);  /* clear + g_free */
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_store_recording, hv_store_recording_free)
+
+/* Inserts r (id ignored) and returns the new id (> 0) or -1 + error. */
+int64_t hv_store_insert_recording(hv_store *store, const hv_store_recording *r, GError **error);
+/* Rewrites every column but id and session_id from r (by r->id). False + error if none. */
+bool hv_store_update_recording(hv_store *store, const hv_store_recording *r, GError **error);
+/* Fills out (caller clears) and returns true; false when no such row (error unset) or on error
+ * (error set). */
+bool hv_store_get_recording(hv_store *store, int64_t id, hv_store_recording *out, GError **error);
+/* Newest first; mint_id / status filter when non-NULL. (element-type hv_store_recording),
+ * free with g_ptr_array_unref. NULL + error on failure. */
+GPtrArray *hv_store_list_recordings(hv_store *store, const char *mint_id, const char *status,
+                                    int64_t limit, int64_t offset, GError **error);
+/* Rows counted by the same filters (for pagination totals); -1 + error. */
+int64_t hv_store_count_recordings(hv_store *store, const char *mint_id, const char *status,
+                                  GError **error);
+/* Deletes the row; false when there was none (error unset) or on error (error set). */
+bool hv_store_delete_recording(hv_store *store, int64_t id, GError **error);
+/* live_sessions.recording_path for a session (the seed's schema): the newest file. */
+bool hv_store_set_session_recording_path(hv_store *store, int64_t session_id, const char *path,
+                                         GError **error);
+
 /* Row counts for health and tests: table must be one of haven's tables. -1 on error. */
 int64_t hv_store_count(hv_store *store, const char *table);
 
