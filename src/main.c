@@ -3,6 +3,7 @@
  *
  * Everything here runs on the main thread, which owns all state (see docs/ARCHITECTURE.md).
  */
+#include "cli_record.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -14,14 +15,17 @@
 
 #include <glib-unix.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifndef HAVEN_VERSION
 #define HAVEN_VERSION "0.0.0"
 #endif
 
-#define PRUNE_INTERVAL_S 3600
+#define PRUNE_INTERVAL_S  3600
+#define SHUTDOWN_DRAIN_MS 15000 /* longest wait for recordings to finish their files */
 
 extern char **environ;
 
@@ -83,14 +87,18 @@ app_teardown(app *a)
      * Sessions end first, so viewers are told why; a short drain lets their close frames and
      * LiveKit leave messages go out before the server and the loop go away. */
     if (a->live != NULL) {
-        hv_live_free(a->live);
-        a->live = NULL;
-        int64_t deadline = hv_now_ms() + 300;
-        while (hv_now_ms() < deadline) {
+        /* Recordings finish their files (muxer end of stream, rename) on the loop: wait for
+         * them, bounded, before anything they use goes away. */
+        hv_live_shutdown(a->live);
+        int64_t start = hv_now_ms();
+        while (hv_now_ms() - start < 300 ||
+               (hv_live_busy(a->live) && hv_now_ms() - start < SHUTDOWN_DRAIN_MS)) {
             if (!g_main_context_iteration(NULL, FALSE)) {
                 g_usleep(5000);
             }
         }
+        hv_live_free(a->live);
+        a->live = NULL;
     }
     hv_http_server_free(a->http);
     hv_pf_catalog_free(a->catalog);
@@ -108,6 +116,11 @@ app_teardown(app *a)
 int
 main(int argc, char **argv)
 {
+    /* A file-size limit (ulimit -f) must fail a recording with an error, not kill haven. */
+    (void)signal(SIGXFSZ, SIG_IGN);
+    if (argc >= 2 && strcmp(argv[1], "record") == 0) {
+        return hv_cli_record(argc, argv);
+    }
     app a = {0};
     g_autoptr(GError) error = NULL;
     hv_config_action action;
@@ -158,6 +171,7 @@ main(int argc, char **argv)
     hv_pf_catalog_callbacks cb = {.on_coins = on_catalog_coins};
     a.catalog = hv_pf_catalog_new(a.cfg, a.client, &cb, &a);
     a.live = hv_live_new(a.cfg, a.client, a.catalog, a.store);
+    (void)hv_live_recover_recordings(a.live);
     hv_http_deps deps = {
         .catalog = a.catalog,
         .store = a.store,

@@ -59,9 +59,14 @@ struct hv_http_exchange {
     GString *body;        /* LWS_PRE bytes of headroom, then the payload */
     hv_http_body *shared; /* or: a shared pre-rendered body (ref) */
     bool accepts_gzip;    /* the client sent Accept-Encoding: gzip */
+    char *range;          /* the Range header, or NULL */
     /* parked on the catalog or on a starting live session */
     hv_pf_waiter *waiter;
     hv_live_op *live_op;
+    /* or: a file streamed in chunks as the socket takes them (hv_http_respond_file) */
+    int file_fd;      /* -1: none */
+    int64_t file_pos; /* next byte to send */
+    int64_t file_end; /* one past the last byte to send */
     /* handler parameters */
     int64_t offset, limit;
     bool include_nsfw;
@@ -83,6 +88,16 @@ void hv_http_respond_shared(hv_http_exchange *ex, int status, const char *conten
                             hv_http_body *body);
 /* The server's cache of pre-rendered answers. */
 hv_http_body_cache *hv_http_exchange_body_cache(hv_http_exchange *ex);
+/* Answers with bytes [offset, offset + length) of fd, read (pread, HV_HTTP_FILE_CHUNK at a
+ * time) and written as the socket takes them, so a file of any size costs one chunk of memory.
+ * Content-Length is length; headers added before are sent too. fd: (transfer full). */
+void hv_http_respond_file(hv_http_exchange *ex, int status, const char *content_type, int fd,
+                          int64_t offset, int64_t length);
+#define HV_HTTP_FILE_CHUNK (64 * 1024)
+/* {"detail": errors} with status 422 (errors: transfer full, FastAPI's validation list). */
+void hv_http_respond_validation(hv_http_exchange *ex, json_t *errors);
+/* The seed's error shape {"success": false, "error": message} plus FastAPI's "detail". */
+void hv_http_respond_session_error(hv_http_exchange *ex, int status, const char *message);
 /* Starts a response whose body the caller appends with hv_http_body() and then sends with
  * hv_http_send(): lets list answers concatenate pre-rendered JSON without copies. */
 GString *hv_http_begin(hv_http_exchange *ex, int status, const char *content_type);
@@ -101,6 +116,30 @@ int hv_ws_callback(struct lws *wsi, int reason, hv_ws_viewer **slot, const hv_ht
 /* ---- routing (rest.c) ------------------------------------------------------------------- */
 void hv_http_dispatch(hv_http_exchange *ex);
 
+/* ---- recordings (recordings.c) ----------------------------------------------------------- */
+
+/* GET /api/recordings (list), GET and DELETE /api/recordings/{id}, GET .../{id}/file. */
+void hv_http_handle_recordings(hv_http_exchange *ex);
+void hv_http_handle_recording(hv_http_exchange *ex, const char *id);
+void hv_http_handle_recording_delete(hv_http_exchange *ex, const char *id);
+void hv_http_handle_recording_file(hv_http_exchange *ex, const char *id);
+
+typedef enum {
+    HV_HTTP_RANGE_NONE,          /* no usable Range (absent, malformed, several): send all */
+    HV_HTTP_RANGE_PARTIAL,       /* send [*first, *last] with 206 */
+    HV_HTTP_RANGE_UNSATISFIABLE, /* 416, with a Content-Range that gives the size */
+} hv_http_range;
+/* Interprets a Range header value (nullable) for a representation of size bytes, as RFC 9110
+ * section 14 says for one range: "bytes=a-b", "bytes=a-", "bytes=-n" (unit case-insensitive,
+ * optional blanks around the range). A last position past the end is clamped; a suffix longer
+ * than the file means all of it. Numbers too large for 64 bits count as "past the end". Pure. */
+hv_http_range hv_http_parse_range(const char *header, int64_t size, int64_t *first, int64_t *last);
+
+/* Opens path for reading when it names a regular file inside root, both resolved with
+ * realpath(), so ".." components and symlinks that lead outside are refused. Returns the file
+ * descriptor (O_CLOEXEC) or -1 (errno set; EACCES when the file is outside root). */
+int hv_http_open_inside(const char *root, const char *path);
+
 /* ---- query validation (query.c) --------------------------------------------------------- */
 
 /* The value of the last "name=..." in query, or NULL. */
@@ -112,6 +151,9 @@ bool hv_http_query_int(const GPtrArray *query, const char *name, int64_t def, in
 /* Reads a boolean (true/false, 1/0, yes/no, on/off, any case). */
 bool hv_http_query_bool(const GPtrArray *query, const char *name, bool def, bool *out,
                         json_t *errors);
+/* The message of a value_error for a mint_id that is not a Solana address. */
+#define HV_HTTP_MINT_ID_MESSAGE \
+    "mint_id must be a Solana address: 32 to 44 base58 characters that decode to 32 bytes"
 /* A FastAPI-style validation error entry: {"type","loc":[where,name],"msg","input"}. */
 json_t *hv_http_validation_error(const char *where, const char *name, const char *type,
                                  const char *msg, const char *input);

@@ -19,12 +19,6 @@ typedef void (*route_handler)(hv_http_exchange *ex);
 /* ---- shared helpers --------------------------------------------------------------------- */
 
 static void
-respond_validation(hv_http_exchange *ex, json_t *errors)
-{
-    hv_http_respond_json(ex, 422, json_pack("{s:o}", "detail", errors));
-}
-
-static void
 add_cache_headers(hv_http_exchange *ex, const hv_pf_cache_info *info)
 {
     char buf[64];
@@ -70,13 +64,9 @@ check_mint(hv_http_exchange *ex, const char *segment)
 {
     if (!hv_mint_id_is_valid(segment)) {
         json_t *errors = json_array();
-        json_array_append_new(
-            errors,
-            hv_http_validation_error("path", "mint_id", "value_error",
-                                     "mint_id must be a Solana address: 32 to 44 base58 characters "
-                                     "that decode to 32 bytes",
-                                     segment));
-        respond_validation(ex, errors);
+        json_array_append_new(errors, hv_http_validation_error("path", "mint_id", "value_error",
+                                                               HV_HTTP_MINT_ID_MESSAGE, segment));
+        hv_http_respond_validation(ex, errors);
         return false;
     }
     g_strlcpy(ex->mint, segment, sizeof(ex->mint));
@@ -152,7 +142,7 @@ handle_live(hv_http_exchange *ex)
     hv_http_query_int(ex->query, "limit", 60, 1, 100, &ex->limit, errors);
     hv_http_query_bool(ex->query, "include_nsfw", true, &ex->include_nsfw, errors);
     if (json_array_size(errors) > 0) {
-        respond_validation(ex, errors);
+        hv_http_respond_validation(ex, errors);
         return;
     }
     json_decref(errors);
@@ -167,7 +157,7 @@ handle_popular(hv_http_exchange *ex)
     hv_http_query_int(ex->query, "limit", 20, 1, 50, &ex->limit, errors);
     hv_http_query_bool(ex->query, "include_nsfw", true, &ex->include_nsfw, errors);
     if (json_array_size(errors) > 0) {
-        respond_validation(ex, errors);
+        hv_http_respond_validation(ex, errors);
         return;
     }
     json_decref(errors);
@@ -278,7 +268,7 @@ body_object(hv_http_exchange *ex)
                                              len == 0 ? "Field required: a JSON object body"
                                                       : "Body must be a JSON object",
                                              NULL));
-        respond_validation(ex, errors);
+        hv_http_respond_validation(ex, errors);
         json_decref(root);
         return NULL;
     }
@@ -293,27 +283,15 @@ body_mint(hv_http_exchange *ex, json_t *body)
     const char *mint = json_string_value(v);
     if (mint == NULL || !hv_mint_id_is_valid(mint)) {
         json_t *errors = json_array();
-        json_array_append_new(errors,
-                              hv_http_validation_error(
-                                  "body", "mint_id", v == NULL ? "missing" : "value_error",
-                                  v == NULL ? "Field required"
-                                            : "mint_id must be a Solana address: 32 to 44 base58 "
-                                              "characters that decode to 32 bytes",
-                                  mint));
-        respond_validation(ex, errors);
+        json_array_append_new(
+            errors,
+            hv_http_validation_error("body", "mint_id", v == NULL ? "missing" : "value_error",
+                                     v == NULL ? "Field required" : HV_HTTP_MINT_ID_MESSAGE, mint));
+        hv_http_respond_validation(ex, errors);
         return false;
     }
     g_strlcpy(ex->mint, mint, sizeof(ex->mint));
     return true;
-}
-
-/* The seed's error shape ({"success": false, "error"}) plus FastAPI's "detail". */
-static void
-respond_session_error(hv_http_exchange *ex, int status, const char *message)
-{
-    hv_http_respond_json(
-        ex, status,
-        json_pack("{s:b, s:s, s:s}", "success", 0, "error", message, "detail", message));
 }
 
 static void
@@ -322,7 +300,7 @@ on_session_started(hv_live_session *s, int status, const char *error, void *user
     hv_http_exchange *ex = user_data;
     ex->live_op = NULL;
     if (s == NULL) {
-        respond_session_error(ex, status, error != NULL ? error : "start failed");
+        hv_http_respond_session_error(ex, status, error != NULL ? error : "start failed");
         return;
     }
     hv_http_respond_json(ex, 200, hv_live_session_start_json(s));
@@ -341,15 +319,11 @@ handle_session_start(hv_http_exchange *ex)
         json_array_append_new(errors,
                               hv_http_validation_error("body", "record_session", "bool_type",
                                                        "Input should be a valid boolean", NULL));
-        respond_validation(ex, errors);
+        hv_http_respond_validation(ex, errors);
         return;
     }
-    if (json_is_true(rec)) {
-        /* Recording is a later capability; refuse rather than pretend. */
-        respond_session_error(ex, 501, "Recording is not available in this version of haven");
-        return;
-    }
-    ex->live_op = hv_live_start(ex->deps->live, ex->mint, false, on_session_started, ex);
+    ex->live_op =
+        hv_live_start(ex->deps->live, ex->mint, json_is_true(rec), on_session_started, ex);
 }
 
 static void
@@ -361,10 +335,59 @@ handle_session_stop(hv_http_exchange *ex)
     }
     if (!hv_live_stop(ex->deps->live, ex->mint)) {
         g_autofree char *msg = g_strdup_printf("No active session for mint_id: %s", ex->mint);
-        respond_session_error(ex, 404, msg);
+        hv_http_respond_session_error(ex, 404, msg);
         return;
     }
     hv_http_respond_json(ex, 200, json_pack("{s:b, s:s}", "success", 1, "mint_id", ex->mint));
+}
+
+/* POST /api/live-sessions/{mint_id}/recording {"action": "start" | "stop"}: every bad input
+ * is named in one 422, then the live module decides (404 without a session). */
+static void
+handle_session_recording(hv_http_exchange *ex, const char *segment)
+{
+    json_t *errors = json_array();
+    if (hv_mint_id_is_valid(segment)) {
+        g_strlcpy(ex->mint, segment, sizeof(ex->mint));
+    } else {
+        json_array_append_new(errors, hv_http_validation_error("path", "mint_id", "value_error",
+                                                               HV_HTTP_MINT_ID_MESSAGE, segment));
+    }
+    const char *data = ex->req_body != NULL ? (const char *)ex->req_body->data : "";
+    size_t len = ex->req_body != NULL ? ex->req_body->len : 0;
+    json_error_t jerr;
+    g_autoptr(json_t) body = len > 0 ? json_loadb(data, len, 0, &jerr) : NULL;
+    json_t *action = json_object_get(body, "action");
+    const char *act = json_string_value(action);
+    bool on = g_strcmp0(act, "start") == 0;
+    if (!json_is_object(body)) {
+        json_array_append_new(
+            errors, hv_http_validation_error("body", "", len == 0 ? "missing" : "json_invalid",
+                                             len == 0 ? "Field required: a JSON object body"
+                                                      : "Body must be a JSON object",
+                                             NULL));
+    } else if (!on && g_strcmp0(act, "stop") != 0) {
+        json_array_append_new(
+            errors, hv_http_validation_error("body", "action", action == NULL ? "missing" : "enum",
+                                             action == NULL ? "Field required"
+                                                            : "Input should be 'start' or 'stop'",
+                                             act));
+    }
+    if (json_array_size(errors) > 0) {
+        hv_http_respond_validation(ex, errors);
+        return;
+    }
+    json_decref(errors);
+    json_t *answer = NULL;
+    g_autofree char *error = NULL;
+    int status = hv_live_set_recording(ex->deps->live, ex->mint, on, &answer, &error);
+    if (status == 200 && answer != NULL) {
+        hv_http_respond_json(ex, 200, answer);
+        return;
+    }
+    json_decref(answer);
+    hv_http_respond_session_error(ex, status == 200 ? 500 : status,
+                                  error != NULL ? error : "Recording could not be changed");
 }
 
 static void
@@ -436,22 +459,29 @@ static void handle_index(hv_http_exchange *ex);
 
 typedef void (*segment_handler)(hv_http_exchange *ex, const char *segment);
 
+/* A path is exact, or holds one "{name}" placeholder that matches one non-empty segment (no
+ * '/'), which is passed to with_segment. */
 static const struct {
     const char *method;
     const char *path;
     route_handler handler;
-    segment_handler with_segment; /* path is a prefix followed by one segment */
+    segment_handler with_segment;
 } routes[] = {
     {"GET", "/", handle_index, NULL},
     {"GET", "/healthz", handle_healthz, NULL},
     {"GET", "/api/pumpfun/live", handle_live, NULL},
     {"GET", "/api/pumpfun/popular", handle_popular, NULL},
     {"GET", "/api/pumpfun/stats", handle_stats, NULL},
-    {"GET", "/api/pumpfun/stream/", NULL, handle_stream},
-    {"GET", "/api/pumpfun/validate/", NULL, handle_validate},
+    {"GET", "/api/pumpfun/stream/{mint_id}", NULL, handle_stream},
+    {"GET", "/api/pumpfun/validate/{mint_id}", NULL, handle_validate},
     {"POST", "/api/live-sessions/start", handle_session_start, NULL},
     {"POST", "/api/live-sessions/stop", handle_session_stop, NULL},
     {"GET", "/api/live-sessions/active", handle_session_active, NULL},
+    {"POST", "/api/live-sessions/{mint_id}/recording", NULL, handle_session_recording},
+    {"GET", "/api/recordings", hv_http_handle_recordings, NULL},
+    {"GET", "/api/recordings/{id}", NULL, hv_http_handle_recording},
+    {"DELETE", "/api/recordings/{id}", NULL, hv_http_handle_recording_delete},
+    {"GET", "/api/recordings/{id}/file", NULL, hv_http_handle_recording_file},
 };
 
 /* GET /: what this server answers, generated from the route table so it cannot go stale. */
@@ -460,8 +490,7 @@ handle_index(hv_http_exchange *ex)
 {
     json_t *list = json_array();
     for (size_t i = 0; i < G_N_ELEMENTS(routes); i++) {
-        g_autofree char *e = g_strdup_printf("%s %s%s", routes[i].method, routes[i].path,
-                                             routes[i].with_segment != NULL ? "{mint_id}" : "");
+        g_autofree char *e = g_strdup_printf("%s %s", routes[i].method, routes[i].path);
         json_array_append_new(list, json_string(e));
     }
     json_array_append_new(list, json_string("WS /api/live-sessions/ws/live/{mint_id}"));
@@ -470,15 +499,29 @@ handle_index(hv_http_exchange *ex)
                                    "endpoints", list));
 }
 
-/* Returns the segment after prefix when path is prefix + one non-empty segment. */
-static const char *
-match_segment(const char *path, const char *prefix)
+/* Matches path against a route pattern. For a pattern with a "{name}" placeholder, *seg gets
+ * (transfer full) the segment it matched. */
+static bool
+match_route(const char *path, const char *pattern, char **seg)
 {
-    if (!g_str_has_prefix(path, prefix)) {
-        return NULL;
+    const char *open = strchr(pattern, '{');
+    if (open == NULL) {
+        return strcmp(path, pattern) == 0;
     }
-    const char *seg = path + strlen(prefix);
-    return *seg != '\0' && strchr(seg, '/') == NULL ? seg : NULL;
+    size_t prefix_len = (size_t)(open - pattern);
+    const char *suffix = strchr(open, '}') + 1;
+    size_t suffix_len = strlen(suffix);
+    size_t path_len = strlen(path);
+    if (path_len <= prefix_len + suffix_len || strncmp(path, pattern, prefix_len) != 0 ||
+        strcmp(path + path_len - suffix_len, suffix) != 0) {
+        return false;
+    }
+    size_t seg_len = path_len - prefix_len - suffix_len;
+    if (memchr(path + prefix_len, '/', seg_len) != NULL) {
+        return false;
+    }
+    *seg = g_strndup(path + prefix_len, seg_len);
+    return true;
 }
 
 void
@@ -487,11 +530,8 @@ hv_http_dispatch(hv_http_exchange *ex)
     const char *method = strcmp(ex->method, "HEAD") == 0 ? "GET" : ex->method;
     g_autoptr(GString) allow = g_string_new(NULL);
     for (size_t i = 0; i < G_N_ELEMENTS(routes); i++) {
-        const char *segment = NULL;
-        bool matched = routes[i].with_segment != NULL
-                           ? (segment = match_segment(ex->path, routes[i].path)) != NULL
-                           : strcmp(ex->path, routes[i].path) == 0;
-        if (!matched) {
+        g_autofree char *segment = NULL;
+        if (!match_route(ex->path, routes[i].path, &segment)) {
             continue;
         }
         if (strcmp(method, routes[i].method) != 0) {

@@ -6,16 +6,25 @@
  * the headers and the body (lws buffers what the socket does not take at once), and completes
  * the transaction so keep-alive connections carry the next request. If the client goes away first,
  * the exchange is freed and its waiter cancelled: no callback ever touches a dead connection.
+ * A file (a recording) is streamed instead: one HV_HTTP_FILE_CHUNK per writable callback, read
+ * into one server-wide buffer, so a download of any size holds no more than lws' own copy of a
+ * chunk the socket did not take.
  */
 #include "http-private.h"
 
 #include "core/error.h"
 
+#include <errno.h>
 #include <libwebsockets.h>
 #include <string.h>
+#include <unistd.h>
 
-#define HV_HTTP_HEADER_MAX     8192
-#define HV_HTTP_PARK_TIMEOUT_S 120
+#define HV_HTTP_HEADER_MAX      8192
+#define HV_HTTP_PARK_TIMEOUT_S  120
+/* A file download whose client takes no chunk for this long is closed. */
+#define HV_HTTP_STALL_TIMEOUT_S 60
+/* File chunks written per writable callback at most (while the socket takes them). */
+#define HV_HTTP_FILE_BURST      16
 
 struct hv_http_server {
     const hv_config *cfg;
@@ -23,6 +32,7 @@ struct hv_http_server {
     struct lws_context *ctx;
     void *foreign_loops[1];
     hv_http_body_cache *bodies;
+    uint8_t *file_buf; /* LWS_PRE + HV_HTTP_FILE_CHUNK: file chunks are read into it */
 };
 
 /* Per-connection data lws allocates for us (zeroed); lives as long as the connection. */
@@ -44,6 +54,7 @@ exchange_new(hv_http_server *srv, struct lws *wsi)
     ex->query = g_ptr_array_new_with_free_func(g_free);
     ex->headers = g_ptr_array_new_with_free_func(g_free);
     ex->content_length = -1;
+    ex->file_fd = -1;
     return ex;
 }
 
@@ -53,6 +64,7 @@ exchange_free(hv_http_exchange *ex)
     hv_pf_waiter_cancel(ex->waiter);
     hv_live_op_cancel(ex->live_op);
     g_free(ex->path);
+    g_free(ex->range);
     g_ptr_array_unref(ex->query);
     g_ptr_array_unref(ex->headers);
     if (ex->req_body != NULL) {
@@ -62,6 +74,9 @@ exchange_free(hv_http_exchange *ex)
         g_string_free(ex->body, TRUE);
     }
     hv_http_body_unref(ex->shared);
+    if (ex->file_fd >= 0) {
+        close(ex->file_fd);
+    }
     g_free(ex);
 }
 
@@ -142,6 +157,33 @@ hv_http_respond_json(hv_http_exchange *ex, int status, json_t *json)
 }
 
 void
+hv_http_respond_file(hv_http_exchange *ex, int status, const char *content_type, int fd,
+                     int64_t offset, int64_t length)
+{
+    g_return_if_fail(!ex->responded && ex->file_fd < 0 && fd >= 0 && offset >= 0 && length >= 0);
+    ex->status = status;
+    ex->content_type = content_type;
+    ex->file_fd = fd;
+    ex->file_pos = offset;
+    ex->file_end = offset + length;
+    hv_http_send(ex);
+}
+
+void
+hv_http_respond_validation(hv_http_exchange *ex, json_t *errors)
+{
+    hv_http_respond_json(ex, 422, json_pack("{s:o}", "detail", errors));
+}
+
+void
+hv_http_respond_session_error(hv_http_exchange *ex, int status, const char *message)
+{
+    hv_http_respond_json(
+        ex, status,
+        json_pack("{s:b, s:s, s:s}", "success", 0, "error", message, "detail", message));
+}
+
+void
 hv_http_respond_detail(hv_http_exchange *ex, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -194,6 +236,10 @@ read_request_line(hv_http_exchange *ex)
     char ae[256];
     if (lws_hdr_copy(wsi, ae, sizeof(ae), WSI_TOKEN_HTTP_ACCEPT_ENCODING) > 0) {
         ex->accepts_gzip = hv_http_accepts_gzip(ae);
+    }
+    char range[256];
+    if (lws_hdr_copy(wsi, range, sizeof(range), WSI_TOKEN_HTTP_RANGE) > 0) {
+        ex->range = g_strdup(range);
     }
     char cl[32];
     if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
@@ -322,6 +368,50 @@ write_headers(hv_http_exchange *ex, struct lws *wsi, size_t body_len)
     return 0;
 }
 
+/* Streams a file answer: the headers, then chunks for as long as the socket takes them
+ * without blocking (at most HV_HTTP_FILE_BURST per callback, so other connections get their
+ * turn), then waits for the next writable callback. lws keeps at most one partly sent chunk
+ * and calls back only once it is out. The size was promised in Content-Length, so a file that
+ * shrinks meanwhile ends the connection. */
+static int
+on_writable_file(conn_data *conn, struct lws *wsi)
+{
+    hv_http_exchange *ex = conn->ex;
+    if (!ex->headers_sent) {
+        if (write_headers(ex, wsi, (size_t)(ex->file_end - ex->file_pos)) != 0) {
+            return -1;
+        }
+        ex->headers_sent = true;
+        if (strcmp(ex->method, "HEAD") == 0) {
+            ex->file_pos = ex->file_end;
+        }
+    }
+    for (int i = 0; i < HV_HTTP_FILE_BURST && ex->file_pos < ex->file_end; i++) {
+        if (i > 0 && lws_send_pipe_choked(wsi)) {
+            break;
+        }
+        uint8_t *buf = ex->srv->file_buf + LWS_PRE;
+        size_t want = (size_t)MIN((int64_t)HV_HTTP_FILE_CHUNK, ex->file_end - ex->file_pos);
+        ssize_t n = pread(ex->file_fd, buf, want, (off_t)ex->file_pos);
+        if (n <= 0) {
+            g_message("file download ended early at byte %" G_GINT64_FORMAT ": %s", ex->file_pos,
+                      n < 0 ? g_strerror(errno) : "the file got shorter");
+            return -1;
+        }
+        ex->file_pos += n;
+        bool last = ex->file_pos == ex->file_end;
+        if (lws_write(wsi, buf, (size_t)n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < 0) {
+            return -1;
+        }
+    }
+    if (ex->file_pos < ex->file_end) {
+        lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, HV_HTTP_STALL_TIMEOUT_S);
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    return finish_exchange(conn, wsi);
+}
+
 /* Writes the whole response in one writable callback: the headers, then the body. lws keeps
  * whatever the socket does not take at once and sends it before anything else on this
  * connection (and defers the transaction's completion until then), so one large write costs
@@ -330,6 +420,9 @@ static int
 on_writable(conn_data *conn, struct lws *wsi)
 {
     hv_http_exchange *ex = conn->ex;
+    if (ex != NULL && ex->responded && ex->file_fd >= 0) {
+        return on_writable_file(conn, wsi);
+    }
     if (ex == NULL || !ex->responded || ex->headers_sent) {
         return 0;
     }
@@ -432,6 +525,7 @@ hv_http_server_new(const hv_config *cfg, GMainLoop *loop, const hv_http_deps *de
     srv->deps = *deps;
     srv->foreign_loops[0] = loop;
     srv->bodies = hv_http_body_cache_new();
+    srv->file_buf = g_malloc(LWS_PRE + HV_HTTP_FILE_CHUNK);
 
     lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
     struct lws_context_creation_info info;
@@ -461,6 +555,7 @@ hv_http_server_new(const hv_config *cfg, GMainLoop *loop, const hv_http_deps *de
                     "cannot listen on %s (address in use, not local, or not permitted)",
                     cfg->listen);
         hv_http_body_cache_free(srv->bodies);
+        g_free(srv->file_buf);
         g_free(srv);
         return NULL;
     }
@@ -469,6 +564,7 @@ hv_http_server_new(const hv_config *cfg, GMainLoop *loop, const hv_http_deps *de
         g_set_error(error, HV_ERROR, HV_EIO, "cannot listen on %s", cfg->listen);
         lws_context_destroy(srv->ctx);
         hv_http_body_cache_free(srv->bodies);
+        g_free(srv->file_buf);
         g_free(srv);
         return NULL;
     }
@@ -483,5 +579,6 @@ hv_http_server_free(hv_http_server *srv)
     }
     lws_context_destroy(srv->ctx);
     hv_http_body_cache_free(srv->bodies);
+    g_free(srv->file_buf);
     g_free(srv);
 }

@@ -30,7 +30,17 @@ typedef struct hv_live_op hv_live_op;
  * previous run left active as interrupted. */
 hv_live *hv_live_new(const hv_config *cfg, hv_pf_client *client, hv_pf_catalog *catalog,
                      hv_store *store);
-/* Stops every session (viewers are told, rows updated) and frees the manager. */
+/* Startup (the server, not `haven record`): finalizes what a crash left in the recordings
+ * directory (.part files renamed, WAV headers fixed) and marks their rows "recovered"; files
+ * without a row get one. Returns how many recordings were recovered. */
+int hv_live_recover_recordings(hv_live *live);
+/* Stops every session (viewers are told, rows updated); recordings then finish on their own
+ * (hv_live_busy says when they are done). */
+void hv_live_shutdown(hv_live *live);
+/* True while a recording is still being finalized. */
+bool hv_live_busy(hv_live *live);
+/* Stops every session, finishes recordings still running at once (their files are kept as
+ * written, still playable) and frees the manager. */
 void hv_live_free(hv_live *live);
 
 /* session: (transfer none, nullable). On success status is 200 and session is set; on failure
@@ -53,6 +63,19 @@ bool hv_live_stop(hv_live *live, const char *mint_id);
  * has no session, 500 when the recording cannot be started (directory, database). */
 int hv_live_set_recording(hv_live *live, const char *mint_id, bool on, json_t **answer,
                           char **error);
+
+/* What `haven record` shows while recording a session's stream. */
+typedef struct {
+    bool recording;      /* a file is being written now */
+    int64_t duration_ms; /* of the current file */
+    uint64_t bytes;      /* all files of this session so far */
+    uint64_t dropped;
+    int files;         /* files finished so far (a reconnect starts a new one) */
+    const char *path;  /* current (or last) video or audio file; valid until the next call */
+    const char *error; /* last recording error, or NULL */
+} hv_live_record_progress;
+/* False when the mint has no session. */
+bool hv_live_record_progress_get(hv_live *live, const char *mint_id, hv_live_record_progress *out);
 
 /* (transfer none, nullable) The session for a mint, if it is joined (active or reconnecting). */
 hv_live_session *hv_live_find(hv_live *live, const char *mint_id);

@@ -10,17 +10,7 @@
  * The room and the media session are never freed from inside their own callbacks: teardown
  * happens from an idle source. Everything a session owns is freed in session_free().
  */
-#include "live.h"
-
-#include "core/error.h"
-#include "core/json.h"
-#include "core/util.h"
-#include "livekit/livekit.h"
-#include "media/media.h"
-
-#include <string.h>
-
-typedef enum { S_STARTING, S_ACTIVE, S_RECONNECTING, S_ENDED } session_state;
+#include "live-private.h"
 
 static const char *const state_names[] = {"starting", "active", "reconnecting", "ended"};
 
@@ -35,39 +25,11 @@ struct hv_live_op {
     void *user_data;
 };
 
-struct hv_live {
-    const hv_config *cfg;
-    hv_pf_client *client;
-    hv_pf_catalog *catalog;
-    hv_store *store;
-    GHashTable *sessions; /* mint → hv_live_session* (owned) */
-};
+#include "core/error.h"
+#include "core/json.h"
+#include "core/util.h"
 
-struct hv_live_session {
-    hv_live *live;
-    char mint[64];
-    session_state state;
-    bool record;
-    int64_t db_id;
-    hv_pf_stream *info;
-    hv_pf_waiter *info_waiter;
-    hv_pf_join *join;
-    hv_lk_room *room;
-    hv_media_session *media;
-    hv_hub_channel *channel;
-    char *room_name, *participant_sid, *streamer_identity;
-    GQueue ops; /* start callers waiting for STARTING to resolve */
-    guint retry_timer, idle_timer, teardown_idle;
-    int attempt;
-    int64_t reconnect_since_ms;
-    int64_t started_ms, started_wall_ms;
-    bool video_needed;
-    GHashTable *audio_formats; /* "rate/channels" → count */
-    int last_width, last_height;
-    uint64_t bytes_before_reconnects;
-    uint64_t reconnects;
-    char *end_reason;
-};
+#include <string.h>
 
 static void session_end(hv_live_session *s, const char *status, const char *reason);
 static void begin_join(hv_live_session *s);
@@ -102,6 +64,9 @@ hv_live_op_cancel(hv_live_op *op)
 static void
 free_connection(hv_live_session *s)
 {
+    hv_live_rec_stop(s); /* the file ends with this peer connection; the next one starts anew */
+    s->video_codec[0] = '\0';
+    s->audio_codec[0] = '\0';
     if (s->media != NULL) {
         hv_media_stats st;
         hv_media_session_get_stats(s->media, &st);
@@ -118,6 +83,7 @@ session_free(hv_live_session *s)
 {
     answer_ops(s, 503, "The session ended before it started");
     free_connection(s);
+    hv_live_rec_session_gone(s);
     hv_pf_waiter_cancel(s->info_waiter);
     if (s->retry_timer != 0) {
         g_source_remove(s->retry_timer);
@@ -199,8 +165,8 @@ on_idle_timeout(gpointer user_data)
     return G_SOURCE_REMOVE;
 }
 
-static void
-update_idle_timer(hv_live_session *s)
+void
+hv_live_update_idle_timer(hv_live_session *s)
 {
     bool idle = !s->record && hv_hub_channel_viewer_count(s->channel) == 0;
     if (idle && s->idle_timer == 0 && s->state != S_ENDED) {
@@ -246,7 +212,7 @@ on_video_needed(bool needed, void *user_data)
     if (s->media != NULL) {
         hv_media_session_set_video_enabled(s->media, needed);
     }
-    update_idle_timer(s);
+    hv_live_update_idle_timer(s);
 }
 
 static void
@@ -292,6 +258,7 @@ on_media_track(const char *mid, const char *kind, const char *codec, void *user_
 {
     hv_live_session *s = user_data;
     g_info("[mint=%s] receiving %s (%s) on mid %s", s->mint, kind, codec, mid);
+    hv_live_rec_on_track(s, kind, codec);
 }
 
 static void
@@ -429,7 +396,7 @@ on_room_joined(const hv_lk_join_info *info, void *user_data)
     if (s->state == S_STARTING) {
         s->state = S_ACTIVE;
         record_session_row(s);
-        update_idle_timer(s);
+        hv_live_update_idle_timer(s);
         answer_ops(s, 200, NULL);
     }
 }
@@ -461,6 +428,7 @@ on_room_streamer(const char *participant_sid, const char *identity, const hv_lk_
     s->streamer_identity = g_strdup(identity);
     g_message("[mint=%s] streamer %s (%s) publishes %zu track(s)", s->mint, identity,
               participant_sid, n_tracks);
+    hv_live_rec_on_streamer(s, tracks, n_tracks);
 }
 
 static void
@@ -630,6 +598,7 @@ hv_live_new(const hv_config *cfg, hv_pf_client *client, hv_pf_catalog *catalog, 
     live->store = store;
     live->sessions =
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)session_free);
+    live->recordings = g_ptr_array_new();
     g_autoptr(GError) error = NULL;
     int64_t n = hv_store_recover_live_sessions(store, hv_wall_ms(), &error);
     if (n > 0) {
@@ -654,7 +623,29 @@ hv_live_free(hv_live *live)
         session_end(value, "stopped", "haven is shutting down");
     }
     g_hash_table_destroy(live->sessions);
+    hv_live_rec_abort_all(live);
+    g_ptr_array_unref(live->recordings);
+    if (live->rec_update_timer != 0) {
+        g_source_remove(live->rec_update_timer);
+    }
     g_free(live);
+}
+
+void
+hv_live_shutdown(hv_live *live)
+{
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, live->sessions);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        session_end(value, "stopped", "haven is shutting down");
+    }
+}
+
+bool
+hv_live_busy(hv_live *live)
+{
+    return live->recordings->len > 0;
 }
 
 hv_live_op *
@@ -769,6 +760,7 @@ session_json(hv_live_session *s)
         "reconnects", (json_int_t)s->reconnects);
     /* RTP arrival → handed to a viewer's socket, over the last video sends */
     json_object_set_new(out, "latency_ms", latency);
+    json_object_set_new(out, "recording", hv_live_rec_json(s));
     json_object_set_new(json_object_get(out, "video"), "frames_dropped",
                         json_integer((json_int_t)st.video_frames_dropped));
     return out;
@@ -799,6 +791,25 @@ hv_live_set_recording(hv_live *live, const char *mint_id, bool on, json_t **answ
         *error = g_strdup_printf("No active session for mint_id: %s", mint_id);
         return 404;
     }
-    *error = g_strdup("Recording is not available in this version of haven");
-    return 501;
+    if (on && !s->record) {
+        g_message("[mint=%s] recording requested", s->mint);
+        s->record = true;
+        g_clear_pointer(&s->rec_error, g_free);
+        hv_live_rec_maybe_start(s);
+    } else if (!on && s->record) {
+        g_message("[mint=%s] recording stopped on request", s->mint);
+        s->record = false;
+        hv_live_rec_stop(s);
+    }
+    hv_live_update_idle_timer(s);
+    if (on && s->rec_error != NULL && !s->record) {
+        *error = g_strdup_printf("Could not start recording for mint_id: %s (%s)", s->mint,
+                                 s->rec_error);
+        return 500;
+    }
+    json_t *rec = hv_live_rec_json(s);
+    *answer = json_pack("{s:b, s:s, s:b}", "success", 1, "mint_id", s->mint, "recording", on);
+    json_object_update(*answer, rec);
+    json_decref(rec);
+    return 200;
 }

@@ -46,12 +46,26 @@ struct hv_media_branch {
     /* Borrowed from the bin (owned by the pipeline); used by the main thread only while
      * registered && !removed, or by the threads running inside the bin. */
     GstElement *bin;
-    GstElement *tee; /* audio */
-    GstPad *entry;   /* the depayloader's sink pad */
+    GstElement *tee;   /* audio */
+    GstPad *entry;     /* the depayloader's sink pad */
+    GstPad *depay_src; /* the depayloader's src pad: tap and decode gate */
 
     /* Entry probe only (the thread pushing out of the webrtcbin pad). */
     bool entry_enabled;
     GstClockTime entry_last_pts;
+    int clock_rate; /* RTP clock rate from the pad caps (90000 video, 48000 Opus) */
+    bool have_rtp_ts;
+    uint32_t last_rtp_ts;
+    int64_t ext_rtp_ts; /* unwrapped RTP timestamp of the newest packet */
+
+    /* Depayloader src probe only (same thread as the entry probe). */
+    GstSegment segment; /* for running times handed to the tap */
+    bool have_segment;
+    bool decode_gated; /* packets were kept from the decoder; video resumes on a keyframe */
+    unsigned tap_gen;  /* the tap generation the anchor belongs to */
+    GstClockTime anchor_rt;
+    int64_t anchor_rtp_ns;
+    bool gate_asked; /* a keyframe was requested for the resume */
 
     /* STAMPS_LOCK: the entry probe writes, appsink callbacks read. */
     GMutex stamps_lock;
@@ -205,6 +219,22 @@ arrival_caps(void)
     return caps;
 }
 
+/* The sender's RTP timestamp, unwrapped to 64 bits and converted to ns, travels on the buffers
+ * the same way: the tap builds each stream's timeline from it, so that jitterbuffer resyncs and
+ * rtpbin's lip-sync corrections (jumps of hundreds of ms) never reach a recording. */
+static GstCaps *
+rtp_time_caps(void)
+{
+    static GstCaps *caps = NULL;
+    static gsize once = 0;
+    if (g_once_init_enter(&once)) {
+        caps = gst_caps_new_empty_simple("timestamp/x-haven-rtp");
+        GST_MINI_OBJECT_FLAG_SET(caps, GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED);
+        g_once_init_leave(&once, 1);
+    }
+    return caps;
+}
+
 /* ---- probes (streaming threads) --------------------------------------------------------- */
 
 static void
@@ -217,12 +247,149 @@ request_keyframe_on(GstPad *entry)
 
 static gboolean on_branch_teardown(gpointer p);
 
+/* Whether a viewer needs this branch decoded (a tap alone does not). */
+static bool
+decode_wanted(hv_media_branch *b)
+{
+    return b->is_video ? g_atomic_int_get(&b->s->video_enabled) != 0
+                       : g_atomic_int_get(&b->s->audio_active) > 0;
+}
+
+/* The tap, referenced for one call, or NULL. */
+static void *
+tap_get(hv_media_session *s, hv_media_tap *out)
+{
+    if (g_atomic_int_get(&s->tap_active) == 0) {
+        return NULL;
+    }
+    g_mutex_lock(&s->tap_lock);
+    void *data = s->tap_data != NULL ? s->tap.ref(s->tap_data) : NULL;
+    *out = s->tap;
+    g_mutex_unlock(&s->tap_lock);
+    return data;
+}
+
+/* The running time handed to the tap: the first buffer of each stream after the tap was set
+ * anchors it at its pipeline running time (both streams on one clock); from there it advances
+ * by the sender's RTP timestamps, so it never jumps when the jitterbuffer or rtpbin's lip-sync
+ * moves the pipeline timestamps. Without an RTP time meta, the pipeline's running time. */
+static void
+tap_buffer(hv_media_branch *b, const hv_media_tap *tap, void *data, GstBuffer *buf)
+{
+    GstClockTime pts = GST_BUFFER_PTS(buf);
+    if (!b->have_segment || !GST_CLOCK_TIME_IS_VALID(pts)) {
+        return;
+    }
+    guint64 rt = gst_segment_to_running_time(&b->segment, GST_FORMAT_TIME, pts);
+    if (!GST_CLOCK_TIME_IS_VALID(rt)) {
+        return;
+    }
+    GstReferenceTimestampMeta *meta = gst_buffer_get_reference_timestamp_meta(buf, rtp_time_caps());
+    unsigned gen = (unsigned)g_atomic_int_get(&b->s->tap_gen);
+    if (meta != NULL) {
+        int64_t rtp_ns = (int64_t)meta->timestamp;
+        if (b->tap_gen != gen) {
+            b->tap_gen = gen;
+            b->anchor_rt = rt;
+            b->anchor_rtp_ns = rtp_ns;
+        }
+        int64_t t = (int64_t)b->anchor_rt + (rtp_ns - b->anchor_rtp_ns);
+        rt = t > 0 ? (guint64)t : 0;
+    }
+    tap->on_buffer(b->is_video ? HV_MEDIA_TAP_VIDEO : HV_MEDIA_TAP_AUDIO, buf, rt, data);
+}
+
+/* Decode gate for one buffer: false = keep it from the decoder. Video that was gated resumes
+ * on a keyframe (asking for one), so the decoder never sees a broken reference chain. */
+static bool
+gate_pass(hv_media_branch *b, GstPad *pad, GstBuffer *buf)
+{
+    if (!decode_wanted(b)) {
+        if (!b->decode_gated && b->is_video) {
+            b->decode_gated = true;
+        }
+        return false;
+    }
+    if (b->decode_gated) {
+        if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT)) {
+            if (!b->gate_asked) {
+                b->gate_asked = true;
+                request_keyframe_on(b->entry);
+            }
+            return false;
+        }
+        b->decode_gated = false;
+        b->gate_asked = false;
+    }
+    return true;
+}
+
+/* After the depayloader: hands access units to the tap, then keeps them from the decoder
+ * unless a viewer needs it. */
+static GstPadProbeReturn
+on_depay_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+    hv_media_branch *b = user_data;
+    hv_media_session *s = b->s;
+    hv_media_tap tap;
+    if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
+        GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
+        if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT) {
+            const GstSegment *seg = NULL;
+            gst_event_parse_segment(ev, &seg);
+            if (seg->format == GST_FORMAT_TIME) {
+                gst_segment_copy_into(seg, &b->segment);
+                b->have_segment = true;
+            }
+        } else if (GST_EVENT_TYPE(ev) == GST_EVENT_CAPS) {
+            void *data = tap_get(s, &tap);
+            if (data != NULL) {
+                GstCaps *caps = NULL;
+                gst_event_parse_caps(ev, &caps);
+                tap.on_caps(b->is_video ? HV_MEDIA_TAP_VIDEO : HV_MEDIA_TAP_AUDIO, caps, data);
+                tap.unref(data);
+            }
+        }
+        return GST_PAD_PROBE_OK;
+    }
+    void *data = tap_get(s, &tap);
+    if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
+        GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
+        if (data != NULL) {
+            tap_buffer(b, &tap, data, buf);
+            tap.unref(data);
+        }
+        return gate_pass(b, pad, buf) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+    }
+    GstBufferList *list = GST_PAD_PROBE_INFO_BUFFER_LIST(info);
+    bool pass = true;
+    for (unsigned i = 0; i < gst_buffer_list_length(list); i++) {
+        GstBuffer *buf = gst_buffer_list_get(list, i);
+        if (data != NULL) {
+            tap_buffer(b, &tap, data, buf);
+        }
+        pass = gate_pass(b, pad, buf) && pass;
+    }
+    if (data != NULL) {
+        tap.unref(data);
+    }
+    return pass ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
+}
+
 static void
 account_packet(hv_media_branch *b, GstBuffer *buf, bool enabled, int64_t now_us)
 {
     GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
     if (gst_rtp_buffer_map(buf, GST_MAP_READ, &rtp)) {
         hv_media_stats_add_bytes(b->s, gst_rtp_buffer_get_payload_len(&rtp));
+        uint32_t ts = gst_rtp_buffer_get_timestamp(&rtp);
+        if (!b->have_rtp_ts) {
+            b->have_rtp_ts = true;
+            b->ext_rtp_ts = ts;
+        } else {
+            b->ext_rtp_ts += (int32_t)(ts - b->last_rtp_ts);
+        }
+        b->last_rtp_ts = ts;
         gst_rtp_buffer_unmap(&rtp);
     }
     GstClockTime pts = GST_BUFFER_PTS(buf);
@@ -246,9 +413,8 @@ on_entry_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         hv_media_post(s, on_branch_teardown, branch_ref(b), branch_unref);
         return GST_PAD_PROBE_DROP;
     }
-    bool enabled =
-        !hv_media_session_is_destroyed(s) && (b->is_video ? g_atomic_int_get(&s->video_enabled) != 0
-                                                          : g_atomic_int_get(&s->audio_active) > 0);
+    bool enabled = !hv_media_session_is_destroyed(s) &&
+                   (decode_wanted(b) || g_atomic_int_get(&s->tap_active) != 0);
     int64_t now_us = g_get_monotonic_time();
     if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
         account_packet(b, GST_PAD_PROBE_INFO_BUFFER(info), enabled, now_us);
@@ -256,6 +422,13 @@ on_entry_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
             GstBuffer *buf = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
             gst_buffer_add_reference_timestamp_meta(
                 buf, arrival_caps(), (GstClockTime)now_us * GST_USECOND, GST_CLOCK_TIME_NONE);
+            if (b->have_rtp_ts && b->clock_rate > 0 && b->ext_rtp_ts >= 0) {
+                gst_buffer_add_reference_timestamp_meta(
+                    buf, rtp_time_caps(),
+                    gst_util_uint64_scale((guint64)b->ext_rtp_ts, GST_SECOND,
+                                          (guint64)b->clock_rate),
+                    GST_CLOCK_TIME_NONE);
+            }
             GST_PAD_PROBE_INFO_DATA(info) = buf;
         }
     } else if ((info->type & GST_PAD_PROBE_TYPE_BUFFER_LIST) != 0) {
@@ -430,6 +603,17 @@ add_ghost_sink(GstElement *bin, GstElement *first)
     return ghost != NULL && gst_element_add_pad(bin, ghost);
 }
 
+static void
+add_depay_probe(hv_media_branch *b, GstElement *depay)
+{
+    b->depay_src = gst_element_get_static_pad(depay, "src");
+    gst_object_unref(b->depay_src); /* borrowed */
+    gst_pad_add_probe(b->depay_src,
+                      GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_BUFFER_LIST |
+                          GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+                      on_depay_probe, branch_ref(b), branch_unref);
+}
+
 static bool
 build_video(hv_media_branch *b)
 {
@@ -488,6 +672,7 @@ build_video(hv_media_branch *b)
     gst_object_unref(dec_src);
     b->entry = gst_element_get_static_pad(depay, "sink");
     gst_object_unref(b->entry); /* borrowed: the depayloader keeps it */
+    add_depay_probe(b, depay);
     return true;
 }
 
@@ -516,6 +701,7 @@ build_audio(hv_media_branch *b)
     b->tee = tee;
     b->entry = gst_element_get_static_pad(depay, "sink");
     gst_object_unref(b->entry);
+    add_depay_probe(b, depay);
     return true;
 }
 
@@ -600,6 +786,7 @@ on_branch_teardown(gpointer p)
     b->bin = NULL;
     b->tee = NULL;
     b->entry = NULL;
+    b->depay_src = NULL;
     gst_object_unref(bin);
     return G_SOURCE_REMOVE;
 }
@@ -626,6 +813,9 @@ hv_media_decode_pad_added(hv_media_session *s, GstPad *pad)
     }
     bool is_video = media != NULL && strcmp(media, "video") == 0;
     hv_media_branch *b = branch_new(s, is_video, enc, mid);
+    if (st == NULL || !gst_structure_get_int(st, "clock-rate", &b->clock_rate)) {
+        b->clock_rate = 0;
+    }
     g_free(mid);
     if (caps != NULL) {
         gst_caps_unref(caps);
@@ -802,6 +992,22 @@ hv_media_decode_remove_output(hv_media_session *s, int rate_hz, int channels)
                 g_ptr_array_remove_index(b->outputs, k);
             }
             break;
+        }
+    }
+}
+
+void
+hv_media_decode_tap_caps(hv_media_session *s, const hv_media_tap *tap, void *data)
+{
+    for (unsigned i = 0; i < s->branches->len; i++) {
+        hv_media_branch *b = g_ptr_array_index(s->branches, i);
+        if (!b->supported || b->depay_src == NULL || b->removed) {
+            continue;
+        }
+        GstCaps *caps = gst_pad_get_current_caps(b->depay_src);
+        if (caps != NULL) {
+            tap->on_caps(b->is_video ? HV_MEDIA_TAP_VIDEO : HV_MEDIA_TAP_AUDIO, caps, data);
+            gst_caps_unref(caps);
         }
     }
 }

@@ -67,6 +67,13 @@ struct hv_media_session {
     GPtrArray *held_cands; /* (element-type hv_media_cand) */
     char **answer_mids;    /* a=mid per m-line of the last answer, for on_local_candidate */
 
+    /* TAP_LOCK guards the tap; streaming threads take a reference on tap_data per call. */
+    GMutex tap_lock;
+    hv_media_tap tap;
+    void *tap_data;
+    int tap_active; /* atomic: a tap is set (the entry probes let packets through) */
+    int tap_gen;    /* atomic: bumped per tap set, so each stream anchors its timeline anew */
+
     /* STATS_LOCK guards stats and the decode-time ring. Streaming threads write, main reads. */
     GMutex stats_lock;
     hv_media_stats stats; /* fps is computed on read */
@@ -121,5 +128,7 @@ void hv_media_decode_add_output(hv_media_session *s, int rate_hz, int channels);
 void hv_media_decode_remove_output(hv_media_session *s, int rate_hz, int channels);
 /* Main thread, after the pipeline is in NULL: drops every branch and breaks its cycles. */
 void hv_media_decode_clear(hv_media_session *s);
+/* Main thread: hands the current caps of every branch to a newly set tap. */
+void hv_media_decode_tap_caps(hv_media_session *s, const hv_media_tap *tap, void *data);
 
 #endif

@@ -16,6 +16,9 @@
 #include <stdint.h>
 
 typedef struct hv_media_session hv_media_session;
+/* GStreamer's types, for the tap below, without pulling GStreamer into every includer. */
+struct _GstCaps;
+struct _GstBuffer;
 
 typedef enum {
     HV_MEDIA_NEW,
@@ -77,6 +80,28 @@ void hv_media_session_add_audio_format(hv_media_session *s, int rate_hz, int cha
 void hv_media_session_remove_audio_format(hv_media_session *s, int rate_hz, int channels);
 /* Asks the sender for a keyframe (RTCP PLI) on the video track. */
 void hv_media_session_request_keyframe(hv_media_session *s);
+
+/* ---- encoded-media tap (recording) ----
+ *
+ * A tap sees every depayloaded access unit before any decoder: H.264 (as rtph264depay gives
+ * it), VP8, VP9 frames and Opus packets, with the running time of the session's pipeline, which
+ * is one clock for audio and video (rtpbin maps RTP timestamps through RTCP). While a tap is
+ * set, packets flow past the decode gates even when no viewer needs decoding. */
+typedef enum { HV_MEDIA_TAP_VIDEO, HV_MEDIA_TAP_AUDIO } hv_media_tap_kind;
+typedef struct {
+    /* Streaming threads (and once from set_tap on the main thread, with the current caps). */
+    void (*on_caps)(hv_media_tap_kind kind, struct _GstCaps *caps, void *data);
+    /* Streaming threads: buf is (transfer none); running_time in ns. */
+    void (*on_buffer)(hv_media_tap_kind kind, struct _GstBuffer *buf, uint64_t running_time,
+                      void *data);
+    /* data is referenced for every call from a streaming thread. */
+    void *(*ref)(void *data);
+    void (*unref)(void *data);
+} hv_media_tap;
+/* Sets (tap != NULL) or removes the session's one tap; the media session holds a reference on
+ * data until it is replaced, removed or the session is freed. Setting a tap also asks the
+ * sender for a keyframe. */
+void hv_media_session_set_tap(hv_media_session *s, const hv_media_tap *tap, void *data);
 
 typedef struct {
     uint64_t video_frames_decoded;

@@ -46,6 +46,7 @@ free_memory(hv_media_session *s)
     g_queue_clear_full(&s->mail_audio, (GDestroyNotify)hv_frame_unref);
     g_mutex_clear(&s->mailbox_lock);
     g_mutex_clear(&s->stats_lock);
+    g_mutex_clear(&s->tap_lock);
     g_main_context_unref(s->ctx);
     g_free(s);
 }
@@ -1151,6 +1152,7 @@ hv_media_session_new(const hv_media_config *cfg, const hv_media_callbacks *cb, v
     s->have_opus = have_element("rtpopusdepay") && have_element("opusdec");
     g_mutex_init(&s->stats_lock);
     g_mutex_init(&s->mailbox_lock);
+    g_mutex_init(&s->tap_lock);
     g_queue_init(&s->mail_audio);
     s->branches = g_ptr_array_new();
     s->formats = g_array_new(FALSE, FALSE, sizeof(hv_media_audio_format));
@@ -1191,6 +1193,7 @@ session_teardown(hv_media_session *s)
         }
     }
     hv_media_decode_clear(s);
+    hv_media_session_set_tap(s, NULL, NULL); /* after NULL: no streaming thread is inside it */
     g_ptr_array_unref(s->branches);
     g_array_unref(s->formats);
     g_ptr_array_unref(s->data_channels);
@@ -1292,6 +1295,32 @@ hv_media_session_request_keyframe(hv_media_session *s)
 {
     g_return_if_fail(s != NULL);
     if (!hv_media_session_is_destroyed(s)) {
+        hv_media_decode_request_keyframe(s);
+    }
+}
+
+/* ---- tap -------------------------------------------------------------------------------- */
+
+void
+hv_media_session_set_tap(hv_media_session *s, const hv_media_tap *tap, void *data)
+{
+    g_return_if_fail(s != NULL);
+    void *new_data = tap != NULL && data != NULL ? tap->ref(data) : NULL;
+    g_mutex_lock(&s->tap_lock);
+    hv_media_tap old = s->tap;
+    void *old_data = s->tap_data;
+    s->tap_data = new_data;
+    if (new_data != NULL) {
+        s->tap = *tap;
+    }
+    g_atomic_int_inc(&s->tap_gen);
+    g_atomic_int_set(&s->tap_active, new_data != NULL ? 1 : 0);
+    g_mutex_unlock(&s->tap_lock);
+    if (old_data != NULL) {
+        old.unref(old_data);
+    }
+    if (new_data != NULL && !hv_media_session_is_destroyed(s)) {
+        hv_media_decode_tap_caps(s, tap, new_data);
         hv_media_decode_request_keyframe(s);
     }
 }

@@ -388,7 +388,8 @@ hv_store_check_writable(hv_store *store, GError **error)
 int64_t
 hv_store_count(hv_store *store, const char *table)
 {
-    static const char *known[] = {"pumpfun_coins", "coin_snapshots", "live_sessions", "meta"};
+    static const char *known[] = {"pumpfun_coins", "coin_snapshots", "live_sessions", "meta",
+                                  "recordings"};
     bool ok = false;
     for (size_t i = 0; i < G_N_ELEMENTS(known); i++) {
         ok = ok || strcmp(table, known[i]) == 0;

@@ -62,7 +62,30 @@ static const char migration_001[] =
     "  value TEXT"
     ");";
 
+/* 002: recordings. One row per recorded file set (video and/or WAV) of a live session; times
+ * are wall-clock ms, paths absolute. */
+static const char migration_002[] =
+    "CREATE TABLE recordings ("
+    "  id INTEGER PRIMARY KEY,"
+    "  session_id INTEGER REFERENCES live_sessions(id),"
+    "  mint_id TEXT NOT NULL,"
+    "  video_path TEXT, audio_path TEXT,"
+    "  container TEXT, video_codec TEXT, audio_codec TEXT, stored_video_codec TEXT,"
+    "  width INTEGER, height INTEGER,"
+    "  start_time INTEGER NOT NULL,"
+    "  end_time INTEGER,"
+    "  duration_ms INTEGER,"
+    "  bytes INTEGER,"
+    "  dropped INTEGER NOT NULL DEFAULT 0,"
+    "  status TEXT NOT NULL CHECK (status IN ('recording', 'finished', 'failed', 'recovered')),"
+    "  error TEXT"
+    ");"
+    "CREATE INDEX recordings_mint ON recordings(mint_id);"
+    "CREATE INDEX recordings_status ON recordings(status);"
+    "CREATE INDEX recordings_start ON recordings(start_time);";
+
 const hv_store_migration hv_store_migrations[] = {
     {1, "coins, snapshots, live sessions", migration_001},
+    {2, "recordings", migration_002},
 };
 const size_t hv_store_n_migrations = G_N_ELEMENTS(hv_store_migrations);

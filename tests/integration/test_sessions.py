@@ -396,8 +396,8 @@ def test_start_errors_are_clear():
         status, body = post(h, "/api/live-sessions/start", {"mint_id": "nope"})
         assert status == 422
         status, body = post(h, "/api/live-sessions/start", {"mint_id": MINT,
-                                                           "record_session": True})
-        assert status == 501
+                                                           "record_session": "yes"})
+        assert status == 422 and body["detail"][0]["loc"] == ["body", "record_session"], body
         # A viewer for a mint without a session is told so.
         ws = WebSocket("127.0.0.1", h.port, f"/api/live-sessions/ws/live/{ENDED}")
         try:

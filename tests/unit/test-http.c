@@ -1,12 +1,17 @@
 /* Unit tests for the http module's query validation (query.c): parameter lookup, integer and
  * boolean parsing, and the FastAPI-style error objects ({"type","loc","msg","input"}) that
- * accumulate in one array.
+ * accumulate in one array; and for the recordings download (recordings.c): Range parsing and
+ * the check that only files inside the recordings directory are opened.
  */
 #include "http/http-private.h"
 
+#include <errno.h>
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <jansson.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* A query list from "name=value" strings (as the server stores them: already URL-decoded). */
 static GPtrArray *
@@ -279,6 +284,183 @@ test_body_cache(void)
     g_string_free(json, TRUE);
 }
 
+/* ---- recordings: Range and the recordings directory -------------------------------------- */
+
+static void
+test_parse_range(void)
+{
+    const int64_t none = -7; /* first/last must stay untouched unless the result is PARTIAL */
+    const struct {
+        const char *header;
+        int64_t size;
+        hv_http_range want;
+        int64_t first, last;
+    } cases[] = {
+        /* absent or not for us: send everything */
+        {NULL, 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=-", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"items=0-5", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes 0-5", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"0-5", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=abc", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=5", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=1-2-3", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=--5", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=+1-5", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=0x10-20", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=1-5x", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=0 - 5", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=0-5\r\n", 1000, HV_HTTP_RANGE_NONE, none, none},
+        /* several ranges: ignored, the whole file goes out */
+        {"bytes=0-5,10-20", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=0-5, 10-20", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=0-5,", 1000, HV_HTTP_RANGE_NONE, none, none},
+        /* last before first is invalid, so ignored */
+        {"bytes=5-4", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=2000-1000", 1000, HV_HTTP_RANGE_NONE, none, none},
+        {"bytes=99999999999999999999-5", 1000, HV_HTTP_RANGE_NONE, none, none},
+        /* one range */
+        {"bytes=0-0", 1000, HV_HTTP_RANGE_PARTIAL, 0, 0},
+        {"bytes=0-499", 1000, HV_HTTP_RANGE_PARTIAL, 0, 499},
+        {"bytes=500-999", 1000, HV_HTTP_RANGE_PARTIAL, 500, 999},
+        {"bytes=999-999", 1000, HV_HTTP_RANGE_PARTIAL, 999, 999},
+        {"bytes=5-5", 1000, HV_HTTP_RANGE_PARTIAL, 5, 5},
+        {"bytes=500-", 1000, HV_HTTP_RANGE_PARTIAL, 500, 999},
+        {"bytes=0-", 1000, HV_HTTP_RANGE_PARTIAL, 0, 999},
+        {"bytes=0-0", 1, HV_HTTP_RANGE_PARTIAL, 0, 0},
+        {"BYTES=1-2", 1000, HV_HTTP_RANGE_PARTIAL, 1, 2},
+        {"Bytes=1-2", 1000, HV_HTTP_RANGE_PARTIAL, 1, 2},
+        {"bytes=007-008", 1000, HV_HTTP_RANGE_PARTIAL, 7, 8},
+        /* blanks around the range are allowed */
+        {"bytes= 1-2", 1000, HV_HTTP_RANGE_PARTIAL, 1, 2},
+        {"bytes=1-2 ", 1000, HV_HTTP_RANGE_PARTIAL, 1, 2},
+        {"bytes=\t-3\t ", 1000, HV_HTTP_RANGE_PARTIAL, 997, 999},
+        /* a last position past the end is clamped, also when it overflows 64 bits */
+        {"bytes=0-5000", 1000, HV_HTTP_RANGE_PARTIAL, 0, 999},
+        {"bytes=10-99999999999999999999", 1000, HV_HTTP_RANGE_PARTIAL, 10, 999},
+        {"bytes=0-9223372036854775807", 1000, HV_HTTP_RANGE_PARTIAL, 0, 999},
+        /* suffixes: the last n bytes; longer than the file means all of it */
+        {"bytes=-1", 1000, HV_HTTP_RANGE_PARTIAL, 999, 999},
+        {"bytes=-500", 1000, HV_HTTP_RANGE_PARTIAL, 500, 999},
+        {"bytes=-1000", 1000, HV_HTTP_RANGE_PARTIAL, 0, 999},
+        {"bytes=-5000", 1000, HV_HTTP_RANGE_PARTIAL, 0, 999},
+        {"bytes=-99999999999999999999", 1000, HV_HTTP_RANGE_PARTIAL, 0, 999},
+        /* unsatisfiable: starts at or past the end, empty suffix, empty file */
+        {"bytes=1000-", 1000, HV_HTTP_RANGE_UNSATISFIABLE, none, none},
+        {"bytes=1000-1000", 1000, HV_HTTP_RANGE_UNSATISFIABLE, none, none},
+        {"bytes=1000-2000", 1000, HV_HTTP_RANGE_UNSATISFIABLE, none, none},
+        {"bytes=99999999999999999999-", 1000, HV_HTTP_RANGE_UNSATISFIABLE, none, none},
+        {"bytes=-0", 1000, HV_HTTP_RANGE_UNSATISFIABLE, none, none},
+        {"bytes=-000", 1000, HV_HTTP_RANGE_UNSATISFIABLE, none, none},
+        {"bytes=0-0", 0, HV_HTTP_RANGE_UNSATISFIABLE, none, none},
+        {"bytes=0-", 0, HV_HTTP_RANGE_UNSATISFIABLE, none, none},
+        {"bytes=-5", 0, HV_HTTP_RANGE_UNSATISFIABLE, none, none},
+        {"bytes=", 0, HV_HTTP_RANGE_NONE, none, none},
+        /* several gigabytes */
+        {"bytes=4294967296-", 6000000000LL, HV_HTTP_RANGE_PARTIAL, 4294967296LL, 5999999999LL},
+        {"bytes=-1", 6000000000LL, HV_HTTP_RANGE_PARTIAL, 5999999999LL, 5999999999LL},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        int64_t first = none;
+        int64_t last = none;
+        hv_http_range got = hv_http_parse_range(cases[i].header, cases[i].size, &first, &last);
+        if (got != cases[i].want || first != cases[i].first || last != cases[i].last) {
+            g_error("Range \"%s\" of %" G_GINT64_FORMAT " bytes: got %d [%" G_GINT64_FORMAT
+                    ", %" G_GINT64_FORMAT "], want %d [%" G_GINT64_FORMAT ", %" G_GINT64_FORMAT "]",
+                    cases[i].header != NULL ? cases[i].header : "(null)", cases[i].size, got, first,
+                    last, cases[i].want, cases[i].first, cases[i].last);
+        }
+    }
+}
+
+/* Opens path with hv_http_open_inside(root, path): returns the file's first byte, or -errno
+ * when it is refused. */
+static int
+open_inside_byte(const char *root, const char *path)
+{
+    int fd = hv_http_open_inside(root, path);
+    if (fd < 0) {
+        g_assert_cmpint(errno, !=, 0);
+        return -errno;
+    }
+    char c = 0;
+    g_assert_cmpint(read(fd, &c, 1), ==, 1);
+    close(fd);
+    return c;
+}
+
+static void
+test_open_inside(void)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *tmp = g_dir_make_tmp("haven-test-http-XXXXXX", &error);
+    g_assert_no_error(error);
+    g_autofree char *root = g_build_filename(tmp, "recordings", NULL);
+    g_autofree char *sub = g_build_filename(root, "sub", NULL);
+    g_assert_cmpint(g_mkdir_with_parents(sub, 0700), ==, 0);
+    g_autofree char *inside = g_build_filename(root, "a.mp4", NULL);
+    g_autofree char *nested = g_build_filename(sub, "b.wav", NULL);
+    g_autofree char *outside = g_build_filename(tmp, "secret", NULL);
+    g_autofree char *sibling = g_build_filename(tmp, "recordings-other", NULL);
+    g_autofree char *sibling_file = g_build_filename(sibling, "c.mp4", NULL);
+    g_assert_cmpint(g_mkdir_with_parents(sibling, 0700), ==, 0);
+    g_assert_true(g_file_set_contents(inside, "A", 1, NULL));
+    g_assert_true(g_file_set_contents(nested, "B", 1, NULL));
+    g_assert_true(g_file_set_contents(outside, "S", 1, NULL));
+    g_assert_true(g_file_set_contents(sibling_file, "C", 1, NULL));
+    g_autofree char *link_out = g_build_filename(root, "out.mp4", NULL);
+    g_autofree char *link_in = g_build_filename(root, "in.mp4", NULL);
+    g_autofree char *link_dir = g_build_filename(root, "up", NULL);
+    g_autofree char *fifo = g_build_filename(root, "fifo.wav", NULL);
+    g_assert_cmpint(symlink(outside, link_out), ==, 0);
+    g_assert_cmpint(symlink("sub/b.wav", link_in), ==, 0);
+    g_assert_cmpint(symlink("..", link_dir), ==, 0);
+    g_assert_cmpint(mkfifo(fifo, 0600), ==, 0);
+    g_autofree char *dotdot = g_build_filename(root, "..", "secret", NULL);
+    g_autofree char *dotdot_in = g_build_filename(root, "sub", "..", "a.mp4", NULL);
+    g_autofree char *via_link_dir = g_build_filename(root, "up", "secret", NULL);
+    g_autofree char *root_slash = g_strconcat(root, "/", NULL);
+    g_autofree char *missing = g_build_filename(root, "gone.mp4", NULL);
+
+    /* inside: plain, nested, through ".." that stays inside, a symlink to a file inside */
+    g_assert_cmpint(open_inside_byte(root, inside), ==, 'A');
+    g_assert_cmpint(open_inside_byte(root, nested), ==, 'B');
+    g_assert_cmpint(open_inside_byte(root, dotdot_in), ==, 'A');
+    g_assert_cmpint(open_inside_byte(root, link_in), ==, 'B');
+    g_assert_cmpint(open_inside_byte(root_slash, inside), ==, 'A');
+    /* outside: "..", a symlink out, a symlinked directory, a directory sharing the prefix,
+     * an absolute path elsewhere */
+    g_assert_cmpint(open_inside_byte(root, dotdot), ==, -EACCES);
+    g_assert_cmpint(open_inside_byte(root, link_out), ==, -EACCES);
+    g_assert_cmpint(open_inside_byte(root, via_link_dir), ==, -EACCES);
+    g_assert_cmpint(open_inside_byte(root, sibling_file), ==, -EACCES);
+    g_assert_cmpint(open_inside_byte(root, outside), ==, -EACCES);
+    /* not a regular file: the directory itself, a subdirectory, a FIFO (without blocking) */
+    g_assert_cmpint(open_inside_byte(root, root), ==, -EACCES);
+    g_assert_cmpint(open_inside_byte(root, sub), ==, -EACCES);
+    g_assert_cmpint(open_inside_byte(root, fifo), ==, -EACCES);
+    /* missing things */
+    g_assert_cmpint(open_inside_byte(root, missing), ==, -ENOENT);
+    g_assert_cmpint(open_inside_byte("/nonexistent-haven-dir", inside), ==, -ENOENT);
+    g_assert_cmpint(open_inside_byte(root, ""), ==, -ENOENT);
+    g_assert_cmpint(open_inside_byte("", inside), ==, -ENOENT);
+    g_assert_cmpint(hv_http_open_inside(NULL, inside), ==, -1);
+    g_assert_cmpint(hv_http_open_inside(root, NULL), ==, -1);
+
+    const char *entries[] = {link_out, link_in, link_dir,     fifo,
+                             inside,   nested,  sibling_file, outside};
+    for (size_t i = 0; i < G_N_ELEMENTS(entries); i++) {
+        g_assert_cmpint(g_unlink(entries[i]), ==, 0);
+    }
+    g_assert_cmpint(g_rmdir(sub), ==, 0);
+    g_assert_cmpint(g_rmdir(root), ==, 0);
+    g_assert_cmpint(g_rmdir(sibling), ==, 0);
+    g_assert_cmpint(g_rmdir(tmp), ==, 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -290,6 +472,8 @@ main(int argc, char **argv)
     g_test_add_func("/http/query/validation-error", test_validation_error);
     g_test_add_func("/http/encoding/accepts-gzip", test_accepts_gzip);
     g_test_add_func("/http/body-cache/shared-and-bounded", test_body_cache);
+    g_test_add_func("/http/recordings/parse-range", test_parse_range);
+    g_test_add_func("/http/recordings/open-inside", test_open_inside);
 
     return g_test_run();
 }

@@ -1,6 +1,7 @@
 /* Unit tests for the store module on SQLite: migrations and schema (":memory:" and a file in a
  * temporary directory: WAL, reopen, refusing a newer schema), coin upserts from the
- * currently-live fixture, snapshot spacing and pruning, and the health helpers.
+ * currently-live fixture, snapshot spacing and pruning, the health helpers, and recordings
+ * (insert/get/update/list/count/delete, and migrating a version-1 database).
  */
 #include "../common/fixture.h"
 #include "store/store-private.h"
@@ -158,7 +159,8 @@ test_open_memory_schema(void)
     g_assert_cmpint(hv_store_schema_version(store), >=, 1);
     g_assert_cmpstr(hv_store_path(store), ==, ":memory:");
 
-    static const char *tables[] = {"pumpfun_coins", "coin_snapshots", "live_sessions", "meta"};
+    static const char *tables[] = {"pumpfun_coins", "coin_snapshots", "live_sessions", "meta",
+                                   "recordings"};
     for (size_t i = 0; i < G_N_ELEMENTS(tables); i++) {
         g_assert_cmpint(
             query_int(store, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
@@ -656,6 +658,352 @@ test_live_sessions_lifecycle(void)
     g_assert_cmpint(hv_store_recover_live_sessions(store, T0 + 30, &error), ==, 0);
 }
 
+/* ---- recordings ------------------------------------------------------------------------- */
+
+/* A finished recording of mint at start (all fields set, so the round trip checks each). */
+static hv_store_recording
+sample_recording(const char *mint, int64_t start, const char *status)
+{
+    hv_store_recording r = {
+        .mint_id = (char *)mint,
+        .video_path = (char *)"/rec/a_20261124T150000Z.mp4",
+        .audio_path = (char *)"/rec/a_20261124T150000Z.wav",
+        .container = (char *)"mp4",
+        .video_codec = (char *)"VP8",
+        .audio_codec = (char *)"OPUS",
+        .stored_video_codec = (char *)"H264",
+        .width = 1280,
+        .height = 720,
+        .start_ms = start,
+        .end_ms = start + 61500,
+        .duration_ms = 61500,
+        .bytes = 12345678,
+        .dropped = 3,
+        .status = (char *)status,
+        .error = NULL,
+    };
+    return r;
+}
+
+static int64_t
+insert_recording(hv_store *store, const hv_store_recording *r)
+{
+    g_autoptr(GError) error = NULL;
+    int64_t id = hv_store_insert_recording(store, r, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(id, >, 0);
+    return id;
+}
+
+static void
+assert_recording_equal(const hv_store_recording *a, const hv_store_recording *b)
+{
+    g_assert_cmpstr(a->mint_id, ==, b->mint_id);
+    g_assert_cmpstr(a->video_path, ==, b->video_path);
+    g_assert_cmpstr(a->audio_path, ==, b->audio_path);
+    g_assert_cmpstr(a->container, ==, b->container);
+    g_assert_cmpstr(a->video_codec, ==, b->video_codec);
+    g_assert_cmpstr(a->audio_codec, ==, b->audio_codec);
+    g_assert_cmpstr(a->stored_video_codec, ==, b->stored_video_codec);
+    g_assert_cmpint(a->width, ==, b->width);
+    g_assert_cmpint(a->height, ==, b->height);
+    g_assert_cmpint(a->start_ms, ==, b->start_ms);
+    g_assert_cmpint(a->end_ms, ==, b->end_ms);
+    g_assert_cmpint(a->duration_ms, ==, b->duration_ms);
+    g_assert_cmpint(a->bytes, ==, b->bytes);
+    g_assert_cmpint(a->dropped, ==, b->dropped);
+    g_assert_cmpstr(a->status, ==, b->status);
+    g_assert_cmpstr(a->error, ==, b->error);
+}
+
+static void
+test_recordings_schema(void)
+{
+    g_autoptr(hv_store) store = open_memory();
+    g_assert_cmpint(hv_store_count(store, "recordings"), ==, 0);
+    static const char *columns[] = {
+        "id",        "session_id",  "mint_id",     "video_path",         "audio_path",
+        "container", "video_codec", "audio_codec", "stored_video_codec", "width",
+        "height",    "start_time",  "end_time",    "duration_ms",        "bytes",
+        "dropped",   "status",      "error"};
+    g_assert_cmpint(query_int(store, "SELECT count(*) FROM pragma_table_info('recordings')", NULL),
+                    ==, G_N_ELEMENTS(columns));
+    for (size_t i = 0; i < G_N_ELEMENTS(columns); i++) {
+        if (query_int(store, "SELECT count(*) FROM pragma_table_info('recordings') WHERE name = ?",
+                      columns[i]) != 1) {
+            g_error("recordings lacks column %s", columns[i]);
+        }
+    }
+    static const char *indexed[] = {"mint_id", "status", "start_time"};
+    for (size_t i = 0; i < G_N_ELEMENTS(indexed); i++) {
+        g_assert_cmpint(query_int(store,
+                                  "SELECT count(*) FROM sqlite_master m, pragma_index_info(m.name) "
+                                  "i WHERE m.type = 'index' AND m.tbl_name = 'recordings' AND "
+                                  "i.name = ?",
+                                  indexed[i]),
+                        ==, 1);
+    }
+    /* the status CHECK refuses anything but the four states; dropped defaults to 0 */
+    sqlite3 *db = hv_store_db(store);
+    g_assert_cmpint(sqlite3_exec(db,
+                                 "INSERT INTO recordings (mint_id, start_time, status) VALUES "
+                                 "('m', 1, 'paused')",
+                                 NULL, NULL, NULL),
+                    ==, SQLITE_CONSTRAINT_CHECK);
+    g_assert_cmpint(sqlite3_exec(db,
+                                 "INSERT INTO recordings (mint_id, start_time, status) VALUES "
+                                 "('m', 1, 'recovered')",
+                                 NULL, NULL, NULL),
+                    ==, SQLITE_OK);
+    g_assert_cmpint(query_int(store, "SELECT dropped FROM recordings", NULL), ==, 0);
+    /* session_id must name a live session (foreign keys are on) */
+    g_assert_cmpint(sqlite3_exec(db,
+                                 "INSERT INTO recordings (session_id, mint_id, start_time, status) "
+                                 "VALUES (42, 'm', 1, 'finished')",
+                                 NULL, NULL, NULL),
+                    ==, SQLITE_CONSTRAINT_FOREIGNKEY);
+    g_assert_cmpint(hv_store_count(store, "recordings"), ==, 1);
+}
+
+static void
+test_recordings_insert_get_update(void)
+{
+    g_autoptr(hv_store) store = open_memory();
+    g_autoptr(GError) error = NULL;
+    hv_store_session_row row = {.mint_id = MINT_OTTER, .record_session = true};
+    int64_t session = hv_store_insert_live_session(store, &row, T0, &error);
+    g_assert_cmpint(session, >, 0);
+
+    hv_store_recording r = sample_recording(MINT_OTTER, T0, "recording");
+    r.id = 999; /* ignored */
+    r.session_id = session;
+    int64_t id = insert_recording(store, &r);
+    g_assert_cmpint(id, !=, 999);
+
+    hv_store_recording got = {0};
+    g_assert_true(hv_store_get_recording(store, id, &got, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(got.id, ==, id);
+    g_assert_cmpint(got.session_id, ==, session);
+    assert_recording_equal(&got, &r);
+    hv_store_recording_clear(&got);
+    g_assert_null(got.mint_id);
+    g_assert_null(got.status);
+
+    /* zeros ("not known yet") are stored as NULL and read back as zeros */
+    hv_store_recording bare = {
+        .mint_id = (char *)MINT_NOODLE, .start_ms = T0 + 5, .status = (char *)"recording"};
+    int64_t bare_id = insert_recording(store, &bare);
+    g_autofree char *sql = g_strdup_printf(
+        "SELECT count(*) FROM recordings WHERE id = %" G_GINT64_FORMAT " AND session_id IS NULL "
+        "AND width IS NULL AND height IS NULL AND end_time IS NULL AND video_path IS NULL",
+        bare_id);
+    g_assert_cmpint(query_int(store, sql, NULL), ==, 1);
+    g_autoptr(hv_store_recording) bare_got = g_new0(hv_store_recording, 1);
+    g_assert_true(hv_store_get_recording(store, bare_id, bare_got, &error));
+    g_assert_cmpint(bare_got->session_id, ==, 0);
+    assert_recording_equal(bare_got, &bare);
+
+    /* update rewrites everything but id and session_id */
+    hv_store_recording u = sample_recording(MINT_NOODLE, T0 + 1, "failed");
+    u.id = id;
+    u.session_id = 0; /* not written */
+    u.video_path = (char *)"/rec/b.webm";
+    u.audio_path = NULL;
+    u.container = (char *)"webm";
+    u.stored_video_codec = (char *)"VP8";
+    u.width = 0;
+    u.height = 0;
+    u.end_ms = T0 + 99;
+    u.duration_ms = 98;
+    u.bytes = 5;
+    u.dropped = 7;
+    u.error = (char *)"disk full";
+    g_assert_true(hv_store_update_recording(store, &u, &error));
+    g_assert_no_error(error);
+    g_assert_true(hv_store_get_recording(store, id, &got, &error));
+    g_assert_cmpint(got.session_id, ==, session);
+    assert_recording_equal(&got, &u);
+    hv_store_recording_clear(&got);
+
+    /* a missing row: update fails with an error, get returns false with none */
+    u.id = 12345;
+    g_assert_false(hv_store_update_recording(store, &u, &error));
+    g_assert_error(error, HV_ERROR, HV_ENOTFOUND);
+    g_clear_error(&error);
+    g_assert_false(hv_store_get_recording(store, 12345, &got, &error));
+    g_assert_no_error(error);
+
+    /* the CHECK constraint surfaces as an error */
+    hv_store_recording bad = sample_recording(MINT_OTTER, T0, "paused");
+    g_assert_cmpint(hv_store_insert_recording(store, &bad, &error), ==, -1);
+    g_assert_error(error, HV_ERROR, HV_EIO);
+    g_clear_error(&error);
+    bad.id = id;
+    g_assert_false(hv_store_update_recording(store, &bad, &error));
+    g_assert_error(error, HV_ERROR, HV_EIO);
+    g_clear_error(&error);
+    g_assert_cmpint(hv_store_count(store, "recordings"), ==, 2);
+
+    /* the seed's live_sessions.recording_path */
+    g_assert_true(hv_store_set_session_recording_path(store, session, "/rec/b.webm", &error));
+    g_assert_no_error(error);
+    g_autofree char *path = query_text(store, "SELECT recording_path FROM live_sessions", NULL);
+    g_assert_cmpstr(path, ==, "/rec/b.webm");
+    g_assert_false(hv_store_set_session_recording_path(store, session + 10, "/x", &error));
+    g_assert_error(error, HV_ERROR, HV_ENOTFOUND);
+}
+
+/* Ids of a list, as "3,2,1". */
+static char *
+list_ids(hv_store *store, const char *mint, const char *status, int64_t limit, int64_t offset)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) rows =
+        hv_store_list_recordings(store, mint, status, limit, offset, &error);
+    g_assert_no_error(error);
+    g_assert_nonnull(rows);
+    GString *s = g_string_new(NULL);
+    for (guint i = 0; i < rows->len; i++) {
+        const hv_store_recording *r = g_ptr_array_index(rows, i);
+        if (mint != NULL) {
+            g_assert_cmpstr(r->mint_id, ==, mint);
+        }
+        if (status != NULL) {
+            g_assert_cmpstr(r->status, ==, status);
+        }
+        g_string_append_printf(s, "%s%" G_GINT64_FORMAT, i > 0 ? "," : "", r->id);
+    }
+    return g_string_free(s, FALSE);
+}
+
+static void
+test_recordings_list_count_delete(void)
+{
+    g_autoptr(hv_store) store = open_memory();
+    g_autoptr(GError) error = NULL;
+    /* ids 1..6; start times not in id order, and 5 and 6 share one */
+    const struct {
+        const char *mint;
+        int64_t start;
+        const char *status;
+    } rows[] = {
+        {MINT_OTTER, T0 + 30, "finished"},  {MINT_NOODLE, T0 + 10, "failed"},
+        {MINT_OTTER, T0 + 50, "recording"}, {MINT_OTTER, T0 + 20, "finished"},
+        {MINT_NOODLE, T0 + 40, "finished"}, {MINT_OTTER, T0 + 40, "recovered"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(rows); i++) {
+        hv_store_recording r = sample_recording(rows[i].mint, rows[i].start, rows[i].status);
+        g_assert_cmpint(insert_recording(store, &r), ==, (int64_t)i + 1);
+    }
+
+    const struct {
+        const char *mint, *status;
+        int64_t limit, offset;
+        const char *ids;
+    } cases[] = {
+        {NULL, NULL, 50, 0, "3,6,5,1,4,2"}, /* newest first, ties by id descending */
+        {NULL, NULL, 2, 0, "3,6"},
+        {NULL, NULL, 2, 2, "5,1"},
+        {NULL, NULL, 2, 4, "4,2"},
+        {NULL, NULL, 2, 6, ""},
+        {NULL, NULL, 50, 100, ""},
+        {NULL, NULL, -1, 1, "6,5,1,4,2"}, /* negative limit: all */
+        {NULL, NULL, 0, 0, ""},
+        {MINT_OTTER, NULL, 50, 0, "3,6,1,4"},
+        {MINT_OTTER, NULL, 1, 1, "6"},
+        {NULL, "finished", 50, 0, "5,1,4"},
+        {MINT_OTTER, "finished", 50, 0, "1,4"},
+        {MINT_NOODLE, "finished", 50, 0, "5"},
+        {MINT_NOODLE, "recording", 50, 0, ""},
+        {"nope", NULL, 50, 0, ""},
+        {"' OR 1=1 --", NULL, 50, 0, ""},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *ids =
+            list_ids(store, cases[i].mint, cases[i].status, cases[i].limit, cases[i].offset);
+        if (strcmp(ids, cases[i].ids) != 0) {
+            g_error("case %zu: got [%s], want [%s]", i, ids, cases[i].ids);
+        }
+    }
+
+    g_assert_cmpint(hv_store_count_recordings(store, NULL, NULL, &error), ==, 6);
+    g_assert_cmpint(hv_store_count_recordings(store, MINT_OTTER, NULL, &error), ==, 4);
+    g_assert_cmpint(hv_store_count_recordings(store, NULL, "finished", &error), ==, 3);
+    g_assert_cmpint(hv_store_count_recordings(store, MINT_NOODLE, "failed", &error), ==, 1);
+    g_assert_cmpint(hv_store_count_recordings(store, MINT_NOODLE, "recording", &error), ==, 0);
+    g_assert_cmpint(hv_store_count_recordings(store, "nope", NULL, &error), ==, 0);
+    g_assert_no_error(error);
+
+    g_assert_true(hv_store_delete_recording(store, 6, &error));
+    g_assert_no_error(error);
+    g_assert_false(hv_store_delete_recording(store, 6, &error));
+    g_assert_no_error(error);
+    g_assert_false(hv_store_delete_recording(store, 0, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(hv_store_count_recordings(store, NULL, NULL, &error), ==, 5);
+    g_assert_cmpint(hv_store_count(store, "recordings"), ==, 5);
+    g_autofree char *ids = list_ids(store, MINT_OTTER, NULL, 50, 0);
+    g_assert_cmpstr(ids, ==, "3,1,4");
+}
+
+static void
+test_recordings_migrate_from_v1(void)
+{
+    tmp_db t;
+    tmp_db_init(&t);
+    /* a database as haven version 1 left it, with a coin and a live session in it */
+    {
+        sqlite3 *db = NULL;
+        g_assert_cmpint(sqlite3_open(t.db, &db), ==, SQLITE_OK);
+        g_assert_cmpint(hv_store_migrations[0].version, ==, 1);
+        g_assert_cmpint(sqlite3_exec(db, hv_store_migrations[0].sql, NULL, NULL, NULL), ==,
+                        SQLITE_OK);
+        g_assert_cmpint(sqlite3_exec(db,
+                                     "PRAGMA user_version = 1;"
+                                     "INSERT INTO pumpfun_coins (mint_id, name, raw_json, "
+                                     "first_seen, last_updated) VALUES ('" MINT_OTTER
+                                     "', 'Orbital Otter', '{}', 1, 2);"
+                                     "INSERT INTO live_sessions (mint_id, status, recording_path, "
+                                     "start_time, created_at, updated_at) VALUES ('" MINT_OTTER
+                                     "', 'stopped', '/old/path.mp4', 10, 10, 10);",
+                                     NULL, NULL, NULL),
+                        ==, SQLITE_OK);
+        sqlite3_close(db);
+    }
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(hv_store) store = hv_store_open(t.db, &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(hv_store_schema_version(store), ==, hv_store_latest_version());
+        g_assert_cmpint(hv_store_latest_version(), >=, 2);
+        g_assert_cmpint(hv_store_count(store, "pumpfun_coins"), ==, 1);
+        g_assert_cmpint(hv_store_count(store, "live_sessions"), ==, 1);
+        g_assert_cmpint(hv_store_count(store, "recordings"), ==, 0);
+        g_autofree char *name = query_text(store, "SELECT name FROM pumpfun_coins", NULL);
+        g_assert_cmpstr(name, ==, "Orbital Otter");
+        g_autofree char *path = query_text(store, "SELECT recording_path FROM live_sessions", NULL);
+        g_assert_cmpstr(path, ==, "/old/path.mp4");
+        /* the new table works, tied to the old session */
+        hv_store_recording r = sample_recording(MINT_OTTER, T0, "finished");
+        r.session_id = query_int(store, "SELECT id FROM live_sessions", NULL);
+        int64_t id = insert_recording(store, &r);
+        hv_store_recording got = {0};
+        g_assert_true(hv_store_get_recording(store, id, &got, &error));
+        g_assert_cmpint(got.session_id, ==, r.session_id);
+        hv_store_recording_clear(&got);
+    }
+    {
+        /* reopening migrates nothing more and keeps the recording */
+        g_autoptr(GError) error = NULL;
+        g_autoptr(hv_store) store = hv_store_open(t.db, &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(hv_store_count(store, "recordings"), ==, 1);
+        g_assert_cmpint(hv_store_count(store, "live_sessions"), ==, 1);
+    }
+    tmp_db_clear(&t);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -673,6 +1021,10 @@ main(int argc, char **argv)
     g_test_add_func("/store/snapshots/prune", test_prune_snapshots);
     g_test_add_func("/store/health/writable-and-count", test_writable_and_count);
     g_test_add_func("/store/live-sessions/lifecycle", test_live_sessions_lifecycle);
+    g_test_add_func("/store/recordings/schema", test_recordings_schema);
+    g_test_add_func("/store/recordings/insert-get-update", test_recordings_insert_get_update);
+    g_test_add_func("/store/recordings/list-count-delete", test_recordings_list_count_delete);
+    g_test_add_func("/store/recordings/migrate-from-v1", test_recordings_migrate_from_v1);
 
     return g_test_run();
 }

@@ -1,0 +1,53 @@
+#!/bin/sh
+# Recording bench: what a recording-only session costs haven, next to what decoding and
+# re-encoding the same stream costs (what the reference implementation does: it decodes to raw
+# frames and re-encodes with ffmpeg/libx264 at its default preset, medium), side by side in one
+# run. The stream is H.264 1280x720 30 fps from the fake LiveKit SFU. Target: recording costs
+# <= 1/20 of re-encoding.
+#   (a) haven joined to the stream, no viewers, not recording: the cost of receiving;
+#   (b) the same session with recording on (POST /api/live-sessions/{mint}/recording): the
+#       recording-only session; b - a is recording's own cost;
+#   re-encode: the MP4 that (b) wrote, through qtdemux ! h264parse ! avdec_h264 ! videoconvert !
+#       x264enc (speed-preset medium, then veryfast; bitrate = the recording's) ! mp4mux, audio
+#       opusdec ! avenc_aac, as fast as it goes; its CPU time (getrusage of the child) per
+#       second of media is the % of one core needed to keep up in real time.
+# haven's CPU is utime+stime from /proc/PID/stat, sampled in BENCH_WINDOWS windows over
+# BENCH_SECONDS per phase (defaults 5 and 30); medians are reported, with ratios and PASS/FAIL
+# for both definitions of recording's cost (b, the strict one, and b - a).
+# Everything runs inside a loopback-only network namespace.
+# Usage: make bench-record, or bench/record.sh [build]   (BENCH_SECONDS=60 bench/record.sh)
+set -eu
+BUILD=${1:-build}
+if [ -z "${HAVEN_BENCH_IN_NETNS:-}" ]; then
+    export HAVEN_BENCH_IN_NETNS=1
+    if unshare -n true 2>/dev/null; then
+        exec unshare -n sh -c "ip link set lo up && sh '$0' '$BUILD'"
+    fi
+    echo "bench: no network namespace available; running on the host loopback" >&2
+fi
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d)
+cleanup() {
+    for p in ${HAVEN_PID:-} ${SFU_PID:-} ${FAKE_PID:-}; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+mkdir -p "$WORK/recordings"
+
+wait_line() { i=0; until grep -q LISTENING "$1" 2>/dev/null; do i=$((i+1)); [ $i -lt 200 ] || exit 1; sleep 0.1; done; }
+python3 "$ROOT/tests/fakes/fake_pumpfun.py" --port 0 > "$WORK/fake.out" &
+FAKE_PID=$!
+node "$ROOT/tests/fakes/livekit-sfu/sfu.js" --port 0 --codec h264 --width 1280 --height 720 --fps 30 > "$WORK/sfu.out" 2>/dev/null &
+SFU_PID=$!
+wait_line "$WORK/fake.out"; wait_line "$WORK/sfu.out"
+FAKE_PORT=$(awk '{print $2}' "$WORK/fake.out"); SFU_PORT=$(awk '{print $2}' "$WORK/sfu.out")
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+HAVEN_DB="$WORK/haven.db" HAVEN_LISTEN="127.0.0.1:$PORT" HAVEN_LOG_LEVEL=warning \
+HAVEN_PUMPFUN_FRONTEND_API="http://127.0.0.1:$FAKE_PORT" HAVEN_PUMPFUN_LIVESTREAM_API="http://127.0.0.1:$FAKE_PORT" \
+HAVEN_LIVEKIT_URL="ws://127.0.0.1:$SFU_PORT" HAVEN_ICE_ADDRESSES=127.0.0.1 HAVEN_IDLE_TIMEOUT=10m \
+HAVEN_RECORDINGS_DIR="$WORK/recordings" \
+    "$ROOT/$BUILD/src/haven" > "$WORK/haven.log" 2>&1 &
+HAVEN_PID=$!
+i=0; until curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done
+python3 "$ROOT/bench/record_bench.py" "$PORT" "$HAVEN_PID" "$SFU_PID" "$WORK/recordings" "$WORK/haven.log" "$WORK"

@@ -1,0 +1,83 @@
+/* live-private.h: what session.c (the session lifecycle) and recording.c (recordings of a
+ * session) share. Main thread only, like the rest of the module. */
+#ifndef HV_LIVE_PRIVATE_H
+#define HV_LIVE_PRIVATE_H
+
+#include "live.h"
+
+#include "livekit/livekit.h"
+#include "media/media.h"
+#include "record/record.h"
+
+typedef enum { S_STARTING, S_ACTIVE, S_RECONNECTING, S_ENDED } session_state;
+
+typedef struct hv_live_rec hv_live_rec;
+
+struct hv_live {
+    const hv_config *cfg;
+    hv_pf_client *client;
+    hv_pf_catalog *catalog;
+    hv_store *store;
+    GHashTable *sessions;   /* mint → hv_live_session* (owned) */
+    GPtrArray *recordings;  /* (element-type hv_live_rec) running or finishing, owned */
+    guint rec_update_timer; /* refreshes the rows of running recordings */
+    bool recovered;         /* the recordings directory was checked for crash leftovers */
+};
+
+struct hv_live_session {
+    hv_live *live;
+    char mint[64];
+    session_state state;
+    bool record; /* recording wanted: a recording runs whenever media flows */
+    int64_t db_id;
+    hv_pf_stream *info;
+    hv_pf_waiter *info_waiter;
+    hv_pf_join *join;
+    hv_lk_room *room;
+    hv_media_session *media;
+    hv_hub_channel *channel;
+    char *room_name, *participant_sid, *streamer_identity;
+    GQueue ops; /* start callers waiting for STARTING to resolve */
+    guint retry_timer, idle_timer, teardown_idle;
+    int attempt;
+    int64_t reconnect_since_ms;
+    int64_t started_ms, started_wall_ms;
+    bool video_needed;
+    GHashTable *audio_formats; /* "rate/channels" → count */
+    int last_width, last_height;
+    uint64_t bytes_before_reconnects;
+    uint64_t reconnects;
+    char *end_reason;
+
+    /* Recording (recording.c). The tracks of the current media session and the kinds the
+     * streamer publishes decide when a recording can start. */
+    hv_live_rec *rec; /* the running recording, or NULL */
+    char video_codec[16], audio_codec[16];
+    bool expect_video, expect_audio;
+    guint rec_wait_timer;
+    char *rec_error; /* why the last recording failed, for the API */
+    int64_t last_rec_id;
+    uint64_t rec_bytes_done; /* bytes of this session's finished files */
+    int rec_files_done;
+    char *rec_last_path;
+};
+
+void hv_live_update_idle_timer(hv_live_session *s);
+
+/* ---- recording.c ---- */
+
+/* The media session reported a track / the streamer's track list: may start the recording. */
+void hv_live_rec_on_track(hv_live_session *s, const char *kind, const char *codec);
+void hv_live_rec_on_streamer(hv_live_session *s, const hv_lk_track *tracks, size_t n);
+/* Starts the recording if one is wanted and the tracks are known. */
+void hv_live_rec_maybe_start(hv_live_session *s);
+/* The media session is about to go (reconnect, end): its recording finishes into its files. */
+void hv_live_rec_stop(hv_live_session *s);
+/* The session is being freed. */
+void hv_live_rec_session_gone(hv_live_session *s);
+/* (transfer full) {"active", "recording_id", "status", "bytes", "duration_seconds", ...}. */
+json_t *hv_live_rec_json(hv_live_session *s);
+/* Finishes every recording now (shutdown): done callbacks run before it returns. */
+void hv_live_rec_abort_all(hv_live *live);
+
+#endif

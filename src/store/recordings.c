@@ -1,0 +1,323 @@
+/* The recordings table: one row per recorded file set (a video file and/or a WAV) with its
+ * codecs, size, times and status, and the live_sessions.recording_path the seed's schema keeps.
+ * Main thread only, like the rest of the store; every call is one short statement (no explicit
+ * transaction needed). Zero in the struct means "unknown" and is stored as NULL (session_id,
+ * width, height, end time), so the API can say null.
+ */
+#include "store-private.h"
+
+#include "core/error.h"
+
+#include <string.h>
+
+/* The columns insert and update write, in bind order (?1 .. ?16). */
+#define RECORDING_COLUMNS                                                                        \
+    "mint_id, video_path, audio_path, container, video_codec, audio_codec, stored_video_codec, " \
+    "width, height, start_time, end_time, duration_ms, bytes, dropped, status, error"
+#define N_RECORDING_COLUMNS 16
+
+/* What get and list read, in column order. */
+#define RECORDING_SELECT "SELECT id, session_id, " RECORDING_COLUMNS " FROM recordings"
+
+static bool
+fail(GError **error, sqlite3 *db, const char *what)
+{
+    g_set_error(error, HV_ERROR, HV_EIO, "%s: %s", what, sqlite3_errmsg(db));
+    return false;
+}
+
+static void
+bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+    if (s != NULL) {
+        sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+    } else {
+        sqlite3_bind_null(st, idx);
+    }
+}
+
+/* Binds v, or NULL when v is 0 ("not known"). */
+static void
+bind_int_or_null(sqlite3_stmt *st, int idx, int64_t v)
+{
+    if (v != 0) {
+        sqlite3_bind_int64(st, idx, v);
+    } else {
+        sqlite3_bind_null(st, idx);
+    }
+}
+
+/* Binds RECORDING_COLUMNS from r, starting at parameter first. */
+static void
+bind_recording(sqlite3_stmt *st, int first, const hv_store_recording *r)
+{
+    int i = first;
+    bind_text(st, i++, r->mint_id);
+    bind_text(st, i++, r->video_path);
+    bind_text(st, i++, r->audio_path);
+    bind_text(st, i++, r->container);
+    bind_text(st, i++, r->video_codec);
+    bind_text(st, i++, r->audio_codec);
+    bind_text(st, i++, r->stored_video_codec);
+    bind_int_or_null(st, i++, r->width);
+    bind_int_or_null(st, i++, r->height);
+    sqlite3_bind_int64(st, i++, r->start_ms);
+    bind_int_or_null(st, i++, r->end_ms);
+    sqlite3_bind_int64(st, i++, r->duration_ms);
+    sqlite3_bind_int64(st, i++, r->bytes);
+    sqlite3_bind_int64(st, i++, r->dropped);
+    bind_text(st, i++, r->status);
+    bind_text(st, i, r->error);
+}
+
+static char *
+column_text(sqlite3_stmt *st, int col)
+{
+    const unsigned char *t = sqlite3_column_text(st, col);
+    return t != NULL ? g_strdup((const char *)t) : NULL;
+}
+
+/* Reads one RECORDING_SELECT row into out (NULL columns become NULL / 0). */
+static void
+read_recording(sqlite3_stmt *st, hv_store_recording *out)
+{
+    int c = 0;
+    out->id = sqlite3_column_int64(st, c++);
+    out->session_id = sqlite3_column_int64(st, c++);
+    out->mint_id = column_text(st, c++);
+    out->video_path = column_text(st, c++);
+    out->audio_path = column_text(st, c++);
+    out->container = column_text(st, c++);
+    out->video_codec = column_text(st, c++);
+    out->audio_codec = column_text(st, c++);
+    out->stored_video_codec = column_text(st, c++);
+    out->width = sqlite3_column_int(st, c++);
+    out->height = sqlite3_column_int(st, c++);
+    out->start_ms = sqlite3_column_int64(st, c++);
+    out->end_ms = sqlite3_column_int64(st, c++);
+    out->duration_ms = sqlite3_column_int64(st, c++);
+    out->bytes = sqlite3_column_int64(st, c++);
+    out->dropped = sqlite3_column_int64(st, c++);
+    out->status = column_text(st, c++);
+    out->error = column_text(st, c);
+}
+
+void
+hv_store_recording_clear(hv_store_recording *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    g_clear_pointer(&r->mint_id, g_free);
+    g_clear_pointer(&r->video_path, g_free);
+    g_clear_pointer(&r->audio_path, g_free);
+    g_clear_pointer(&r->container, g_free);
+    g_clear_pointer(&r->video_codec, g_free);
+    g_clear_pointer(&r->audio_codec, g_free);
+    g_clear_pointer(&r->stored_video_codec, g_free);
+    g_clear_pointer(&r->status, g_free);
+    g_clear_pointer(&r->error, g_free);
+}
+
+void
+hv_store_recording_free(hv_store_recording *r)
+{
+    hv_store_recording_clear(r);
+    g_free(r);
+}
+
+int64_t
+hv_store_insert_recording(hv_store *store, const hv_store_recording *r, GError **error)
+{
+    static const char sql[] = "INSERT INTO recordings (session_id, " RECORDING_COLUMNS
+                              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    sqlite3 *db = hv_store_db(store);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        fail(error, db, "preparing the recording insert");
+        return -1;
+    }
+    bind_int_or_null(st, 1, r->session_id);
+    bind_recording(st, 2, r);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        fail(error, db, "inserting a recording");
+        return -1;
+    }
+    return sqlite3_last_insert_rowid(db);
+}
+
+bool
+hv_store_update_recording(hv_store *store, const hv_store_recording *r, GError **error)
+{
+    static const char sql[] =
+        "UPDATE recordings SET mint_id = ?1, video_path = ?2, audio_path = ?3, container = ?4, "
+        "video_codec = ?5, audio_codec = ?6, stored_video_codec = ?7, width = ?8, height = ?9, "
+        "start_time = ?10, end_time = ?11, duration_ms = ?12, bytes = ?13, dropped = ?14, "
+        "status = ?15, error = ?16 WHERE id = ?17";
+    G_STATIC_ASSERT(N_RECORDING_COLUMNS == 16);
+    sqlite3 *db = hv_store_db(store);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        return fail(error, db, "preparing the recording update");
+    }
+    bind_recording(st, 1, r);
+    sqlite3_bind_int64(st, N_RECORDING_COLUMNS + 1, r->id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        return fail(error, db, "updating a recording");
+    }
+    if (sqlite3_changes64(db) == 0) {
+        g_set_error(error, HV_ERROR, HV_ENOTFOUND, "no recording with id %" G_GINT64_FORMAT, r->id);
+        return false;
+    }
+    return true;
+}
+
+bool
+hv_store_get_recording(hv_store *store, int64_t id, hv_store_recording *out, GError **error)
+{
+    sqlite3 *db = hv_store_db(store);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, RECORDING_SELECT " WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+        return fail(error, db, "preparing the recording lookup");
+    }
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        memset(out, 0, sizeof(*out));
+        read_recording(st, out);
+    } else if (rc != SQLITE_DONE) {
+        fail(error, db, "reading a recording");
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW;
+}
+
+/* Prepares sql_head + " WHERE ..." (the non-NULL filters, so SQLite can use their indexes) +
+ * sql_tail, with the filters bound from parameter 1 on; *next gets the next free parameter. */
+static sqlite3_stmt *
+prepare_filtered(sqlite3 *db, const char *sql_head, const char *mint_id, const char *status,
+                 const char *sql_tail, int *next)
+{
+    g_autoptr(GString) sql = g_string_new(sql_head);
+    if (mint_id != NULL) {
+        g_string_append(sql, " WHERE mint_id = ?");
+    }
+    if (status != NULL) {
+        g_string_append(sql, mint_id != NULL ? " AND status = ?" : " WHERE status = ?");
+    }
+    g_string_append(sql, sql_tail);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql->str, -1, &st, NULL) != SQLITE_OK) {
+        return NULL;
+    }
+    int i = 1;
+    if (mint_id != NULL) {
+        bind_text(st, i++, mint_id);
+    }
+    if (status != NULL) {
+        bind_text(st, i++, status);
+    }
+    *next = i;
+    return st;
+}
+
+GPtrArray *
+hv_store_list_recordings(hv_store *store, const char *mint_id, const char *status, int64_t limit,
+                         int64_t offset, GError **error)
+{
+    sqlite3 *db = hv_store_db(store);
+    int i = 0;
+    /* Newest first; id breaks ties between recordings started in the same millisecond. */
+    sqlite3_stmt *st = prepare_filtered(db, RECORDING_SELECT, mint_id, status,
+                                        " ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?", &i);
+    if (st == NULL) {
+        fail(error, db, "preparing the recording list");
+        return NULL;
+    }
+    sqlite3_bind_int64(st, i++, limit >= 0 ? limit : -1); /* negative: no limit */
+    sqlite3_bind_int64(st, i, MAX(offset, 0));
+    GPtrArray *rows = g_ptr_array_new_with_free_func((GDestroyNotify)hv_store_recording_free);
+    int rc = sqlite3_step(st);
+    while (rc == SQLITE_ROW) {
+        hv_store_recording *r = g_new0(hv_store_recording, 1);
+        read_recording(st, r);
+        g_ptr_array_add(rows, r);
+        rc = sqlite3_step(st);
+    }
+    if (rc != SQLITE_DONE) {
+        fail(error, db, "listing recordings");
+        g_clear_pointer(&rows, g_ptr_array_unref);
+    }
+    sqlite3_finalize(st);
+    return rows;
+}
+
+int64_t
+hv_store_count_recordings(hv_store *store, const char *mint_id, const char *status, GError **error)
+{
+    sqlite3 *db = hv_store_db(store);
+    int i = 0;
+    sqlite3_stmt *st =
+        prepare_filtered(db, "SELECT count(*) FROM recordings", mint_id, status, "", &i);
+    if (st == NULL) {
+        fail(error, db, "preparing the recording count");
+        return -1;
+    }
+    int64_t n = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        n = sqlite3_column_int64(st, 0);
+    } else {
+        fail(error, db, "counting recordings");
+    }
+    sqlite3_finalize(st);
+    return n;
+}
+
+bool
+hv_store_delete_recording(hv_store *store, int64_t id, GError **error)
+{
+    sqlite3 *db = hv_store_db(store);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, "DELETE FROM recordings WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
+        return fail(error, db, "preparing the recording delete");
+    }
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        return fail(error, db, "deleting a recording");
+    }
+    return sqlite3_changes64(db) > 0;
+}
+
+bool
+hv_store_set_session_recording_path(hv_store *store, int64_t session_id, const char *path,
+                                    GError **error)
+{
+    sqlite3 *db = hv_store_db(store);
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db,
+                           "UPDATE live_sessions SET recording_path = ?, updated_at = ? "
+                           "WHERE id = ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        return fail(error, db, "preparing the session recording path update");
+    }
+    bind_text(st, 1, path);
+    sqlite3_bind_int64(st, 2, g_get_real_time() / 1000);
+    sqlite3_bind_int64(st, 3, session_id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        return fail(error, db, "setting a session's recording path");
+    }
+    if (sqlite3_changes64(db) == 0) {
+        g_set_error(error, HV_ERROR, HV_ENOTFOUND, "no live session with id %" G_GINT64_FORMAT,
+                    session_id);
+        return false;
+    }
+    return true;
+}
