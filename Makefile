@@ -3,7 +3,7 @@ BUILD ?= build
 LISTEN ?=
 ARGS ?=
 
-.PHONY: all deps build run test bench bench-live format format-check clean
+.PHONY: all deps build run test bench bench-live bench-record format format-check clean
 
 all: build
 
@@ -25,6 +25,9 @@ bench: build
 
 bench-live: build
 	@sh bench/live.sh $(BUILD)
+
+bench-record: build
+	@sh bench/record.sh $(BUILD)
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -7,13 +7,17 @@
 #   (a) haven joined to the stream, no viewers, not recording: the cost of receiving;
 #   (b) the same session with recording on (POST /api/live-sessions/{mint}/recording): the
 #       recording-only session; b - a is recording's own cost;
+#   (c) recording stopped again, same session: a check that the cost goes back to (a);
 #   re-encode: the MP4 that (b) wrote, through qtdemux ! h264parse ! avdec_h264 ! videoconvert !
-#       x264enc (speed-preset medium, then veryfast; bitrate = the recording's) ! mp4mux, audio
-#       opusdec ! avenc_aac, as fast as it goes; its CPU time (getrusage of the child) per
-#       second of media is the % of one core needed to keep up in real time.
-# haven's CPU is utime+stime from /proc/PID/stat, sampled in BENCH_WINDOWS windows over
-# BENCH_SECONDS per phase (defaults 5 and 30); medians are reported, with ratios and PASS/FAIL
-# for both definitions of recording's cost (b, the strict one, and b - a).
+#       x264enc (speed-preset medium, and veryfast for the range; bitrate = the recording's) !
+#       mp4mux, audio opusdec ! avenc_aac, as fast as it goes, with the SFU stopped; its CPU
+#       time (getrusage of the child) per second of media is the % of one core needed to keep
+#       up in real time. BENCH_REENCODE_RUNS runs of each preset (default 3), alternated.
+# haven's CPU is utime+stime from /proc/PID/stat (all threads), sampled in BENCH_WINDOWS windows
+# over BENCH_SECONDS per phase (defaults 5 and 30); medians are reported, with the ratios and
+# PASS/FAIL for both definitions of recording's cost: b (the strict one: "a recording-only
+# session") and b - a. Per-window values, the busiest haven threads and the exact gst-launch
+# lines go to stderr. The same haven process and the same stream serve every phase.
 # Everything runs inside a loopback-only network namespace.
 # Usage: make bench-record, or bench/record.sh [build]   (BENCH_SECONDS=60 bench/record.sh)
 set -eu

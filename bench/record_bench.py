@@ -7,10 +7,12 @@ Usage: record_bench.py PORT HAVEN_PID SFU_PID RECORDINGS_DIR HAVEN_LOG WORK_DIR
 Phases, all on the same haven process and the same 1280x720 30 fps H.264 stream:
   a  session joined, no viewers, not recording: the cost of receiving;
   b  the same session with recording on (POST /api/live-sessions/{mint}/recording start);
+  c  recording stopped again, same session (a check that the cost returns to a);
   then the MP4 that phase b wrote is decoded and re-encoded with x264 (speed-preset medium, the
   Node recorder's ffmpeg/libx264 default, and veryfast) as fast as it can go, and the CPU that
   took, per second of media, is set against recording's.
-Phases a and b are sampled in BENCH_WINDOWS windows over BENCH_SECONDS; medians are reported.
+Phases a, b, c are sampled in BENCH_WINDOWS windows over BENCH_SECONDS each; each re-encode runs
+BENCH_REENCODE_RUNS times; medians are reported.
 """
 import http.client
 import json
@@ -31,6 +33,7 @@ PORT, HAVEN_PID, SFU_PID = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 REC_DIR, HAVEN_LOG, WORK = sys.argv[4], sys.argv[5], sys.argv[6]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "30"))
 WINDOWS = int(os.environ.get("BENCH_WINDOWS", "5"))
+RUNS = int(os.environ.get("BENCH_REENCODE_RUNS", "3"))
 HZ = os.sysconf("SC_CLK_TCK")
 
 
@@ -184,8 +187,8 @@ def main():
     s = wait_for("video from the fake SFU",
                  lambda s: s and s["status"] == "active" and s["video"]["codec"]
                  and s["bytes_received"] > 0, 60)
-    log(f"joined: video {s['video']['codec']}, audio {s['audio']['codec']} (not decoded: "
-        f"the size is known once recording or a viewer needs it)")
+    log(f"joined: video {s['video']['codec']}, audio {s['audio']['codec']}, "
+        f"{s['bytes_received']} bytes received")
     b0 = s["bytes_received"]
     time.sleep(3)  # settle: ICE/DTLS done, jitter buffers full
     s = session()
@@ -260,13 +263,18 @@ def main():
         audio_enc, audio_name = ["avenc_aac"], "AAC (avenc_aac)"
     else:
         audio_enc, audio_name = ["opusenc"], "Opus (opusenc)"
-    results = {}
-    for preset in ("medium", "veryfast"):
-        cpu, user, sys_, wall = reencode(mp4, preset, kbps, decoder, audio_enc,
-                                         os.path.join(WORK, f"reencode-{preset}.mp4"))
-        results[preset] = (cpu / media_s * 100.0, wall)
-        log(f"re-encode ({preset}): {cpu:.2f} s CPU (user {user:.2f}, sys {sys_:.2f}) in "
-            f"{wall:.2f} s wall for {media_s:.2f} s of media")
+    runs = {"medium": [], "veryfast": []}
+    for i in range(RUNS):  # alternated, so drift hits both presets alike
+        for preset in runs:
+            cpu, user, sys_, wall = reencode(mp4, preset, kbps, decoder, audio_enc,
+                                             os.path.join(WORK, f"reencode-{preset}.mp4"))
+            runs[preset].append((cpu / media_s * 100.0, wall))
+            log(f"re-encode ({preset}) run {i + 1}/{RUNS}: {cpu:.2f} s CPU (user {user:.2f}, "
+                f"sys {sys_:.2f}) in {wall:.2f} s wall for {media_s:.2f} s of media "
+                f"= {cpu / media_s * 100.0:.1f}% of one core")
+    results = {p: (statistics.median(x[0] for x in r), statistics.median(x[1] for x in r))
+               for p, r in runs.items()}
+    spread = {p: (min(x[0] for x in r), max(x[0] for x in r)) for p, r in runs.items()}
 
     # --- the table ------------------------------------------------------------------------------
     am, bm, cm = statistics.median(a), statistics.median(b), statistics.median(c)
@@ -295,10 +303,13 @@ def main():
     print(f"  {'(b - a) recording itself':<52} {rec_only:>17.2f}%"
           f"  window noise ~ +/-{noise:.2f}")
     print(f"  {'re-encode, x264 medium (reference: ffmpeg default)':<52} {med:>17.2f}%"
-          f"  {decoder} + x264enc {kbps} kbps + {audio_name}, "
+          f"  {spread['medium'][0]:.1f}-{spread['medium'][1]:.1f} over {RUNS} runs, "
           f"{media_s / results['medium'][1]:.2f}x real time")
     print(f"  {'re-encode, x264 veryfast':<52} {fast:>17.2f}%"
-          f"  {media_s / results['veryfast'][1]:.2f}x real time")
+          f"  {spread['veryfast'][0]:.1f}-{spread['veryfast'][1]:.1f} over {RUNS} runs, "
+          f"{media_s / results['veryfast'][1]:.2f}x real time")
+    print(f"  re-encode = {decoder} ! videoconvert ! x264enc bitrate={kbps} + opusdec ! "
+          f"{audio_name}, on the MP4 of (b), SFU stopped; CPU time / media time")
     print(f"  recorded: {media_s:.1f} s of media, {video_bytes / 1e6:.1f} MB MP4 "
           f"({kbps} kbps), {dropped} packets dropped while recording")
     print(f"  ratios (target: recording <= 1/{TARGET:.0f} of re-encoding, i.e. ratio >= "

@@ -513,7 +513,10 @@ build(hv_recorder *r, const hv_recorder_config *cfg, GError **error)
         } else {
             g_object_set(mux, "fragment-duration", (guint)cfg->fragment_ms, NULL);
         }
+        /* Unbuffered: every muxer write reaches the kernel at once, so a killed process loses
+         * nothing already muxed (filesink would otherwise hold up to 64 KiB). */
         g_object_set(sink, "location", r->video_part, "sync", FALSE, "async", FALSE, NULL);
+        gst_util_set_object_arg(G_OBJECT(sink), "buffer-mode", "unbuffered");
         if (!gst_element_link(mux, sink) || !build_video(r, cfg, mux, error)) {
             if (error != NULL && *error == NULL) {
                 g_set_error(error, HV_ERROR, HV_EINVAL, "cannot link the recording muxer");

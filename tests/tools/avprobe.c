@@ -1,6 +1,6 @@
 /* hv-avprobe: measures audio/video sync in a recorded file made from hv-flashbeep's output.
  *
- * Usage: hv-avprobe FILE        (mp4, webm, wav, anything decodebin can decode)
+ * Usage: hv-avprobe [--pts] FILE        (mp4, webm, wav, anything decodebin can decode)
  *
  * The file is decoded as fast as possible: video to GRAY8, audio to mono S16LE at 48 kHz. On
  * stdout goes one JSON object (one line):
@@ -9,17 +9,23 @@
  *    "audio": {"samples", "first_s", "last_s", "rate", "channels"} or null,
  *    "flashes": [s...], "beeps": [s...],
  *    "pairs": [{"flash": s, "beep": s, "offset_ms": (beep - flash) * 1000}],
- *    "error": null or "message"}
+ *    "error": null or "message", "timeline": "stream-time" or "pts"}
  *
- *   flash  PTS of a frame whose mean luma is above 128 when the previous frame's was below 64;
+ *   flash  time of a frame whose mean luma is above 128 when the previous frame's was below 64;
  *   beep   time of the first sample with |x| > 0.1 full scale after at least 300 ms of samples
- *          with |x| < 0.02 (t = buffer PTS + i / 48000); samples between the two thresholds
+ *          with |x| < 0.02 (t = buffer time + i / 48000); samples between the two thresholds
  *          after those 300 ms (a codec's ramp into the beep) neither count nor disarm;
  *   pairs  each flash with the nearest beep within 500 ms, if any.
  *
- * Times are the decoded buffers' PTS in seconds, as the demuxer and decoders set them: nothing is
- * rebased, so an audio track that a container's edit list or a codec delay starts late shows up
- * as such. video.last_s is the last frame's PTS; audio.last_s is the end of the last buffer.
+ * Times are in seconds on the file's own timeline, never rebased to the first frame or sample:
+ * each decoded buffer's PTS mapped through the segment it arrived in to stream time. For most
+ * files that is the PTS itself; for an MP4 with an edit list it is where the edit list presents
+ * the sample (qtdemux leaves the PTS in media time and puts the edit's shift in the segment), so
+ * an empty edit that delays a track is honoured as a player would. With --pts the raw buffer PTS
+ * is used instead, which shows what the edit list contributes. "timeline" in the JSON says which
+ * ("stream-time" or "pts").
+ *
+ * video.last_s is the last frame's time; audio.last_s is the end of the last buffer.
  * audio.samples counts 48 kHz mono samples; rate and channels are the decoder's output.
  *
  * A damaged or truncated file (a fragmented MP4 cut by SIGKILL) is decoded as far as it goes:
@@ -49,19 +55,21 @@
 typedef struct {
     gboolean present; /* a decoded video stream was linked */
     guint64 frames;
-    GstClockTime first;
-    GstClockTime last;
+    gboolean timed; /* first/last are set */
+    double first;
+    double last;
     gint width;
     gint height;
     double prev_mean; /* < 0: no previous frame */
-    GArray *flashes;  /* GstClockTime */
+    GArray *flashes;  /* double seconds */
 } video_track;
 
 typedef struct {
     gboolean present;
     guint64 samples;
-    GstClockTime first;
-    GstClockTime end;
+    gboolean timed; /* first/end are set */
+    double first;
+    double end;
     gint rate; /* as decoded, before conversion */
     gint channels;
     guint64 quiet_run; /* consecutive silent samples */
@@ -72,6 +80,7 @@ typedef struct {
 typedef struct {
     GMainLoop *loop;
     GstElement *pipeline;
+    gboolean raw_pts; /* --pts */
     /* Each track is written only by its own streaming thread while the pipeline runs and read by
      * the main thread after the pipeline is back in NULL, which joins those threads. */
     video_track video;
@@ -90,6 +99,31 @@ set_error(probe *p, const gchar *msg)
     if (p->error == NULL) {
         p->error = g_strdup(msg);
     }
+}
+
+/* Seconds on the file's timeline for a buffer timestamp (see the top of the file). FALSE when
+ * the buffer has no PTS. */
+static gboolean
+buffer_time(const probe *p, GstSample *sample, GstClockTime pts, double *out)
+{
+    if (!GST_CLOCK_TIME_IS_VALID(pts)) {
+        return FALSE;
+    }
+    const GstSegment *seg = gst_sample_get_segment(sample);
+    if (p->raw_pts || seg == NULL || seg->format != GST_FORMAT_TIME) {
+        *out = (double)pts / GST_SECOND;
+        return TRUE;
+    }
+    /* The _full variant also maps timestamps before the segment start (negative stream time)
+     * instead of refusing them. */
+    guint64 st;
+    int sign = gst_segment_to_stream_time_full(seg, GST_FORMAT_TIME, pts, &st);
+    if (sign == 0) {
+        *out = (double)pts / GST_SECOND;
+    } else {
+        *out = sign > 0 ? (double)st / GST_SECOND : -(double)st / GST_SECOND;
+    }
+    return TRUE;
 }
 
 /* --- video ----------------------------------------------------------------------------------- */
@@ -132,17 +166,18 @@ on_video_sample(GstAppSink *sink, gpointer user_data)
     double mean = mean_luma(&frame);
     gst_video_frame_unmap(&frame);
 
-    GstClockTime pts = GST_BUFFER_PTS(buf);
+    double t;
     v->width = GST_VIDEO_INFO_WIDTH(&info);
     v->height = GST_VIDEO_INFO_HEIGHT(&info);
-    if (GST_CLOCK_TIME_IS_VALID(pts)) {
-        if (!GST_CLOCK_TIME_IS_VALID(v->first)) {
-            v->first = pts;
+    if (buffer_time(p, sample, GST_BUFFER_PTS(buf), &t)) {
+        if (!v->timed) {
+            v->first = t;
+            v->timed = TRUE;
         }
-        v->last = pts;
+        v->last = t;
         /* Dark-to-bright only: a file that starts inside a flash has no measurable onset. */
         if (v->prev_mean >= 0.0 && v->prev_mean < FLASH_OFF && mean > FLASH_ON) {
-            g_array_append_val(v->flashes, pts);
+            g_array_append_val(v->flashes, t);
         }
     }
     v->prev_mean = mean;
@@ -171,20 +206,21 @@ on_audio_sample(GstAppSink *sink, gpointer user_data)
     }
     const gint16 *x = (const gint16 *)map.data;
     gsize n = map.size / sizeof(gint16);
-    GstClockTime pts = GST_BUFFER_PTS(buf);
-    if (!GST_CLOCK_TIME_IS_VALID(pts)) {
+    double start;
+    if (!buffer_time(p, sample, GST_BUFFER_PTS(buf), &start)) {
         /* Continue from the previous buffer; a first buffer without PTS starts at 0. */
-        pts = GST_CLOCK_TIME_IS_VALID(a->end) ? a->end : 0;
+        start = a->timed ? a->end : 0.0;
     }
-    if (!GST_CLOCK_TIME_IS_VALID(a->first)) {
-        a->first = pts;
+    if (!a->timed) {
+        a->first = start;
+        a->timed = TRUE;
     }
 
     for (gsize i = 0; i < n; i++) {
         double level = fabs(GINT16_FROM_LE(x[i]) / 32768.0);
         if (level > BEEP_ON) {
             if (a->armed) {
-                double t = (double)pts / GST_SECOND + (double)i / PROBE_RATE;
+                double t = start + (double)i / PROBE_RATE;
                 g_array_append_val(a->beeps, t);
                 a->armed = FALSE;
             }
@@ -202,7 +238,7 @@ on_audio_sample(GstAppSink *sink, gpointer user_data)
         }
     }
     a->samples += n;
-    a->end = pts + gst_util_uint64_scale_int(n, GST_SECOND, PROBE_RATE);
+    a->end = start + (double)n / PROBE_RATE;
     gst_buffer_unmap(buf, &map);
     g_atomic_int_inc(&p->progress);
     gst_sample_unref(sample);
@@ -235,6 +271,15 @@ audio_caps_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 
 /* --- pipeline -------------------------------------------------------------------------------- */
 
+/* Drops an element that never made it into the pipeline (it is still floating). */
+static void
+discard(GstElement *e)
+{
+    if (e != NULL) {
+        gst_object_unref(gst_object_ref_sink(e));
+    }
+}
+
 static GstElement *
 make(const char *factory)
 {
@@ -245,8 +290,8 @@ make(const char *factory)
     return e;
 }
 
-/* Builds convert ! [resample !] capsfilter ! appsink in the pipeline and returns the first
- * element's sink pad (NULL when an element is missing). */
+/* Builds convert ! [resample !] appsink (whose caps fix the output format) in the pipeline and
+ * returns the converter's sink pad (NULL when an element is missing). */
 static GstPad *
 add_branch(probe *p, gboolean video)
 {
@@ -254,9 +299,9 @@ add_branch(probe *p, gboolean video)
     GstElement *resample = video ? NULL : make("audioresample");
     GstElement *sink = make("appsink");
     if (conv == NULL || sink == NULL || (!video && resample == NULL)) {
-        g_clear_object(&conv);
-        g_clear_object(&resample);
-        g_clear_object(&sink);
+        discard(conv);
+        discard(resample);
+        discard(sink);
         return NULL;
     }
     GstCaps *caps =
@@ -335,12 +380,12 @@ on_pad_added(GstElement *decodebin, GstPad *pad, gpointer user_data)
     } else {
         sinkpad = add_discard(p);
     }
-    gst_caps_unref(caps);
 
     if (sinkpad == NULL || GST_PAD_LINK_FAILED(gst_pad_link(pad, sinkpad))) {
         GST_ELEMENT_ERROR(decodebin, CORE, PAD, ("could not link a decoded %s stream", name),
                           (NULL));
     }
+    gst_caps_unref(caps); /* after the last use of name, which points into it */
     g_clear_object(&sinkpad);
     g_mutex_unlock(&p->pad_lock);
 }
@@ -415,9 +460,9 @@ seconds(double s)
 }
 
 static json_t *
-clock_seconds(GstClockTime t)
+maybe_seconds(gboolean valid, double s)
 {
-    return GST_CLOCK_TIME_IS_VALID(t) ? seconds((double)t / GST_SECOND) : json_null();
+    return valid ? seconds(s) : json_null();
 }
 
 static json_t *
@@ -436,25 +481,25 @@ build_json(probe *p)
     if (v->present) {
         json_object_set_new(root, "video",
                             json_pack("{s:I, s:o, s:o, s:o, s:o}", "frames", (json_int_t)v->frames,
-                                      "first_s", clock_seconds(v->first), "last_s",
-                                      clock_seconds(v->last), "width", dimension(v->width),
-                                      "height", dimension(v->height)));
+                                      "first_s", maybe_seconds(v->timed, v->first), "last_s",
+                                      maybe_seconds(v->timed, v->last), "width",
+                                      dimension(v->width), "height", dimension(v->height)));
     } else {
         json_object_set_new(root, "video", json_null());
     }
     if (a->present) {
-        json_object_set_new(root, "audio",
-                            json_pack("{s:I, s:o, s:o, s:o, s:o}", "samples",
-                                      (json_int_t)a->samples, "first_s", clock_seconds(a->first),
-                                      "last_s", clock_seconds(a->end), "rate", dimension(a->rate),
-                                      "channels", dimension(a->channels)));
+        json_object_set_new(
+            root, "audio",
+            json_pack("{s:I, s:o, s:o, s:o, s:o}", "samples", (json_int_t)a->samples, "first_s",
+                      maybe_seconds(a->timed, a->first), "last_s", maybe_seconds(a->timed, a->end),
+                      "rate", dimension(a->rate), "channels", dimension(a->channels)));
     } else {
         json_object_set_new(root, "audio", json_null());
     }
 
     json_t *flashes = json_array();
     for (guint i = 0; i < v->flashes->len; i++) {
-        json_array_append_new(flashes, clock_seconds(g_array_index(v->flashes, GstClockTime, i)));
+        json_array_append_new(flashes, seconds(g_array_index(v->flashes, double, i)));
     }
     json_object_set_new(root, "flashes", flashes);
 
@@ -466,7 +511,7 @@ build_json(probe *p)
 
     json_t *pairs = json_array();
     for (guint i = 0; i < v->flashes->len; i++) {
-        double f = (double)g_array_index(v->flashes, GstClockTime, i) / GST_SECOND;
+        double f = g_array_index(v->flashes, double, i);
         double best = 0.0;
         gboolean found = FALSE;
         for (guint j = 0; j < a->beeps->len; j++) {
@@ -485,6 +530,7 @@ build_json(probe *p)
     json_object_set_new(root, "pairs", pairs);
 
     json_object_set_new(root, "error", p->error != NULL ? json_string(p->error) : json_null());
+    json_object_set_new(root, "timeline", json_string(p->raw_pts ? "pts" : "stream-time"));
     return root;
 }
 
@@ -492,19 +538,29 @@ int
 main(int argc, char **argv)
 {
     gst_init(&argc, &argv);
-    if (argc != 2) {
-        g_printerr("usage: hv-avprobe FILE\n"
+    probe p = {0};
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (g_str_equal(argv[i], "--pts")) {
+            p.raw_pts = TRUE;
+        } else if (path == NULL && argv[i][0] != '-') {
+            path = argv[i];
+        } else {
+            path = NULL;
+            break;
+        }
+    }
+    if (path == NULL) {
+        g_printerr("usage: hv-avprobe [--pts] FILE\n"
                    "  decodes FILE and prints one JSON object: video/audio extents, flash and "
-                   "beep onsets, their pairs and offsets\n");
+                   "beep onsets, their pairs and offsets\n"
+                   "  --pts  raw buffer PTS instead of stream time (ignores MP4 edit lists)\n");
         return 2;
     }
 
-    probe p = {0};
     g_mutex_init(&p.pad_lock);
-    p.video.first = p.video.last = GST_CLOCK_TIME_NONE;
     p.video.prev_mean = -1.0;
-    p.video.flashes = g_array_new(FALSE, FALSE, sizeof(GstClockTime));
-    p.audio.first = p.audio.end = GST_CLOCK_TIME_NONE;
+    p.video.flashes = g_array_new(FALSE, FALSE, sizeof(double));
     p.audio.beeps = g_array_new(FALSE, FALSE, sizeof(double));
     p.loop = g_main_loop_new(NULL, FALSE);
     p.pipeline = gst_object_ref_sink(gst_pipeline_new("avprobe"));
@@ -513,10 +569,10 @@ main(int argc, char **argv)
     GstElement *dec = make("decodebin");
     if (src == NULL || dec == NULL) {
         set_error(&p, "filesrc or decodebin is not installed");
-        g_clear_object(&src);
-        g_clear_object(&dec);
+        discard(src);
+        discard(dec);
     } else {
-        g_object_set(src, "location", argv[1], NULL);
+        g_object_set(src, "location", path, NULL);
         gst_bin_add_many(GST_BIN(p.pipeline), src, dec, NULL);
         gst_element_link(src, dec);
         g_signal_connect(dec, "pad-added", G_CALLBACK(on_pad_added), &p);

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // Fake LiveKit SFU for haven's tests: v0 signalling (/rtc, binary protobuf via
 // @livekit/protocol), one SUBSCRIBER peer connection per client (werift), real
-// VP8/H.264 + Opus from gst-launch-1.0. Loopback only. See README.md.
+// VP8/H.264 + Opus from gst-launch-1.0 (or, with --pattern flash, from one
+// hv-flashbeep process: flashes and beeps in sync). Loopback only. See README.md.
+import fs from 'node:fs';
 import http from 'node:http';
+import { resolve as resolvePath } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { LeaveRequest, LeaveRequest_Action, DisconnectReason, SignalResponse } from '@livekit/protocol';
 import { verifyHS256 } from './lib/jwt.js';
@@ -12,17 +15,21 @@ import { Session } from './lib/session.js';
 
 const USAGE = `usage: node sfu.js [--port 0] [--host 127.0.0.1] [--codec vp8|h264]
        [--width 1280] [--height 720] [--fps 30] [--bitrate-kbps 2000] [--keyframe-interval 60]
-       [--pattern smpte|ball|<videotestsrc pattern>] [--media-direction sendrecv|sendonly]
+       [--pattern smpte|ball|flash|<videotestsrc pattern>] [--flashbeep PATH]
+       [--media-direction sendrecv|sendonly]
        [--ping-interval 5] [--ping-timeout 15] [--publish-delay-ms 0]
        [--token-refresh-s 300] [--join-timeout-s 60] [--negotiation-timeout-s 15]
-       [--api-key devkey] [--api-secret secret] [--verbose]`;
+       [--api-key devkey] [--api-secret secret] [--verbose]
+--pattern flash: white flash + 1 kHz beep at every whole second, in sync, from
+  one hv-flashbeep process (--flashbeep PATH, default $HAVEN_FLASHBEEP; built as
+  build/tests/tools/hv-flashbeep). Measure a recording with hv-avprobe.`;
 
 function parseArgs(argv) {
   const o = {
     port: 0, host: '127.0.0.1', codec: 'vp8', width: 1280, height: 720, fps: 30, bitrateKbps: 2000,
     keyframeInterval: 60, pattern: 'smpte', mediaDirection: 'sendrecv', pingInterval: 5, pingTimeout: 15,
     publishDelayMs: 0, tokenRefreshS: 300, joinTimeoutS: 60, negotiationTimeoutS: 15,
-    apiKey: 'devkey', apiSecret: 'secret', verbose: false,
+    apiKey: 'devkey', apiSecret: 'secret', verbose: false, flashbeep: process.env.HAVEN_FLASHBEEP || null,
   };
   const ints = {
     '--port': 'port', '--width': 'width', '--height': 'height', '--fps': 'fps', '--bitrate-kbps': 'bitrateKbps',
@@ -30,7 +37,10 @@ function parseArgs(argv) {
     '--publish-delay-ms': 'publishDelayMs', '--token-refresh-s': 'tokenRefreshS', '--join-timeout-s': 'joinTimeoutS',
     '--negotiation-timeout-s': 'negotiationTimeoutS',
   };
-  const strs = { '--host': 'host', '--codec': 'codec', '--pattern': 'pattern', '--media-direction': 'mediaDirection', '--api-key': 'apiKey', '--api-secret': 'apiSecret' };
+  const strs = {
+    '--host': 'host', '--codec': 'codec', '--pattern': 'pattern', '--media-direction': 'mediaDirection', '--api-key': 'apiKey', '--api-secret': 'apiSecret',
+    '--flashbeep': 'flashbeep',
+  };
   const die = (msg) => { process.stderr.write(`sfu.js: ${msg}\n${USAGE}\n`); process.exit(2); };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -54,6 +64,16 @@ function parseArgs(argv) {
   if (!/^127\.\d+\.\d+\.\d+$/.test(o.host) && o.host !== '::1' && o.host !== 'localhost') die(`--host must be a loopback address, not ${o.host}`);
   if (o.width < 16 || o.height < 16 || o.fps < 1) die('bad --width/--height/--fps');
   if (o.pingInterval < 1 || o.pingTimeout < 1) die('ping interval/timeout must be >= 1');
+  if (o.pattern === 'flash') {
+    if (!o.flashbeep) die('--pattern flash needs the hv-flashbeep program: pass --flashbeep PATH or set HAVEN_FLASHBEEP (build it with ninja -C build tests/tools/hv-flashbeep)');
+    // Absolute, so the check and the spawn (setpriv execvp) find the same file.
+    o.flashbeep = resolvePath(o.flashbeep);
+    try {
+      fs.accessSync(o.flashbeep, fs.constants.X_OK);
+    } catch {
+      die(`--flashbeep ${o.flashbeep}: not an executable file`);
+    }
+  }
   return o;
 }
 
@@ -203,7 +223,10 @@ function statsView() {
     config: sfu.config,
     codec: opts.codec,
     overlay: sfu.hub.overlay,
-    media: { packets_in: { ...sfu.hub.packetsIn }, keyframe_requests: sfu.hub.keyframeRequests, plis_sent_to_encoder: sfu.hub.plisSent },
+    media: {
+      packets_in: { ...sfu.hub.packetsIn }, keyframe_requests: sfu.hub.keyframeRequests, plis_sent_to_encoder: sfu.hub.plisSent,
+      pattern: opts.pattern,
+    },
     rooms: [...sfu.rooms.values()].map((r) => ({
       name: r.name, sid: r.sid, sessions: r.sessions.size,
       streamer: r.streamer && { sid: r.streamer.sid, identity: r.streamer.identity, state: r.streamer.state, tracks: r.streamer.tracks.map((t) => ({ sid: t.sid, kind: t.kind })) },
@@ -412,7 +435,7 @@ async function main() {
     shutdown(1);
     return;
   }
-  log(`media running: ${opts.codec} ${opts.width}x${opts.height}@${opts.fps} overlay=${sfu.hub.overlay || 'none'}`);
+  log(`media running: ${opts.codec} ${opts.width}x${opts.height}@${opts.fps} pattern=${opts.pattern} overlay=${sfu.hub.overlay || 'none'}`);
   server.listen(opts.port, opts.host, () => {
     process.stdout.write(`LISTENING ${server.address().port}\n`);
   });

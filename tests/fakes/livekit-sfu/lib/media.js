@@ -1,6 +1,9 @@
 // The synthetic publisher's media: two gst-launch-1.0 pipelines (video, audio)
 // that send RTP to UDP sockets on 127.0.0.1, fanned out to every subscribed
-// werift track. Keyframe requests (RTCP PLI from a subscriber) are forwarded
+// werift track. With --pattern flash both branches run in ONE hv-flashbeep
+// process instead (tests/tools/flashbeep.c): the picture flashes and the sound
+// beeps at every whole second, on one clock, so a recording's A/V offset can be
+// measured with hv-avprobe. Keyframe requests (RTCP PLI from a subscriber) are forwarded
 // to the video pipeline's rtpbin, whose rtpsession turns a PLI for its own
 // SSRC into an upstream force-key-unit event, so the encoder emits a keyframe
 // at once (Appendix A.11) instead of at the next periodic one.
@@ -35,10 +38,29 @@ async function freeUdpPort() {
 
 const randomSsrc = () => (Math.floor(Math.random() * 0xfffffff0) + 1) >>> 0;
 
+// One gst-launch description from gst-launch-style argv tokens, the way
+// gst_parse_launchv() joins them: spaces outside double quotes are
+// backslash-escaped, so every token stays one token (e.g. font-desc="Sans, 32"
+// keeps its quoted space, a bare value with a space keeps it escaped).
+export function toDescription(tokens) {
+  return tokens.map((tok) => {
+    let out = '';
+    let inQuotes = false;
+    for (let i = 0; i < tok.length; i++) {
+      const c = tok[i];
+      if (c === '"' && (!inQuotes || tok[i - 1] !== '\\')) inQuotes = !inQuotes;
+      if (c === ' ' && !inQuotes) out += '\\';
+      out += c;
+    }
+    return out;
+  }).join(' ');
+}
+
 export class MediaHub extends EventEmitter {
   constructor(opts) {
     super();
-    this.opts = opts; // {codec, width, height, fps, bitrateKbps, keyframeInterval, pattern, log}
+    this.opts = opts; // {codec, width, height, fps, bitrateKbps, keyframeInterval, pattern, flashbeep, log}
+    this.flash = opts.pattern === 'flash';
     this.sinks = { video: new Set(), audio: new Set() };
     this.children = [];
     this.packetsIn = { video: 0, audio: 0 };
@@ -53,17 +75,28 @@ export class MediaHub extends EventEmitter {
 
   videoPipeline(rtpPort, rtcpInPort) {
     const { codec, width, height, fps, bitrateKbps, keyframeInterval, pattern } = this.opts;
-    const src = pattern === 'smpte'
+    let src;
+    let caps = `video/x-raw,width=${width},height=${height},framerate=${fps}/1`;
+    if (this.flash) {
+      // hv-flashbeep paints this source's frames white/black from their PTS;
+      // it only handles I420, hence the forced format.
+      src = ['videotestsrc', 'name=flashsrc', 'is-live=true', 'pattern=black'];
+      caps = `video/x-raw,format=I420,width=${width},height=${height},framerate=${fps}/1`;
+    } else if (pattern === 'smpte') {
       // Scrolling bars: a moving picture with a realistic bitrate (a bouncing
       // ball on black compresses to ~150 kbit/s, ~30 packets/s).
-      ? ['videotestsrc', 'is-live=true', 'pattern=smpte', 'horizontal-speed=4']
-      : ['videotestsrc', 'is-live=true', `pattern=${pattern}`];
-    const caps = `video/x-raw,width=${width},height=${height},framerate=${fps}/1`;
+      src = ['videotestsrc', 'is-live=true', 'pattern=smpte', 'horizontal-speed=4'];
+    } else {
+      src = ['videotestsrc', 'is-live=true', `pattern=${pattern}`];
+    }
     const overlay = [];
     // A visible wall clock (clockoverlay) or running time (timeoverlay) lets a
     // person judge latency and freezes; both live in gstreamer1.0-x (pango),
-    // which may not be installed.
-    if (hasElement('clockoverlay')) {
+    // which may not be installed. Not in flash mode: text on the frame would
+    // move the mean luma the flash detector measures.
+    if (this.flash) {
+      this.overlay = null;
+    } else if (hasElement('clockoverlay')) {
       this.overlay = 'clockoverlay';
       overlay.push('!', 'clockoverlay', 'time-format="%H:%M:%S"', 'halignment=right', 'valignment=top', 'font-desc="Sans, 32"');
     } else if (hasElement('timeoverlay')) {
@@ -99,22 +132,41 @@ export class MediaHub extends EventEmitter {
   }
 
   audioPipeline(rtpPort) {
+    const src = this.flash
+      // hv-flashbeep writes the beeps into this silence; it needs interleaved
+      // S16LE. 10 ms buffers keep the beep onset's buffer small.
+      ? ['audiotestsrc', 'name=beepsrc', 'is-live=true', 'wave=silence', 'samplesperbuffer=480',
+        '!', 'audio/x-raw,format=S16LE,layout=interleaved,rate=48000,channels=2']
+      : ['audiotestsrc', 'is-live=true', 'wave=sine', 'freq=440', 'volume=0.3',
+        '!', 'audio/x-raw,rate=48000,channels=2'];
     return [
-      'audiotestsrc', 'is-live=true', 'wave=sine', 'freq=440', 'volume=0.3',
-      '!', 'audio/x-raw,rate=48000,channels=2', '!', 'audioconvert', '!', 'audioresample',
+      ...src, '!', 'audioconvert', '!', 'audioresample',
       '!', 'opusenc', 'bitrate=64000',
       '!', 'rtpopuspay', `pt=${PUBLISHER_CODECS.opus.pt}`, `ssrc=${this.audioSsrc}`,
       '!', 'udpsink', `host=${LOOPBACK}`, `port=${rtpPort}`, 'sync=false', 'async=false',
     ];
   }
 
+  // gst-launch-1.0 with the pipeline as argv tokens.
   spawnGst(name, args) {
+    this.opts.log(`spawn ${name}: gst-launch-1.0 -q ${args.join(' ')}`);
+    return this.spawnMedia(name, 'gst-launch-1.0', ['-q', ...args]);
+  }
+
+  // hv-flashbeep with both branches in one description (one process, one
+  // clock: the flash and the beep are generated in sync).
+  spawnFlashbeep(name, tokens) {
+    const description = toDescription(tokens);
+    this.opts.log(`spawn ${name}: ${this.opts.flashbeep} '${description}'`);
+    return this.spawnMedia(name, this.opts.flashbeep, [description]);
+  }
+
+  spawnMedia(name, program, args) {
     // setpriv --pdeathsig: the pipeline dies with us even if we are SIGKILLed,
     // instead of encoding into a closed port forever.
     const useSetpriv = fs.existsSync('/usr/bin/setpriv');
-    const cmd = useSetpriv ? '/usr/bin/setpriv' : 'gst-launch-1.0';
-    const argv = useSetpriv ? ['--pdeathsig', 'TERM', '--', 'gst-launch-1.0', '-q', ...args] : ['-q', ...args];
-    this.opts.log(`spawn ${name}: gst-launch-1.0 -q ${args.join(' ')}`);
+    const cmd = useSetpriv ? '/usr/bin/setpriv' : program;
+    const argv = useSetpriv ? ['--pdeathsig', 'TERM', '--', program, ...args] : args;
     const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => { stderr = (stderr + d).slice(-4000); this.opts.log(`[${name}] ${String(d).trimEnd()}`); });
@@ -137,10 +189,17 @@ export class MediaHub extends EventEmitter {
       const check = () => (this.packetsIn[kind] > 0 ? resolve() : setTimeout(check, 20));
       check();
     });
-    this.spawnGst('video', this.videoPipeline(this.videoSock.address().port, this.rtcpPort));
-    this.spawnGst('audio', this.audioPipeline(this.audioSock.address().port));
+    const video = this.videoPipeline(this.videoSock.address().port, this.rtcpPort);
+    const audio = this.audioPipeline(this.audioSock.address().port);
+    if (this.flash) {
+      this.spawnFlashbeep('flashbeep', [...video, ...audio]);
+    } else {
+      this.spawnGst('video', video);
+      this.spawnGst('audio', audio);
+    }
+    const source = this.flash ? 'hv-flashbeep' : 'gst-launch';
     let timer;
-    const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error('no RTP from gst-launch within timeout')), timeoutMs); });
+    const timeout = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no RTP from ${source} within timeout`)), timeoutMs); });
     const failed = new Promise((_, reject) => this.once('error', reject));
     try {
       await Promise.race([Promise.all([firstPacket('video'), firstPacket('audio')]), timeout, failed]);
