@@ -5,7 +5,7 @@
 # Each of ROUNDS rounds (default 5 × 5 s, wrk with 2 threads and 32 connections) loads, in turn:
 #   - the list as browsers ask for it (Accept-Encoding: gzip; haven keeps a gzip copy),
 #   - the list uncompressed (about 45 KB an answer: the loopback copy dominates),
-#   - GET /, a tiny constant answer: the server's own floor,
+#   - GET /api, a tiny constant answer: the server's own floor,
 # inside a loopback-only network namespace, and prints the medians and their ratios.
 # Usage: bench/catalog-load.sh [build]
 set -eu
@@ -68,7 +68,7 @@ r=0
 while [ $r -lt "$ROUNDS" ]; do
     run "$LIST" -H "Accept-Encoding: gzip" >> "$WORK/gzip"
     run "$LIST" >> "$WORK/plain"
-    run "http://127.0.0.1:$PORT/" >> "$WORK/floor"
+    run "http://127.0.0.1:$PORT/api" >> "$WORK/floor"
     r=$((r + 1))
 done
 col() { cut -d' ' -f"$2" "$WORK/$1" | median; }
@@ -78,7 +78,7 @@ UPSTREAM=$(curl -fsS "http://127.0.0.1:$FAKE_PORT/__fake/stats" | python3 -c 'im
 echo "bench: GET /api/pumpfun/live?limit=60 from the cache (500-stream roster), wrk -t2 -c$CONNS, median of $ROUNDS rounds of $DURATION, $(nproc) cores shared by wrk and haven"
 printf "  list, gzip ($GZ_BYTES B)     : %10s req/s   p99 %6s ms\n" "$(col gzip 1)" "$(col gzip 2)"
 printf "  list, plain ($BYTES B)    : %10s req/s   p99 %6s ms\n" "$(col plain 1)" "$(col plain 2)"
-printf "  GET / (floor)             : %10s req/s   p99 %6s ms\n" "$(col floor 1)" "$(col floor 2)"
+printf "  GET /api (floor)          : %10s req/s   p99 %6s ms\n" "$(col floor 1)" "$(col floor 2)"
 awk -v g="$(col gzip 1)" -v p="$(col plain 1)" -v f="$(col floor 1)" 'BEGIN {
     printf "  ratios                    : gzip/floor %.2f, plain/floor %.2f, gzip/plain %.2f\n", g / f, p / f, g / p }'
 echo "  upstream                  : $UPSTREAM currently-live request(s) to the fake pump.fun in the whole run"

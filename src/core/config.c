@@ -99,6 +99,9 @@ static const opt_row options[] = {
      OFF(audio_backlog_chunks),
      "Audio chunks (about 20 ms each) kept per format; a viewer further behind is "
      "disconnected."},
+    {"web-dir", "HAVEN_WEB_DIR", OPT_STRING_EMPTY, "./web", 0, 0, NULL, false, OFF(web_dir),
+     "Directory of the built-in web player, served at / (empty: no player; / then lists the "
+     "API)."},
     {"recordings-dir", "HAVEN_RECORDINGS_DIR", OPT_STRING, "./recordings", 0, 0, NULL, false,
      OFF(recordings_dir),
      "Directory recordings are written to (created if missing); file names are "

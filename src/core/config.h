@@ -39,6 +39,7 @@ typedef struct hv_config {
     int64_t livekit_connect_timeout_ms;
     int64_t reconnect_give_up_ms;
     int64_t audio_backlog_chunks;
+    char *web_dir;        /* the web player's files, served at / ("" = none) */
     char *recordings_dir; /* where recordings are written (created if missing) */
     char *record_format;  /* auto | mp4 */
     int64_t record_queue_bytes;

@@ -140,6 +140,15 @@ hv_http_range hv_http_parse_range(const char *header, int64_t size, int64_t *fir
  * descriptor (O_CLOEXEC) or -1 (errno set; EACCES when the file is outside root). */
 int hv_http_open_inside(const char *root, const char *path);
 
+/* ---- the web player's files (static.c) --------------------------------------------------- */
+
+/* Whether rel ("/js/app.js") is a name static.c would look up: plain characters, no hidden or
+ * ".." segments, at most 256 bytes. */
+bool hv_http_static_path_ok(const char *rel);
+/* Answers with the file rel names inside HAVEN_WEB_DIR and returns true; false (nothing sent)
+ * when there is no such servable file. */
+bool hv_http_serve_static(hv_http_exchange *ex, const char *rel);
+
 /* ---- query validation (query.c) --------------------------------------------------------- */
 
 /* The value of the last "name=..." in query, or NULL. */

@@ -455,6 +455,44 @@ handle_healthz(hv_http_exchange *ex)
 
 static void handle_index(hv_http_exchange *ex);
 
+/* GET /: the web player when HAVEN_WEB_DIR has one, else the API index. */
+static void
+handle_root(hv_http_exchange *ex)
+{
+    if (!hv_http_serve_static(ex, "/index.html")) {
+        handle_index(ex);
+    }
+}
+
+/* GET /api/pumpfun/history/{mint_id}?hours=24: participants and market cap over time, from
+ * coin_snapshots (one point per HAVEN_SNAPSHOT_INTERVAL at most), for the player's chart. */
+static void
+handle_history(hv_http_exchange *ex, const char *mint)
+{
+    if (!check_mint(ex, mint)) {
+        return;
+    }
+    json_t *errors = json_array();
+    int64_t hours = 24;
+    (void)hv_http_query_int(ex->query, "hours", 24, 1, 24 * 90, &hours, errors);
+    if (json_array_size(errors) > 0) {
+        hv_http_respond_validation(ex, errors);
+        return;
+    }
+    json_decref(errors);
+    g_autoptr(GError) error = NULL;
+    json_t *points = hv_store_coin_history(ex->deps->store, mint,
+                                           hv_wall_ms() - hours * 3600 * 1000, 2000, &error);
+    if (points == NULL) {
+        hv_http_respond_detail(ex, 500, "%s", error->message);
+        return;
+    }
+    hv_http_add_header(ex, "Cache-Control", "no-store");
+    hv_http_respond_json(ex, 200,
+                         json_pack("{s:s, s:I, s:o}", "mint_id", mint, "hours", (json_int_t)hours,
+                                   "points", points));
+}
+
 /* ---- routing ---------------------------------------------------------------------------- */
 
 typedef void (*segment_handler)(hv_http_exchange *ex, const char *segment);
@@ -467,13 +505,15 @@ static const struct {
     route_handler handler;
     segment_handler with_segment;
 } routes[] = {
-    {"GET", "/", handle_index, NULL},
+    {"GET", "/", handle_root, NULL},
+    {"GET", "/api", handle_index, NULL},
     {"GET", "/healthz", handle_healthz, NULL},
     {"GET", "/api/pumpfun/live", handle_live, NULL},
     {"GET", "/api/pumpfun/popular", handle_popular, NULL},
     {"GET", "/api/pumpfun/stats", handle_stats, NULL},
     {"GET", "/api/pumpfun/stream/{mint_id}", NULL, handle_stream},
     {"GET", "/api/pumpfun/validate/{mint_id}", NULL, handle_validate},
+    {"GET", "/api/pumpfun/history/{mint_id}", NULL, handle_history},
     {"POST", "/api/live-sessions/start", handle_session_start, NULL},
     {"POST", "/api/live-sessions/stop", handle_session_stop, NULL},
     {"GET", "/api/live-sessions/active", handle_session_active, NULL},
@@ -551,6 +591,10 @@ hv_http_dispatch(hv_http_exchange *ex)
     if (allow->len > 0) {
         hv_http_add_header(ex, "Allow", allow->str);
         hv_http_respond_detail(ex, 405, "Method Not Allowed");
+        return;
+    }
+    if (strcmp(method, "GET") == 0 && !g_str_has_prefix(ex->path, "/api/") &&
+        hv_http_serve_static(ex, ex->path)) {
         return;
     }
     hv_http_respond_detail(ex, 404, "Not Found");

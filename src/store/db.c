@@ -5,6 +5,7 @@
 #include "store-private.h"
 
 #include "core/error.h"
+#include "core/util.h"
 
 #include <string.h>
 
@@ -369,6 +370,52 @@ hv_store_prune_snapshots(hv_store *store, int64_t now_wall_ms, int64_t retention
         return -1;
     }
     return sqlite3_changes64(store->db);
+}
+
+json_t *
+hv_store_coin_history(hv_store *store, const char *mint_id, int64_t since_wall_ms, int64_t limit,
+                      GError **error)
+{
+    /* The newest `limit` points, returned oldest first. */
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(store->db,
+                           "SELECT taken_at, num_participants, market_cap, usd_market_cap FROM "
+                           "(SELECT * FROM coin_snapshots WHERE mint_id = ? AND taken_at >= ? "
+                           "ORDER BY taken_at DESC LIMIT ?) ORDER BY taken_at",
+                           -1, &st, NULL) != SQLITE_OK) {
+        fail(error, store->db, "reading coin history");
+        return NULL;
+    }
+    sqlite3_bind_text(st, 1, mint_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, since_wall_ms);
+    sqlite3_bind_int64(st, 3, limit);
+    json_t *points = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        char t[40];
+        hv_format_iso8601(sqlite3_column_int64(st, 0), t, sizeof(t));
+        json_t *p = json_pack("{s:s}", "t", t);
+        json_object_set_new(p, "num_participants",
+                            sqlite3_column_type(st, 1) == SQLITE_NULL
+                                ? json_null()
+                                : json_integer(sqlite3_column_int64(st, 1)));
+        json_object_set_new(p, "market_cap",
+                            sqlite3_column_type(st, 2) == SQLITE_NULL
+                                ? json_null()
+                                : json_real(sqlite3_column_double(st, 2)));
+        json_object_set_new(p, "usd_market_cap",
+                            sqlite3_column_type(st, 3) == SQLITE_NULL
+                                ? json_null()
+                                : json_real(sqlite3_column_double(st, 3)));
+        json_array_append_new(points, p);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(points);
+        fail(error, store->db, "reading coin history");
+        return NULL;
+    }
+    return points;
 }
 
 bool

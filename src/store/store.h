@@ -36,6 +36,12 @@ bool hv_store_upsert_coins(hv_store *store, json_t *const *coins, size_t n, int6
 int64_t hv_store_prune_snapshots(hv_store *store, int64_t now_wall_ms, int64_t retention_ms,
                                  GError **error);
 
+/* A coin's participant and market-cap history: (transfer full) array of {"t": ISO time,
+ * "num_participants", "market_cap", "usd_market_cap"} (nulls where pump.fun sent none) taken at
+ * or after since_wall_ms, the newest `limit` of them, oldest first. NULL + error on failure. */
+json_t *hv_store_coin_history(hv_store *store, const char *mint_id, int64_t since_wall_ms,
+                              int64_t limit, GError **error);
+
 /* Proves the database takes writes (a small write in a transaction). */
 bool hv_store_check_writable(hv_store *store, GError **error);
 

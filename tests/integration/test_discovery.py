@@ -472,6 +472,73 @@ def test_coins_cached_in_sqlite_with_history():
         h.cleanup()
 
 
+def test_coin_history_for_the_chart():
+    fake.reset()
+    h = fresh(env={"HAVEN_SNAPSHOT_INTERVAL": "0", "HAVEN_CATALOG_TTL": "1s"})
+    try:
+        mint = LIVE[0]["mint"]
+        h.get_json("/api/pumpfun/live")
+        time.sleep(1.2)
+        h.get_json("/api/pumpfun/live")  # stale: answered, and one refresh starts
+        deadline = time.monotonic() + 5
+        while True:
+            body, _ = h.get_json(f"/api/pumpfun/history/{mint}?hours=1")
+            if len(body["points"]) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert body["mint_id"] == mint and body["hours"] == 1, body
+        pts = body["points"]
+        assert len(pts) >= 2, pts
+        assert [p["t"] for p in pts] == sorted(p["t"] for p in pts)  # oldest first
+        assert pts[-1]["num_participants"] == LIVE[0]["num_participants"]
+        assert abs(pts[-1]["usd_market_cap"] - LIVE[0]["usd_market_cap"]) < 1e-6
+        body, _ = h.get_json(f"/api/pumpfun/history/{UNKNOWN_MINT}")
+        assert body["points"] == []
+        h.get_json(f"/api/pumpfun/history/{mint}?hours=0", expect=422)
+        h.get_json("/api/pumpfun/history/not-a-mint", expect=422)
+    finally:
+        h.cleanup()
+
+
+def test_web_player_files_and_nothing_else():
+    import tempfile
+    web = tempfile.mkdtemp(prefix="haven-web-")
+    os.makedirs(os.path.join(web, "js"))
+    with open(os.path.join(web, "index.html"), "w") as f:
+        f.write("<!doctype html><title>haven</title>")
+    with open(os.path.join(web, "js", "app.js"), "w") as f:
+        f.write("export const x = 1;")
+    with open(os.path.join(web, ".secret.js"), "w") as f:
+        f.write("hidden")
+    os.symlink("/etc/passwd", os.path.join(web, "passwd.txt"))
+    h = fresh(env={"HAVEN_WEB_DIR": web})
+    try:
+        status, headers, body = h.get("/")
+        assert status == 200 and headers["content-type"].startswith("text/html"), headers
+        assert body == b"<!doctype html><title>haven</title>"
+        status, headers, body = h.get("/js/app.js")
+        assert status == 200 and headers["content-type"].startswith("text/javascript")
+        assert headers["x-content-type-options"] == "nosniff"
+        # (libwebsockets collapses "/js/../x" and "//" before haven sees the path;
+        # a ".." that would climb out of the root is refused either way.)
+        for path in ("/.secret.js", "/passwd.txt", "/../etc/passwd", "/../../etc/passwd",
+                     "/%2e%2e/etc/passwd", "/missing.js", "/index.html.bak",
+                     "/api/nope.js"):
+            status, _, body = h.get(path)
+            assert status == 404 and b"root:" not in body, (path, status)
+        index, _ = h.get_json("/api")
+        assert "GET /api/pumpfun/history/{mint_id}" in index["endpoints"]
+    finally:
+        h.cleanup()
+    # Without a player, / lists the API.
+    h = fresh(env={"HAVEN_WEB_DIR": ""})
+    try:
+        index, _ = h.get_json("/")
+        assert index["name"] == "haven" and "GET /api" in index["endpoints"]
+    finally:
+        h.cleanup()
+
+
 # ---- command line and lifecycle ---------------------------------------------------------
 
 def test_help_lists_every_option_with_env_and_default():

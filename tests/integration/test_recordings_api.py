@@ -285,7 +285,7 @@ def test_methods_and_allow():
         assert status == 405, (method, path, status)
         assert set(headers["allow"].split(", ")) == allowed, (path, headers["allow"])
         assert json.loads(body) == {"detail": "Method Not Allowed"}
-    index, _ = get_json("/")
+    index, _ = get_json("/api")
     for e in ("GET /api/recordings", "GET /api/recordings/{id}", "DELETE /api/recordings/{id}",
               "GET /api/recordings/{id}/file", "POST /api/live-sessions/{mint_id}/recording",
               "GET /api/pumpfun/stream/{mint_id}"):

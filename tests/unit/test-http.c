@@ -461,11 +461,31 @@ test_open_inside(void)
     g_assert_cmpint(g_rmdir(tmp), ==, 0);
 }
 
+static void
+test_static_path(void)
+{
+    static const char *const ok[] = {"/index.html", "/js/app.js", "/css/app-1.css", "/img/a_b.png",
+                                     "/a"};
+    static const char *const bad[] = {"",         "/",      "index.html", "/.env", "/../x",
+                                      "/js/../x", "/js//x", "/js/.x",     "/a b",  "/a%2e",
+                                      "/a?x",     "/a\\b",  "/js/",       "/-x",   "/_x"};
+    for (size_t i = 0; i < G_N_ELEMENTS(ok); i++) {
+        g_assert_true(hv_http_static_path_ok(ok[i]));
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_assert_false(hv_http_static_path_ok(bad[i]));
+    }
+    g_autofree char *longp = g_strnfill(300, 'a');
+    longp[0] = '/';
+    g_assert_false(hv_http_static_path_ok(longp));
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
 
+    g_test_add_func("/http/static/path", test_static_path);
     g_test_add_func("/http/query/get", test_query_get);
     g_test_add_func("/http/query/int", test_query_int);
     g_test_add_func("/http/query/bool", test_query_bool);
