@@ -3,7 +3,7 @@ BUILD ?= build
 LISTEN ?=
 ARGS ?=
 
-.PHONY: all deps build run test bench bench-live bench-record format format-check clean
+.PHONY: all deps build run test demo bench bench-live bench-record format format-check clean
 
 all: build
 
@@ -19,6 +19,10 @@ run: build
 
 test: build
 	@sh tools/run-tests.sh $(BUILD)
+
+# haven on http://127.0.0.1:8000 (or LISTEN) with the test fakes behind it; Ctrl-C stops it.
+demo: build
+	@sh tools/demo.sh $(BUILD) $(if $(LISTEN),$(LISTEN),127.0.0.1:8000) $(ARGS)
 
 bench: build
 	@sh bench/catalog-load.sh $(BUILD)

@@ -5,24 +5,27 @@ set -eu
 
 # Build: GLib, libwebsockets on the GLib loop, libcurl, SQLite, jansson, zlib, protobuf-c,
 # GStreamer 1.22 with webrtcbin/libnice and the decoders. Tests: python3, Node (the fake LiveKit
-# SFU), gst-launch (its media source), wrk (bench).
+# SFU), gst-launch (its media source), chromium (the web player's browser test), wrk (bench).
 PKGS="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libwebsockets-dev \
 libwebsockets-evlib-glib zlib1g-dev libjansson-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 \
 protobuf-c-compiler libprotobuf-c-dev libnice-dev libjpeg62-turbo-dev \
 libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev \
 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools \
-python3 curl wrk iproute2 util-linux clang-format"
+python3 curl wrk iproute2 util-linux clang-format chromium"
 # Node.js: the machine image ships one; Debian's is the fallback.
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 
 install_node_modules() {
-    # The fake LiveKit SFU's npm packages (pinned by its package-lock.json).
-    sfu="$(dirname "$0")/../tests/fakes/livekit-sfu"
-    if [ -f "$sfu/package-lock.json" ] && [ ! -d "$sfu/node_modules" ]; then
-        echo "install-deps: npm ci in tests/fakes/livekit-sfu"
-        (cd "$sfu" && npm ci --no-audit --no-fund --loglevel=error)
-    fi
+    # npm packages, each pinned by its package-lock.json: the fake LiveKit SFU's, and the
+    # browser test's playwright-core (it drives Debian's chromium; it downloads no browser).
+    for dir in tests/fakes/livekit-sfu tests/browser; do
+        d="$(dirname "$0")/../$dir"
+        if [ -f "$d/package-lock.json" ] && [ ! -d "$d/node_modules" ]; then
+            echo "install-deps: npm ci in $dir"
+            (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
+        fi
+    done
 }
 
 missing=""
