@@ -3,7 +3,7 @@ BUILD ?= build
 LISTEN ?=
 ARGS ?=
 
-.PHONY: all deps build run test demo bench bench-live bench-record format format-check clean
+.PHONY: all deps build run test demo bench bench-live bench-record soak format format-check clean
 
 all: build
 
@@ -29,6 +29,10 @@ bench: build
 
 bench-live: build
 	@sh bench/live.sh $(BUILD)
+
+# 30 minutes: one recorded session, viewers joining and leaving; RSS/fd curve to docs/soak.svg.
+soak: build
+	@sh bench/soak.sh $(BUILD)
 
 bench-record: build
 	@sh bench/record.sh $(BUILD)
