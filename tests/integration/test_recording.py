@@ -22,6 +22,7 @@ import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ROOT, Fake, Haven, request, run_tap  # noqa: E402
+import test_sessions  # noqa: E402
 from test_sessions import MINT, Sfu, Viewer, post  # noqa: E402
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
@@ -397,3 +398,4 @@ if __name__ == "__main__":
         ]))
     finally:
         fake.stop()
+        test_sessions.fake.stop()  # started when test_sessions was imported
