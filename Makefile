@@ -3,7 +3,7 @@ BUILD ?= build
 LISTEN ?=
 ARGS ?=
 
-.PHONY: all deps build run test demo bench bench-live bench-record soak format format-check clean
+.PHONY: all deps build run test test-asan test-valgrind demo bench bench-live bench-record soak fuzz format format-check clean
 
 all: build
 
@@ -20,6 +20,13 @@ run: build
 test: build
 	@sh tools/run-tests.sh $(BUILD)
 
+# One stage of `make test` alone (tests/sanitizers/README.md).
+test-asan: build
+	@HAVEN_TEST_STAGES=asan sh tools/run-tests.sh $(BUILD)
+
+test-valgrind: build
+	@HAVEN_TEST_STAGES=valgrind sh tools/run-tests.sh $(BUILD)
+
 # haven on http://127.0.0.1:8000 (or LISTEN) with the test fakes behind it; Ctrl-C stops it.
 demo: build
 	@sh tools/demo.sh $(BUILD) $(if $(LISTEN),$(LISTEN),127.0.0.1:8000) $(ARGS)
@@ -30,12 +37,16 @@ bench: build
 bench-live: build
 	@sh bench/live.sh $(BUILD)
 
-# 30 minutes: one recorded session, viewers joining and leaving; RSS/fd curve to docs/soak.svg.
 soak: build
 	@sh bench/soak.sh $(BUILD)
 
 bench-record: build
 	@sh bench/record.sh $(BUILD)
+
+# libFuzzer on every parser of outside input (tests/fuzz/README.md): FUZZ_SECONDS (600) per
+# target, one at a time; FUZZ_TARGETS picks some. Needs clang (installed if missing).
+fuzz:
+	@sh tools/fuzz.sh $(FUZZ_TARGETS)
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -129,6 +129,13 @@ main(int argc, char **argv)
         fprintf(stderr, "haven: %s\n", error->message);
         return HV_EXIT_CONFIG;
     }
+    /* Before anything binds; --print-config shows only a configuration that would start. */
+    if ((action == HV_CONFIG_ACTION_RUN || action == HV_CONFIG_ACTION_PRINT_CONFIG) &&
+        !hv_config_check_exposure(a.cfg, &error)) {
+        fprintf(stderr, "haven: %s\n", error->message);
+        hv_config_free(a.cfg);
+        return HV_EXIT_CONFIG;
+    }
     switch (action) {
     case HV_CONFIG_ACTION_HELP:
         hv_config_print_help(stdout, "haven");
@@ -189,6 +196,13 @@ main(int argc, char **argv)
     guint sigterm = g_unix_signal_add(SIGTERM, on_signal, &a);
     g_message("haven %s listening on http://%s:%d (database %s, pump.fun %s)", HAVEN_VERSION,
               a.cfg->listen_host, a.cfg->listen_port, a.cfg->db_path, a.cfg->pumpfun_frontend_api);
+    if (a.cfg->api_token[0] != '\0') {
+        g_message("the API and the viewer WebSocket need the API token (HAVEN_API_TOKEN)");
+    } else if (!hv_config_host_is_loopback(a.cfg->listen_host)) {
+        g_warning("serving %s without an API token (--insecure-public): anyone who can reach it "
+                  "can start sessions, record and delete recordings",
+                  a.cfg->listen);
+    }
 
     g_main_loop_run(a.loop);
 

@@ -13,6 +13,8 @@ libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0
 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools \
 python3 curl wrk iproute2 util-linux clang-format chromium"
+# The memory-error runs of `make test`: valgrind (ASan and UBSan come with gcc).
+PKGS="$PKGS valgrind"
 # Node.js: the machine image ships one; Debian's is the fallback.
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 

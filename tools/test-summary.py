@@ -1,44 +1,65 @@
 #!/usr/bin/env python3
-"""Prints 'N passed, N failed' for a Meson run, counting TAP subtests where a test speaks TAP.
+"""Prints 'N passed, N failed' for one or more Meson test logs, counting TAP subtests where a
+test speaks TAP.
 
-Meson's own summary counts whole test programs; CI wants one line that counts every check.
-Exits 1 when anything failed or when no test ran at all.
+Usage: test-summary.py [TESTLOG.json ...] (default build/meson-logs/testlog.json). `make test`
+writes three: the normal run (build/meson-logs/testlog.json), the ASan+UBSan run
+(build-asan/meson-logs/testlog-asan.json) and the valgrind run
+(build/meson-logs/testlog-valgrind.json); .ci/run passes all three. A log that is missing or
+unreadable counts as one failure (its stage did not run to the end).
+
+Meson's own summary counts whole test programs; CI wants one line that counts every check, so
+the last line printed is the only one of that form. Exits 1 when anything failed or when no
+test ran at all.
 """
 import json
 import re
 import sys
 
-path = sys.argv[1] if len(sys.argv) > 1 else "build/meson-logs/testlog.json"
-passed = failed = skipped = 0
-try:
-    lines = open(path, encoding="utf-8").read().splitlines()
-except OSError as e:
-    print(f"test-summary: cannot read {path}: {e}", file=sys.stderr)
-    print("0 passed, 1 failed")
-    sys.exit(1)
 
-for line in lines:
-    if not line.strip():
-        continue
-    t = json.loads(line)
-    result = t.get("result", "")
-    out = t.get("stdout") or ""
-    tap_ok = len(re.findall(r"^ok \d+(?! .*# SKIP)", out, re.M))
-    tap_skip = len(re.findall(r"^ok \d+.*# SKIP", out, re.M))
-    tap_fail = len(re.findall(r"^not ok \d+", out, re.M))
-    if tap_ok + tap_fail + tap_skip > 0:
-        passed += tap_ok
-        failed += tap_fail
-        skipped += tap_skip
-        # A program that crashed or timed out after some subtests still counts as a failure.
-        if result not in ("OK", "EXPECTEDFAIL", "SKIP") and tap_fail == 0:
+def count(path):
+    """(passed, failed, skipped) in one Meson testlog.json."""
+    passed = failed = skipped = 0
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except OSError as e:
+        print(f"test-summary: cannot read {path}: {e}", file=sys.stderr)
+        return 0, 1, 0
+    for line in lines:
+        if not line.strip():
+            continue
+        t = json.loads(line)
+        result = t.get("result", "")
+        out = t.get("stdout") or ""
+        tap_ok = len(re.findall(r"^ok \d+(?! .*# SKIP)", out, re.M))
+        tap_skip = len(re.findall(r"^ok \d+.*# SKIP", out, re.M))
+        tap_fail = len(re.findall(r"^not ok \d+", out, re.M))
+        if tap_ok + tap_fail + tap_skip > 0:
+            passed += tap_ok
+            failed += tap_fail
+            skipped += tap_skip
+            # A program that crashed or timed out after some subtests (or passed them all and
+            # then failed: a leak report at exit, a valgrind error) still counts as a failure.
+            if result not in ("OK", "EXPECTEDFAIL", "SKIP") and tap_fail == 0:
+                failed += 1
+        elif result in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif result == "SKIP":
+            skipped += 1
+        else:
             failed += 1
-    elif result in ("OK", "EXPECTEDFAIL"):
-        passed += 1
-    elif result == "SKIP":
-        skipped += 1
-    else:
-        failed += 1
+    return passed, failed, skipped
+
+
+paths = sys.argv[1:] or ["build/meson-logs/testlog.json"]
+passed = failed = skipped = 0
+for path in paths:
+    p, f, s = count(path)
+    if len(paths) > 1:
+        print(f"test-summary: {path}: ok {p}, not ok {f}" + (f", skipped {s}" if s else ""))
+    passed += p
+    failed += f
+    skipped += s
 
 line = f"{passed} passed, {failed} failed"
 if skipped:

@@ -9,6 +9,8 @@
 #include "error.h"
 #include "util.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -20,7 +22,9 @@ typedef enum {
     OPT_CHOICE,
     OPT_URL,
     OPT_WS_URL,
-    OPT_LISTEN
+    OPT_LISTEN,
+    OPT_BOOL,   /* "--flag" alone means true; values true/false, 1/0, yes/no, on/off */
+    OPT_ORIGINS /* "", "*" or a comma list of exact origins (scheme://host[:port]) */
 } opt_type;
 
 typedef struct {
@@ -30,6 +34,8 @@ typedef struct {
     const char *def;
     int64_t min, max;    /* OPT_INT / OPT_DURATION (ms) bounds */
     const char *choices; /* OPT_CHOICE: '|'-separated */
+    /* A secret is printed as *** and read from the environment only: command-line flags are
+     * visible to every user in ps. */
     bool secret;
     size_t offset; /* into hv_config */
     const char *help;
@@ -38,9 +44,29 @@ typedef struct {
 #define OFF(field) offsetof(hv_config, field)
 #define DAY_MS     (86400000LL)
 
+/* An API token shorter than this is too easy to guess; longer than the max would not fit the
+ * header buffers comfortably. */
+#define TOKEN_MIN_LEN 16
+#define TOKEN_MAX_LEN 512
+
 static const opt_row options[] = {
     {"listen", "HAVEN_LISTEN", OPT_LISTEN, "127.0.0.1:8000", 0, 0, NULL, false, OFF(listen),
-     "Address and port the HTTP server binds (host:port, or [v6addr]:port)."},
+     "Address and port the HTTP server binds (host:port, or [v6addr]:port). Any address but "
+     "loopback needs HAVEN_API_TOKEN, or --insecure-public."},
+    {"api-token", "HAVEN_API_TOKEN", OPT_STRING_EMPTY, "", 0, 0, NULL, true, OFF(api_token),
+     "Token every /api request and the viewer WebSocket must carry (Authorization: Bearer "
+     "TOKEN, or ?token=TOKEN on GET and WebSocket requests); empty: no token. 16 to 512 "
+     "visible ASCII characters. Environment only: a flag would show in ps."},
+    {"api-token-file", "HAVEN_API_TOKEN_FILE", OPT_STRING_EMPTY, "", 0, 0, NULL, false,
+     OFF(api_token_file), "File whose first line is the API token (instead of HAVEN_API_TOKEN)."},
+    {"insecure-public", "HAVEN_INSECURE_PUBLIC", OPT_BOOL, "false", 0, 0, NULL, false,
+     OFF(insecure_public),
+     "Allow listening on a non-loopback address without HAVEN_API_TOKEN: anyone who reaches the "
+     "port can then start sessions, record and delete recordings."},
+    {"cors-origins", "HAVEN_CORS_ORIGINS", OPT_ORIGINS, "", 0, 0, NULL, false, OFF(cors_origins),
+     "Origins whose pages may call the API from a browser (CORS): a comma list of exact origins "
+     "such as https://app.example:8443, or *; empty: CORS off, and cross-origin POST/DELETE "
+     "requests are refused (403)."},
     {"db", "HAVEN_DB", OPT_STRING, "./haven.db", 0, 0, NULL, false, OFF(db_path),
      "SQLite database file (WAL mode); created and migrated at startup."},
     {"pumpfun-frontend-api", "HAVEN_PUMPFUN_FRONTEND_API", OPT_URL,
@@ -77,6 +103,26 @@ static const opt_row options[] = {
      false, OFF(snapshot_retention_ms), "How long coin_snapshots history is kept (0 = forever)."},
     {"max-body", "HAVEN_MAX_BODY", OPT_INT, "65536", 1024, 16777216, NULL, false,
      OFF(max_body_bytes), "Largest HTTP request body accepted, in bytes (larger: 413)."},
+    {"max-header", "HAVEN_MAX_HEADER", OPT_INT, "8192", 1024, 65535, NULL, false,
+     OFF(max_header_bytes),
+     "Largest request line plus headers accepted, in bytes; libwebsockets closes the connection "
+     "of a larger request without an answer."},
+    {"max-sessions", "HAVEN_MAX_SESSIONS", OPT_INT, "16", 1, 10000, NULL, false, OFF(max_sessions),
+     "Most live sessions at once (joining, active or reconnecting); starting another answers "
+     "503."},
+    {"max-viewers-per-session", "HAVEN_MAX_VIEWERS_PER_SESSION", OPT_INT, "200", 1, 100000, NULL,
+     false, OFF(max_viewers_per_session),
+     "Most viewer WebSockets per live session; the upgrade of one more is answered 503."},
+    {"max-viewers", "HAVEN_MAX_VIEWERS", OPT_INT, "1000", 1, 100000, NULL, false, OFF(max_viewers),
+     "Most viewer WebSockets over all live sessions; the upgrade of one more is answered 503."},
+    {"start-rate", "HAVEN_START_RATE", OPT_INT, "30", 0, 100000, NULL, false, OFF(start_rate),
+     "Session start requests (POST /api/live-sessions/start) allowed per client IP address per "
+     "minute, in bursts of up to the same number; more answer 429 with Retry-After. 0: no "
+     "limit."},
+    {"max-viewer-message", "HAVEN_MAX_VIEWER_MESSAGE", OPT_INT, "4096", 64, 1048576, NULL, false,
+     OFF(max_viewer_message_bytes),
+     "Largest message a viewer may send on its WebSocket, in bytes; a larger one closes the "
+     "connection with 1009."},
     {"livekit-url", "HAVEN_LIVEKIT_URL", OPT_WS_URL, "wss://pump-prod-tg2x8veh.livekit.cloud", 0, 0,
      NULL, false, OFF(livekit_url),
      "LiveKit server that pump.fun streams run on (wss:// or ws://; /rtc is appended)."},
@@ -91,10 +137,15 @@ static const opt_row options[] = {
      "A live session with no viewers and no recording stops after this long."},
     {"livekit-connect-timeout", "HAVEN_LIVEKIT_CONNECT_TIMEOUT", OPT_DURATION, "15s", 500, 120000,
      NULL, false, OFF(livekit_connect_timeout_ms),
-     "Time allowed to open the LiveKit signalling connection and get its JoinResponse."},
+     "Time allowed to open the LiveKit signalling connection and get its JoinResponse; "
+     "then again for the peer connection (ICE) to connect, else the session reconnects."},
     {"reconnect-give-up", "HAVEN_RECONNECT_GIVE_UP", OPT_DURATION, "60s", 1000, DAY_MS, NULL, false,
      OFF(reconnect_give_up_ms),
      "A session that cannot reconnect to its room for this long ends (status failed)."},
+    {"streamer-grace", "HAVEN_STREAMER_GRACE", OPT_DURATION, "20s", 0, DAY_MS, NULL, false,
+     OFF(streamer_grace_ms),
+     "When the streamer leaves the room, the session waits this long for it to come back "
+     "(OBS restarts, network changes) before it ends; 0 ends it at once."},
     {"audio-backlog", "HAVEN_AUDIO_BACKLOG", OPT_INT, "100", 4, 10000, NULL, false,
      OFF(audio_backlog_chunks),
      "Audio chunks (about 20 ms each) kept per format; a viewer further behind is "
@@ -129,6 +180,83 @@ find_option(const char *flag)
         }
     }
     return NULL;
+}
+
+static bool
+parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; i < G_N_ELEMENTS(yes); i++) {
+        if (g_ascii_strcasecmp(v, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (g_ascii_strcasecmp(v, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* One origin as browsers send it: scheme "://" host [":" port], nothing after. */
+static bool
+origin_ok(const char *o)
+{
+    const char *rest = g_str_has_prefix(o, "https://")  ? o + 8
+                       : g_str_has_prefix(o, "http://") ? o + 7
+                                                        : NULL;
+    if (rest == NULL || *rest == '\0') {
+        return false;
+    }
+    for (const char *p = rest; *p != '\0'; p++) {
+        if (*p == '/' || *p == '*' || *p == '?' || *p == '#' || g_ascii_isspace(*p) ||
+            !g_ascii_isprint(*p)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Validates a CORS allow-list and returns (transfer full) it normalised ("a,b", blanks
+ * removed), or NULL when an entry is not an origin. */
+static char *
+parse_origins(const char *v)
+{
+    g_auto(GStrv) parts = g_strsplit(v, ",", -1);
+    g_autoptr(GString) out = g_string_new(NULL);
+    for (char **p = parts; *p != NULL; p++) {
+        const char *o = g_strstrip(*p);
+        if (*o == '\0') {
+            continue;
+        }
+        if (strcmp(o, "*") == 0 && g_strv_length(parts) == 1) {
+            return g_strdup("*");
+        }
+        if (!origin_ok(o)) {
+            return NULL;
+        }
+        g_string_append_printf(out, "%s%s", out->len > 0 ? "," : "", o);
+    }
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
+
+bool
+hv_config_host_is_loopback(const char *host)
+{
+    if (g_ascii_strcasecmp(host, "localhost") == 0) {
+        return true;
+    }
+    struct in_addr v4;
+    if (inet_pton(AF_INET, host, &v4) == 1) {
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    }
+    struct in6_addr v6;
+    if (inet_pton(AF_INET6, host, &v6) == 1) {
+        return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+    }
+    return false;
 }
 
 static bool
@@ -173,6 +301,8 @@ apply_option(hv_config *cfg, const opt_row *row, const char *value, const char *
 {
     void *slot = (char *)cfg + row->offset;
     int64_t n = 0;
+    bool b = false;
+    g_autofree char *normalised = NULL;
     const char *why = NULL;
     switch (row->type) {
     case OPT_STRING:
@@ -212,6 +342,18 @@ apply_option(hv_config *cfg, const opt_row *row, const char *value, const char *
             why = "is out of range";
         }
         break;
+    case OPT_BOOL:
+        if (!parse_bool(value, &b)) {
+            why = "is not a boolean (true/false, 1/0, yes/no, on/off)";
+        }
+        break;
+    case OPT_ORIGINS:
+        normalised = parse_origins(value);
+        if (normalised == NULL) {
+            why = "must be * or a comma list of origins such as https://app.example:8443 "
+                  "(scheme and host, no path)";
+        }
+        break;
     case OPT_LISTEN: {
         char *host = NULL;
         int port = 0;
@@ -241,10 +383,12 @@ apply_option(hv_config *cfg, const opt_row *row, const char *value, const char *
     }
     if (row->type == OPT_INT || row->type == OPT_DURATION) {
         *(int64_t *)slot = n;
+    } else if (row->type == OPT_BOOL) {
+        *(bool *)slot = b;
     } else {
         char **s = slot;
         g_free(*s);
-        *s = g_strdup(value);
+        *s = normalised != NULL ? g_steal_pointer(&normalised) : g_strdup(value);
         if (row->type == OPT_URL || row->type == OPT_WS_URL) {
             size_t len = strlen(*s);
             while (len > 0 && (*s)[len - 1] == '/') {
@@ -265,6 +409,74 @@ env_lookup(char **envp, const char *name)
         }
     }
     return NULL;
+}
+
+/* Reads the token from HAVEN_API_TOKEN_FILE when given and checks it. Errors never show the
+ * token itself. */
+static bool
+load_api_token(hv_config *cfg, GError **error)
+{
+    const char *name = "HAVEN_API_TOKEN";
+    if (cfg->api_token_file[0] != '\0') {
+        if (cfg->api_token[0] != '\0') {
+            g_set_error(error, HV_ERROR, HV_ECONFIG,
+                        "HAVEN_API_TOKEN and the API token file (--api-token-file, "
+                        "HAVEN_API_TOKEN_FILE) are both set: use one of them");
+            return false;
+        }
+        g_autofree char *text = NULL;
+        g_autoptr(GError) ferr = NULL;
+        if (!g_file_get_contents(cfg->api_token_file, &text, NULL, &ferr)) {
+            g_set_error(error, HV_ERROR, HV_ECONFIG, "cannot read the API token file: %s",
+                        ferr->message);
+            return false;
+        }
+        char *nl = strpbrk(text, "\r\n");
+        if (nl != NULL) {
+            *nl = '\0';
+        }
+        g_free(cfg->api_token);
+        cfg->api_token = g_strdup(text);
+        memset(text, 0, strlen(text));
+        name = "the API token file";
+    }
+    size_t len = strlen(cfg->api_token);
+    if (len == 0) {
+        if (cfg->api_token_file[0] != '\0') {
+            g_set_error(error, HV_ERROR, HV_ECONFIG,
+                        "the API token file \"%s\" holds no token (its first line is empty)",
+                        cfg->api_token_file);
+            return false;
+        }
+        return true;
+    }
+    bool visible = true;
+    for (const char *p = cfg->api_token; *p != '\0'; p++) {
+        visible = visible && *p > ' ' && *p < 0x7f;
+    }
+    if (len < TOKEN_MIN_LEN || len > TOKEN_MAX_LEN || !visible) {
+        g_set_error(error, HV_ERROR, HV_ECONFIG,
+                    "invalid %s: the token must be %d to %d visible ASCII characters (no blanks "
+                    "or control characters); it has %zu",
+                    name, TOKEN_MIN_LEN, TOKEN_MAX_LEN, len);
+        return false;
+    }
+    return true;
+}
+
+bool
+hv_config_check_exposure(const hv_config *cfg, GError **error)
+{
+    if (hv_config_host_is_loopback(cfg->listen_host) || cfg->api_token[0] != '\0' ||
+        cfg->insecure_public) {
+        return true;
+    }
+    g_set_error(error, HV_ERROR, HV_ECONFIG,
+                "refusing to listen on %s without an API token: it is not a loopback address, so "
+                "anyone who can reach it could use the API. Set HAVEN_API_TOKEN (or "
+                "--api-token-file), or pass --insecure-public to serve it without one",
+                cfg->listen);
+    return false;
 }
 
 hv_config *
@@ -316,7 +528,17 @@ hv_config_load(int argc, char **argv, char **envp, hv_config_action *action, GEr
                         flag);
             return NULL;
         }
+        if (row->secret) {
+            g_set_error(error, HV_ERROR, HV_ECONFIG,
+                        "--%s cannot be given on the command line, where every user can see it "
+                        "in ps: set %s in the environment instead",
+                        flag, row->env);
+            return NULL;
+        }
         const char *value = eq != NULL ? eq + 1 : NULL;
+        if (value == NULL && row->type == OPT_BOOL) {
+            value = "true"; /* "--insecure-public" alone */
+        }
         if (value == NULL) {
             if (i + 1 >= argc) {
                 g_set_error(error, HV_ERROR, HV_ECONFIG, "option --%s needs a value", flag);
@@ -328,6 +550,9 @@ hv_config_load(int argc, char **argv, char **envp, hv_config_action *action, GEr
             return NULL;
         }
     }
+    if (!load_api_token(cfg, error)) {
+        return NULL;
+    }
     return g_steal_pointer(&cfg);
 }
 
@@ -338,8 +563,13 @@ hv_config_free(hv_config *cfg)
         return;
     }
     for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
-        if (options[i].type != OPT_INT && options[i].type != OPT_DURATION) {
-            g_free(*(char **)((char *)cfg + options[i].offset));
+        if (options[i].type != OPT_INT && options[i].type != OPT_DURATION &&
+            options[i].type != OPT_BOOL) {
+            char *v = *(char **)((char *)cfg + options[i].offset);
+            if (v != NULL && options[i].secret) {
+                memset(v, 0, strlen(v)); /* no copy of a secret left in freed memory */
+            }
+            g_free(v);
         }
     }
     g_free(cfg->listen_host);
@@ -361,6 +591,10 @@ type_name(const opt_row *row)
         return "URL";
     case OPT_LISTEN:
         return "host:port";
+    case OPT_BOOL:
+        return "boolean";
+    case OPT_ORIGINS:
+        return "origins";
     case OPT_STRING:
     case OPT_STRING_EMPTY:
     default:
@@ -381,7 +615,13 @@ hv_config_print_help(FILE *out, const char *argv0)
             argv0);
     for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
         const opt_row *r = &options[i];
-        fprintf(out, "  --%s=%s\n      env %s, default %s\n      %s\n", r->name, type_name(r),
+        if (r->secret) {
+            fprintf(out, "  %s (environment only)\n      default %s\n      %s\n", r->env,
+                    *r->def != '\0' ? r->def : "(empty)", r->help);
+            continue;
+        }
+        fprintf(out, "  --%s%s%s%s\n      env %s, default %s\n      %s\n", r->name,
+                r->type == OPT_BOOL ? "[=" : "=", type_name(r), r->type == OPT_BOOL ? "]" : "",
                 r->env, *r->def != '\0' ? r->def : "(empty)", r->help);
         if (r->type == OPT_CHOICE) {
             fprintf(out, "      one of: %s\n", r->choices);
@@ -400,7 +640,10 @@ hv_config_print(const hv_config *cfg, FILE *out)
         const opt_row *r = &options[i];
         const void *slot = (const char *)cfg + r->offset;
         if (r->secret) {
-            fprintf(out, "%s=***\n", r->env);
+            /* Whether it is set, never what it is. */
+            fprintf(out, "%s=%s\n", r->env, **(char *const *)slot != '\0' ? "***" : "");
+        } else if (r->type == OPT_BOOL) {
+            fprintf(out, "%s=%s\n", r->env, *(const bool *)slot ? "true" : "false");
         } else if (r->type == OPT_INT) {
             fprintf(out, "%s=%" G_GINT64_FORMAT "\n", r->env, *(const int64_t *)slot);
         } else if (r->type == OPT_DURATION) {
@@ -418,8 +661,9 @@ hv_config_print_markdown(FILE *out)
                  "|---|---|---|---|---|\n");
     for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
         const opt_row *r = &options[i];
-        fprintf(out, "| `--%s` | `%s` | %s | `%s` | %s", r->name, r->env, type_name(r), r->def,
-                r->help);
+        g_autofree char *flag =
+            r->secret ? g_strdup("(environment only)") : g_strdup_printf("`--%s`", r->name);
+        fprintf(out, "| %s | `%s` | %s | `%s` | %s", flag, r->env, type_name(r), r->def, r->help);
         if (r->type == OPT_CHOICE) {
             fprintf(out, " One of `%s`.", r->choices);
         } else if (r->type == OPT_INT) {

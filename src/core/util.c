@@ -135,6 +135,21 @@ hv_parse_duration_ms(const char *s, int64_t *out_ms)
     return true;
 }
 
+int64_t
+hv_int64_from_double(double v)
+{
+    if (isnan(v)) {
+        return 0;
+    }
+    if (v >= 9223372036854775808.0) { /* 2^63: INT64_MAX is not exactly representable */
+        return INT64_MAX;
+    }
+    if (v < -9223372036854775808.0) {
+        return INT64_MIN;
+    }
+    return (int64_t)v;
+}
+
 void
 hv_format_double(double v, char *buf, size_t len)
 {

@@ -23,6 +23,10 @@ bool hv_parse_duration_ms(const char *s, int64_t *out_ms);
  * other than a leading '-'). */
 bool hv_parse_int64(const char *s, int64_t *out);
 
+/* v truncated to an integer, clamped to int64_t's range (NaN gives 0). Converting a double
+ * outside that range with a cast is undefined behaviour; JSON numbers can be anything. */
+int64_t hv_int64_from_double(double v);
+
 /* Formats a finite double in the shortest form that reads back to the same value (as
  * JavaScript and Python print numbers): 4120.55, not 4120.5500000000002. Non-finite → "null". */
 void hv_format_double(double v, char *buf, size_t len);

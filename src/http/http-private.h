@@ -60,6 +60,7 @@ struct hv_http_exchange {
     hv_http_body *shared; /* or: a shared pre-rendered body (ref) */
     bool accepts_gzip;    /* the client sent Accept-Encoding: gzip */
     char *range;          /* the Range header, or NULL */
+    char *cors_origin;    /* the request's Origin when HAVEN_CORS_ORIGINS allows it, or NULL */
     /* parked on the catalog or on a starting live session */
     hv_pf_waiter *waiter;
     hv_live_op *live_op;
@@ -109,9 +110,51 @@ bool hv_http_accepts_gzip(const char *accept_encoding);
 typedef struct hv_ws_viewer hv_ws_viewer;
 struct lws;
 bool hv_ws_path_matches(const char *path);
+/* Whether one more viewer of the stream path names fits HAVEN_MAX_VIEWERS and
+ * HAVEN_MAX_VIEWERS_PER_SESSION. Returns 0 when it does (or when path names no session: the
+ * viewer is then told so after the upgrade), else 503 with why (the detail text) filled in. */
+int hv_ws_admit(const hv_config *cfg, const hv_http_deps *deps, const char *path, char *why,
+                size_t why_len);
 /* Handles the WebSocket callback reasons for one connection; *slot is its viewer state. */
-int hv_ws_callback(struct lws *wsi, int reason, hv_ws_viewer **slot, const hv_http_deps *deps,
-                   void *in, size_t len);
+int hv_ws_callback(struct lws *wsi, int reason, hv_ws_viewer **slot, const hv_config *cfg,
+                   const hv_http_deps *deps, void *in, size_t len);
+
+/* ---- access control and request limits (server.c; pure parts unit-tested) ---------------- */
+
+/* The answer to a request without the API token (docs/API.md). */
+#define HV_HTTP_TOKEN_DETAIL "Missing or invalid API token"
+/* Whether path needs the API token when one is set: /api and everything under /api/ (the
+ * viewer WebSocket too). The web player's files and /healthz stay open. */
+bool hv_http_path_needs_token(const char *path);
+/* Compares a presented token with the configured one in time that depends only on the
+ * configured token's length, so response times do not reveal how much of a guess was right.
+ * given: nullable (false). */
+bool hv_http_token_matches(const char *expected, const char *given);
+/* The token of an "Authorization: Bearer <token>" value (scheme case-insensitive), pointing
+ * into value, or NULL for any other value. */
+const char *hv_http_bearer_token(const char *authorization);
+/* Whether origin is in allow (a NULL-terminated list of exact origins, or {"*"}), compared
+ * case-insensitively as browsers normalise scheme and host. allow: nullable (CORS off). */
+bool hv_http_origin_allowed(const char *const *allow, const char *origin);
+/* Whether origin ("http://127.0.0.1:8000") names the host the request was sent to (its Host
+ * header): a page of this server itself. */
+bool hv_http_same_origin(const char *origin, const char *host);
+/* (transfer full) text with the value of every "token=" in it (also "access_token=") cut to
+ * its first 6 characters and "…", for log lines that might carry a URL. */
+char *hv_http_mask_tokens(const char *text);
+
+/* Session starts per client: a token bucket per IP address holding up to per_minute starts and
+ * refilled at per_minute per minute, in a table of at most max_clients addresses. When the table
+ * is full, addresses whose bucket has refilled are forgotten first (they are as good as new),
+ * then the one idle longest. Main thread only. */
+typedef struct hv_http_rate hv_http_rate;
+#define HV_HTTP_RATE_CLIENTS 4096
+hv_http_rate *hv_http_rate_new(int64_t per_minute, unsigned max_clients);
+void hv_http_rate_free(hv_http_rate *r);
+/* Takes one start for key at now_ms (monotonic). Returns 0 when allowed, else how many ms
+ * until the next start would be (nothing is taken then). */
+int64_t hv_http_rate_take(hv_http_rate *r, const char *key, int64_t now_ms);
+unsigned hv_http_rate_size(const hv_http_rate *r);
 
 /* ---- routing (rest.c) ------------------------------------------------------------------- */
 void hv_http_dispatch(hv_http_exchange *ex);

@@ -24,8 +24,11 @@ json_t *
 hv_http_validation_error(const char *where, const char *name, const char *type, const char *msg,
                          const char *input)
 {
+    /* input is the client's text, which need not be UTF-8: json_pack would then fail and the
+     * error (and with it the 422) would be lost. Invalid bytes become U+FFFD. */
+    g_autofree char *text = input != NULL ? g_utf8_make_valid(input, -1) : NULL;
     return json_pack("{s:s, s:[s,s], s:s, s:s?}", "type", type, "loc", where, name, "msg", msg,
-                     "input", input);
+                     "input", text);
 }
 
 bool

@@ -9,16 +9,24 @@
  * A file (a recording) is streamed instead: one HV_HTTP_FILE_CHUNK per writable callback, read
  * into one server-wide buffer, so a download of any size holds no more than lws' own copy of a
  * chunk the socket did not take.
+ *
+ * Before a request is dispatched it is admitted (admit_request): CORS preflights answered,
+ * cross-origin writes refused, the API token checked, session starts rate-limited per client.
+ * A viewer WebSocket upgrade is admitted the same way (confirm_upgrade), so a refusal is a
+ * plain HTTP answer (401, 503) before any WebSocket exists.
  */
 #include "http-private.h"
 
 #include "core/error.h"
+#include "core/json.h"
+#include "core/util.h"
 
 #include <errno.h>
 #include <libwebsockets.h>
 #include <string.h>
 #include <unistd.h>
 
+/* Our response headers (the request's bound is HAVEN_MAX_HEADER, enforced by lws). */
 #define HV_HTTP_HEADER_MAX      8192
 #define HV_HTTP_PARK_TIMEOUT_S  120
 /* A file download whose client takes no chunk for this long is closed. */
@@ -32,7 +40,9 @@ struct hv_http_server {
     struct lws_context *ctx;
     void *foreign_loops[1];
     hv_http_body_cache *bodies;
-    uint8_t *file_buf; /* LWS_PRE + HV_HTTP_FILE_CHUNK: file chunks are read into it */
+    uint8_t *file_buf;  /* LWS_PRE + HV_HTTP_FILE_CHUNK: file chunks are read into it */
+    GStrv cors;         /* HAVEN_CORS_ORIGINS split, or NULL: CORS off */
+    hv_http_rate *rate; /* session starts per client, or NULL: no limit */
 };
 
 /* Per-connection data lws allocates for us (zeroed); lives as long as the connection. */
@@ -65,6 +75,7 @@ exchange_free(hv_http_exchange *ex)
     hv_live_op_cancel(ex->live_op);
     g_free(ex->path);
     g_free(ex->range);
+    g_free(ex->cors_origin);
     g_ptr_array_unref(ex->query);
     g_ptr_array_unref(ex->headers);
     if (ex->req_body != NULL) {
@@ -255,6 +266,9 @@ hv_http_accepts_gzip(const char *accept_encoding)
     g_auto(GStrv) parts = g_strsplit(accept_encoding, ",", -1);
     for (char **p = parts; *p != NULL; p++) {
         g_auto(GStrv) params = g_strsplit(*p, ";", -1);
+        if (params[0] == NULL) {
+            continue; /* an empty element ("gzip,,br", a trailing comma): g_strsplit gives {} */
+        }
         const char *coding = g_strstrip(params[0]);
         if (g_ascii_strcasecmp(coding, "gzip") != 0 && strcmp(coding, "*") != 0) {
             continue;
@@ -291,6 +305,291 @@ respond_too_large(hv_http_exchange *ex)
                            ex->cfg->max_body_bytes);
 }
 
+/* ---- access control and request limits ---------------------------------------------------- */
+
+bool
+hv_http_path_needs_token(const char *path)
+{
+    return strcmp(path, "/api") == 0 || g_str_has_prefix(path, "/api/");
+}
+
+bool
+hv_http_token_matches(const char *expected, const char *given)
+{
+    if (given == NULL) {
+        return false;
+    }
+    size_t n = strlen(expected);
+    size_t m = strnlen(given, n + 1);
+    /* Every byte of expected is compared whatever the guess; a shorter guess reads as zeros
+     * past its end (never past its terminator), a longer one fails on the length. */
+    unsigned diff = (unsigned)(n != m);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char g = i < m ? (unsigned char)given[i] : 0;
+        diff |= (unsigned)(g ^ (unsigned char)expected[i]);
+    }
+    return diff == 0;
+}
+
+const char *
+hv_http_bearer_token(const char *authorization)
+{
+    if (g_ascii_strncasecmp(authorization, "Bearer", 6) != 0 ||
+        (authorization[6] != ' ' && authorization[6] != '\t')) {
+        return NULL;
+    }
+    const char *t = authorization + 6;
+    while (*t == ' ' || *t == '\t') {
+        t++;
+    }
+    return *t != '\0' ? t : NULL;
+}
+
+bool
+hv_http_origin_allowed(const char *const *allow, const char *origin)
+{
+    if (allow == NULL || origin == NULL || *origin == '\0') {
+        return false;
+    }
+    for (const char *const *a = allow; *a != NULL; a++) {
+        if (strcmp(*a, "*") == 0 || g_ascii_strcasecmp(*a, origin) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool
+hv_http_same_origin(const char *origin, const char *host)
+{
+    const char *rest = g_str_has_prefix(origin, "http://")    ? origin + 7
+                       : g_str_has_prefix(origin, "https://") ? origin + 8
+                                                              : NULL;
+    return rest != NULL && *host != '\0' && g_ascii_strcasecmp(rest, host) == 0;
+}
+
+char *
+hv_http_mask_tokens(const char *text)
+{
+    GString *out = g_string_new(NULL);
+    const char *p = text;
+    const char *hit;
+    while ((hit = strstr(p, "token=")) != NULL) {
+        const char *v = hit + 6;
+        size_t len = strcspn(v, "& \t\r\n\"'");
+        g_string_append_len(out, p, v - p);
+        g_string_append_len(out, v, (gssize)MIN(len, (size_t)6));
+        if (len > 6) {
+            g_string_append(out, "…");
+        }
+        p = v + len;
+    }
+    g_string_append(out, p);
+    return g_string_free(out, FALSE);
+}
+
+typedef struct {
+    double tokens;   /* starts available now (refilled up to per_minute) */
+    int64_t last_ms; /* when tokens was computed */
+} rate_bucket;
+
+struct hv_http_rate {
+    double per_minute;
+    unsigned max_clients;
+    GHashTable *buckets; /* address (owned) → rate_bucket (owned) */
+};
+
+hv_http_rate *
+hv_http_rate_new(int64_t per_minute, unsigned max_clients)
+{
+    hv_http_rate *r = g_new0(hv_http_rate, 1);
+    r->per_minute = (double)per_minute;
+    r->max_clients = MAX(max_clients, 1u);
+    r->buckets = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+    return r;
+}
+
+void
+hv_http_rate_free(hv_http_rate *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    g_hash_table_destroy(r->buckets);
+    g_free(r);
+}
+
+unsigned
+hv_http_rate_size(const hv_http_rate *r)
+{
+    return g_hash_table_size(r->buckets);
+}
+
+static double
+rate_level(const hv_http_rate *r, const rate_bucket *b, int64_t now_ms)
+{
+    double level = b->tokens + (double)(now_ms - b->last_ms) * r->per_minute / 60000.0;
+    return MIN(level, r->per_minute);
+}
+
+/* Makes room for one more address: refilled buckets go first, then the one idle longest.
+ * O(table) per call, and only when the table is full. */
+static void
+rate_evict(hv_http_rate *r, int64_t now_ms)
+{
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, r->buckets);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        if (rate_level(r, value, now_ms) >= r->per_minute) {
+            g_hash_table_iter_remove(&it);
+        }
+    }
+    if (g_hash_table_size(r->buckets) < r->max_clients) {
+        return;
+    }
+    gpointer oldest_key = NULL;
+    int64_t oldest_ms = G_MAXINT64;
+    gpointer key;
+    g_hash_table_iter_init(&it, r->buckets);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        if (((rate_bucket *)value)->last_ms < oldest_ms) {
+            oldest_ms = ((rate_bucket *)value)->last_ms;
+            oldest_key = key;
+        }
+    }
+    g_hash_table_remove(r->buckets, oldest_key);
+}
+
+int64_t
+hv_http_rate_take(hv_http_rate *r, const char *key, int64_t now_ms)
+{
+    rate_bucket *b = g_hash_table_lookup(r->buckets, key);
+    if (b == NULL) {
+        if (g_hash_table_size(r->buckets) >= r->max_clients) {
+            rate_evict(r, now_ms);
+        }
+        b = g_new0(rate_bucket, 1);
+        b->tokens = r->per_minute;
+        b->last_ms = now_ms;
+        g_hash_table_insert(r->buckets, g_strdup(key), b);
+    }
+    b->tokens = rate_level(r, b, now_ms);
+    b->last_ms = now_ms;
+    if (b->tokens >= 1.0) {
+        b->tokens -= 1.0;
+        return 0;
+    }
+    return (int64_t)((1.0 - b->tokens) * 60000.0 / r->per_minute) + 1;
+}
+
+/* Whether the request carries the API token: "Authorization: Bearer", or for a GET/HEAD (links
+ * and <video src> cannot set headers) and a WebSocket upgrade, a "token" query parameter. */
+static bool
+request_has_token(struct lws *wsi, const char *expected, const char *query_token)
+{
+    char auth[600];
+    if (lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+        hv_http_token_matches(expected, hv_http_bearer_token(auth))) {
+        return true;
+    }
+    return hv_http_token_matches(expected, query_token);
+}
+
+static void
+respond_unauthorized(hv_http_exchange *ex)
+{
+    hv_http_add_header(ex, "WWW-Authenticate", "Bearer");
+    hv_http_respond_detail(ex, 401, HV_HTTP_TOKEN_DETAIL);
+}
+
+/* Answers a CORS preflight from an allowed origin. */
+static void
+respond_preflight(hv_http_exchange *ex)
+{
+    hv_http_add_header(ex, "Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS");
+    hv_http_add_header(ex, "Access-Control-Allow-Headers", "Authorization, Content-Type, Range");
+    hv_http_add_header(ex, "Access-Control-Max-Age", "600");
+    hv_http_respond(ex, 204, NULL, "", 0);
+}
+
+/* Decides whether a request may be dispatched, before its body is read. Returns false when it
+ * has been answered already: a CORS preflight (204), a cross-origin write (403), no API token
+ * (401), too many session starts (429). */
+static bool
+admit_request(hv_http_exchange *ex, struct lws *wsi)
+{
+    hv_http_server *srv = ex->srv;
+    bool safe = strcmp(ex->method, "GET") == 0 || strcmp(ex->method, "HEAD") == 0 ||
+                strcmp(ex->method, "OPTIONS") == 0;
+    char origin[256] = "";
+    bool has_origin = lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0;
+    if (has_origin && lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) < 0) {
+        origin[0] = '\0'; /* too long to be an origin we know: allowed nowhere */
+    }
+    if (has_origin && hv_http_origin_allowed((const char *const *)srv->cors, origin)) {
+        ex->cors_origin = g_strdup(origin);
+        if (strcmp(ex->method, "OPTIONS") == 0) {
+            respond_preflight(ex);
+            return false;
+        }
+    }
+    /* CORS only hides answers from other sites' pages; a "simple" cross-origin POST still runs.
+     * A browser names the page's origin on every POST and DELETE: one that is neither this
+     * server nor allowed is another site acting through a visitor's browser. */
+    if (has_origin && !safe && ex->cors_origin == NULL) {
+        char host[256] = "";
+        if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) < 0) {
+            host[0] = '\0';
+        }
+        if (!hv_http_same_origin(origin, host)) {
+            g_debug("refused a cross-origin %s %s from origin %s", ex->method, ex->path, origin);
+            hv_http_respond_detail(ex, 403,
+                                   "Cross-origin request refused: origin %s is not allowed "
+                                   "(HAVEN_CORS_ORIGINS)",
+                                   origin[0] != '\0' ? origin : "(unreadable)");
+            return false;
+        }
+    }
+    const char *token = srv->cfg->api_token;
+    if (token[0] != '\0' && hv_http_path_needs_token(ex->path)) {
+        const char *q = strcmp(ex->method, "GET") == 0 || strcmp(ex->method, "HEAD") == 0
+                            ? hv_http_query_get(ex->query, "token")
+                            : NULL;
+        if (!request_has_token(wsi, token, q)) {
+            g_debug("refused %s %s: missing or invalid API token", ex->method, ex->path);
+            respond_unauthorized(ex);
+            return false;
+        }
+    }
+    /* The token is no parameter of any endpoint: drop it so nothing can echo or log it. */
+    for (guint i = ex->query->len; i > 0; i--) {
+        if (g_str_has_prefix(g_ptr_array_index(ex->query, i - 1), "token=")) {
+            g_ptr_array_remove_index(ex->query, i - 1);
+        }
+    }
+    if (srv->rate != NULL && strcmp(ex->method, "POST") == 0 &&
+        strcmp(ex->path, "/api/live-sessions/start") == 0) {
+        char ip[64] = "";
+        lws_get_peer_simple(wsi, ip, sizeof(ip));
+        int64_t wait_ms = hv_http_rate_take(srv->rate, ip, hv_now_ms());
+        if (wait_ms > 0) {
+            int64_t secs = MAX((int64_t)1, (wait_ms + 999) / 1000);
+            char retry[32];
+            g_snprintf(retry, sizeof(retry), "%" G_GINT64_FORMAT, secs);
+            hv_http_add_header(ex, "Retry-After", retry);
+            g_autofree char *msg =
+                g_strdup_printf("Too many session starts from %s (limit %" G_GINT64_FORMAT
+                                " per minute); try again in %" G_GINT64_FORMAT " s",
+                                ip, srv->cfg->start_rate, secs);
+            g_debug("%s", msg);
+            hv_http_respond_session_error(ex, 429, msg);
+            return false;
+        }
+    }
+    return true;
+}
+
 static int
 on_request(conn_data *conn, hv_http_server *srv, struct lws *wsi)
 {
@@ -307,6 +606,11 @@ on_request(conn_data *conn, hv_http_server *srv, struct lws *wsi)
     }
     /* Long enough for a multi-page roster refresh; the catalog's own timeouts fire first. */
     lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, HV_HTTP_PARK_TIMEOUT_S);
+    if (!admit_request(ex, wsi)) {
+        /* Refused before its body was read: the connection cannot carry another request. */
+        ex->close_after = ex->close_after || has_body(wsi, ex);
+        return 0;
+    }
     if (ex->content_length > srv->cfg->max_body_bytes) {
         respond_too_large(ex);
         return 0;
@@ -337,6 +641,21 @@ finish_exchange(conn_data *conn, struct lws *wsi)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* Answers differ by Origin once CORS is on, so caches must key on it; the Access-Control
+ * headers go only to an allowed origin. */
+static void
+add_cors_headers(hv_http_exchange *ex)
+{
+    hv_http_add_header(ex, "Vary", "Origin");
+    if (ex->cors_origin == NULL) {
+        return;
+    }
+    hv_http_add_header(ex, "Access-Control-Allow-Origin", ex->cors_origin);
+    hv_http_add_header(ex, "Access-Control-Expose-Headers",
+                       "Age, Content-Disposition, Content-Range, Retry-After, X-Haven-Cache, "
+                       "X-Haven-Fetched-At, X-Haven-Upstream-Error");
+}
+
 static int
 write_headers(hv_http_exchange *ex, struct lws *wsi, size_t body_len)
 {
@@ -344,9 +663,17 @@ write_headers(hv_http_exchange *ex, struct lws *wsi, size_t body_len)
     uint8_t *start = buf + LWS_PRE;
     uint8_t *p = start;
     uint8_t *end = buf + sizeof(buf) - 1;
-    if (lws_add_http_common_headers(wsi, (unsigned int)ex->status, ex->content_type,
-                                    (lws_filepos_t)body_len, &p, end) != 0) {
+    if (ex->status == 204) {
+        /* No Content-Length on a 204 (RFC 9110 section 8.6). */
+        if (lws_add_http_header_status(wsi, 204, &p, end) != 0) {
+            return -1;
+        }
+    } else if (lws_add_http_common_headers(wsi, (unsigned int)ex->status, ex->content_type,
+                                           (lws_filepos_t)body_len, &p, end) != 0) {
         return -1;
+    }
+    if (ex->srv->cors != NULL) {
+        add_cors_headers(ex);
     }
     for (guint i = 0; i + 1 < ex->headers->len; i += 2) {
         g_autofree char *name = g_strconcat(g_ptr_array_index(ex->headers, i), ":", NULL);
@@ -448,6 +775,74 @@ on_writable(conn_data *conn, struct lws *wsi)
     return finish_exchange(conn, wsi);
 }
 
+/* ---- viewer WebSocket admission ---------------------------------------------------------- */
+
+/* Refuses a WebSocket upgrade with a plain HTTP answer {"detail": detail}, written at once (lws
+ * lets the CONFIRM_UPGRADE callback answer, then completes the transaction). Returns what that
+ * callback must return: 1 (answered), or -1 (hang up) when even that cannot be written. */
+static int
+refuse_upgrade(struct lws *wsi, int status, const char *header, const char *value,
+               const char *detail)
+{
+    g_autoptr(json_t) json = json_pack("{s:s}", "detail", detail);
+    g_autofree char *body = json_dumps(json, JSON_COMPACT);
+    size_t len = strlen(body);
+    uint8_t buf[LWS_PRE + 2048];
+    uint8_t *start = buf + LWS_PRE;
+    uint8_t *p = start;
+    uint8_t *end = buf + sizeof(buf) - 1;
+    char clen[24];
+    int n = g_snprintf(clen, sizeof(clen), "%zu", len);
+    if (lws_add_http_header_status(wsi, (unsigned int)status, &p, end) != 0 ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                     (const unsigned char *)"application/json", 16, &p, end) != 0 ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH,
+                                     (const unsigned char *)clen, n, &p, end) != 0 ||
+        (header != NULL && lws_add_http_header_by_name(wsi, (const unsigned char *)header,
+                                                       (const unsigned char *)value,
+                                                       (int)strlen(value), &p, end) != 0) ||
+        lws_finalize_http_header(wsi, &p, end) != 0 || (size_t)(end - p) < len) {
+        return -1;
+    }
+    memcpy(p, body, len);
+    p += len;
+    int total = (int)(p - start);
+    return lws_write(wsi, start, (size_t)total, LWS_WRITE_HTTP) == total ? 1 : -1;
+}
+
+/* LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: the last moment a WebSocket upgrade can still be answered
+ * in plain HTTP. Only the viewer path upgrades; it needs the API token when one is set (the
+ * "token" query parameter, as browsers cannot set headers on a WebSocket, or a Bearer header)
+ * and room under the viewer limits. The ESTABLISHED callback that adds the viewer follows
+ * synchronously, so no other upgrade can slip in between the count and the viewer. */
+static int
+confirm_upgrade(hv_http_server *srv, struct lws *wsi, const char *what)
+{
+    if (what == NULL || g_ascii_strcasecmp(what, "websocket") != 0) {
+        return 0;
+    }
+    char path[256] = "";
+    if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0 || !hv_ws_path_matches(path)) {
+        return -1;
+    }
+    const char *token = srv->cfg->api_token;
+    if (token[0] != '\0') {
+        char buf[600];
+        const char *q = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf));
+        if (!request_has_token(wsi, token, q)) {
+            g_debug("refused a viewer WebSocket: missing or invalid API token");
+            return refuse_upgrade(wsi, 401, "www-authenticate:", "Bearer", HV_HTTP_TOKEN_DETAIL);
+        }
+    }
+    char why[160];
+    int status = hv_ws_admit(srv->cfg, &srv->deps, path, why, sizeof(why));
+    if (status != 0) {
+        g_info("refused a viewer WebSocket: %s", why);
+        return refuse_upgrade(wsi, status, NULL, NULL, why);
+    }
+    return 0;
+}
+
 /* ---- lws glue --------------------------------------------------------------------------- */
 
 static int
@@ -455,6 +850,10 @@ on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
 {
     conn_data *conn = user;
     hv_http_server *srv = lws_context_user(lws_get_context(wsi));
+    if (reason == LWS_CALLBACK_HTTP_CONFIRM_UPGRADE) {
+        /* Comes before lws allocates the per-connection data. */
+        return confirm_upgrade(srv, wsi, in);
+    }
     if (conn == NULL) {
         /* lws reports some events (e.g. CLOSED_HTTP of a connection that never got to HTTP)
          * without per-connection data; nothing of ours exists for it. */
@@ -495,7 +894,7 @@ on_lws_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void 
     case LWS_CALLBACK_SERVER_WRITEABLE:
     case LWS_CALLBACK_RECEIVE:
     case LWS_CALLBACK_CLOSED:
-        return hv_ws_callback(wsi, (int)reason, &conn->ws, &srv->deps, in, len);
+        return hv_ws_callback(wsi, (int)reason, &conn->ws, srv->cfg, &srv->deps, in, len);
     default:
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     }
@@ -509,12 +908,24 @@ static const struct lws_protocols protocols[] = {
 static void
 on_lws_log(int level, const char *line)
 {
-    g_autofree char *msg = g_strchomp(g_strdup(line));
+    /* A line may quote a URL, and a URL may hold the API token or a LiveKit access_token. */
+    g_autofree char *msg = g_strchomp(hv_http_mask_tokens(line));
     if (level & LLL_ERR) {
         g_message("lws: %s", msg);
     } else {
         g_debug("lws: %s", msg);
     }
+}
+
+/* Frees what the server holds besides its lws context, and the server. */
+static void
+server_free_parts(hv_http_server *srv)
+{
+    hv_http_body_cache_free(srv->bodies);
+    hv_http_rate_free(srv->rate);
+    g_strfreev(srv->cors);
+    g_free(srv->file_buf);
+    g_free(srv);
 }
 
 hv_http_server *
@@ -526,6 +937,12 @@ hv_http_server_new(const hv_config *cfg, GMainLoop *loop, const hv_http_deps *de
     srv->foreign_loops[0] = loop;
     srv->bodies = hv_http_body_cache_new();
     srv->file_buf = g_malloc(LWS_PRE + HV_HTTP_FILE_CHUNK);
+    if (cfg->cors_origins[0] != '\0') {
+        srv->cors = g_strsplit(cfg->cors_origins, ",", -1);
+    }
+    if (cfg->start_rate > 0) {
+        srv->rate = hv_http_rate_new(cfg->start_rate, HV_HTTP_RATE_CLIENTS);
+    }
 
     lws_set_log_level(LLL_ERR | LLL_WARN, on_lws_log);
     struct lws_context_creation_info info;
@@ -545,7 +962,9 @@ hv_http_server_new(const hv_config *cfg, GMainLoop *loop, const hv_http_deps *de
     info.foreign_loops = srv->foreign_loops;
     info.user = srv;
     info.vhost_name = "haven";
-    info.max_http_header_data = HV_HTTP_HEADER_MAX;
+    /* lws keeps the request line and headers in one buffer of this size per request being
+     * parsed (at most 256 at once), and closes a connection whose headers do not fit. */
+    info.max_http_header_data = (unsigned short)cfg->max_header_bytes;
     info.max_http_header_pool = 256;
     info.keepalive_timeout = 30;
     info.timeout_secs = 30;
@@ -554,18 +973,14 @@ hv_http_server_new(const hv_config *cfg, GMainLoop *loop, const hv_http_deps *de
         g_set_error(error, HV_ERROR, HV_EIO,
                     "cannot listen on %s (address in use, not local, or not permitted)",
                     cfg->listen);
-        hv_http_body_cache_free(srv->bodies);
-        g_free(srv->file_buf);
-        g_free(srv);
+        server_free_parts(srv);
         return NULL;
     }
     struct lws_vhost *vh = lws_get_vhost_by_name(srv->ctx, "haven");
     if (vh == NULL || lws_get_vhost_listen_port(vh) <= 0) {
         g_set_error(error, HV_ERROR, HV_EIO, "cannot listen on %s", cfg->listen);
         lws_context_destroy(srv->ctx);
-        hv_http_body_cache_free(srv->bodies);
-        g_free(srv->file_buf);
-        g_free(srv);
+        server_free_parts(srv);
         return NULL;
     }
     return srv;
@@ -578,7 +993,5 @@ hv_http_server_free(hv_http_server *srv)
         return;
     }
     lws_context_destroy(srv->ctx);
-    hv_http_body_cache_free(srv->bodies);
-    g_free(srv->file_buf);
-    g_free(srv);
+    server_free_parts(srv);
 }

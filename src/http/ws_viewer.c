@@ -17,7 +17,6 @@
 #include <string.h>
 
 #define WS_PREFIX           "/api/live-sessions/ws/live/"
-#define WS_MAX_CLIENT_MSG   4096
 #define WS_CLOSE_NO_SESSION 4404
 
 G_STATIC_ASSERT(LWS_PRE <= HV_HUB_HEADROOM);
@@ -28,13 +27,40 @@ struct hv_ws_viewer {
     char mint[64];
     int close_code; /* != 0: close at the next writable callback */
     char close_reason[124];
-    GString *rx; /* a client message being reassembled (bounded) */
+    GString *rx;   /* a client message being reassembled (bounded) */
+    size_t rx_max; /* HAVEN_MAX_VIEWER_MESSAGE */
 };
 
 bool
 hv_ws_path_matches(const char *path)
 {
     return g_str_has_prefix(path, WS_PREFIX);
+}
+
+int
+hv_ws_admit(const hv_config *cfg, const hv_http_deps *deps, const char *path, char *why,
+            size_t why_len)
+{
+    const char *mint = hv_ws_path_matches(path) ? path + strlen(WS_PREFIX) : "";
+    hv_live_session *s =
+        deps->live != NULL && hv_mint_id_is_valid(mint) ? hv_live_find(deps->live, mint) : NULL;
+    if (s == NULL) {
+        return 0;
+    }
+    if (hv_live_viewer_count(deps->live) >= (unsigned)cfg->max_viewers) {
+        g_snprintf(why, why_len, "Too many viewers (limit %" G_GINT64_FORMAT "); try again later",
+                   cfg->max_viewers);
+        return 503;
+    }
+    if (hv_hub_channel_viewer_count(hv_live_session_channel(s)) >=
+        (unsigned)cfg->max_viewers_per_session) {
+        g_snprintf(why, why_len,
+                   "Too many viewers of this stream (limit %" G_GINT64_FORMAT
+                   " per session); try again later",
+                   cfg->max_viewers_per_session);
+        return 503;
+    }
+    return 0;
 }
 
 static void
@@ -73,10 +99,11 @@ query_int(struct lws *wsi, const char *name, int def, int min, int max, int *out
 }
 
 static hv_ws_viewer *
-viewer_open(struct lws *wsi, const hv_http_deps *deps)
+viewer_open(struct lws *wsi, const hv_config *cfg, const hv_http_deps *deps)
 {
     hv_ws_viewer *w = g_new0(hv_ws_viewer, 1);
     w->wsi = wsi;
+    w->rx_max = (size_t)cfg->max_viewer_message_bytes;
     char path[256] = "";
     lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
     const char *mint = hv_ws_path_matches(path) ? path + strlen(WS_PREFIX) : "";
@@ -196,8 +223,10 @@ on_receive(hv_ws_viewer *w, const void *in, size_t len)
     if (w->rx == NULL) {
         w->rx = g_string_new(NULL);
     }
-    if (w->rx->len + len > WS_MAX_CLIENT_MSG) {
-        return close_now(w->wsi, 1009, "message too big (limit 4096 bytes)");
+    if (w->rx->len + len > w->rx_max) {
+        char reason[64];
+        g_snprintf(reason, sizeof(reason), "message too big (limit %zu bytes)", w->rx_max);
+        return close_now(w->wsi, 1009, reason);
     }
     g_string_append_len(w->rx, in, (gssize)len);
     if (!lws_is_final_fragment(w->wsi) || lws_remaining_packet_payload(w->wsi) > 0) {
@@ -212,12 +241,12 @@ on_receive(hv_ws_viewer *w, const void *in, size_t len)
 }
 
 int
-hv_ws_callback(struct lws *wsi, int reason, hv_ws_viewer **slot, const hv_http_deps *deps, void *in,
-               size_t len)
+hv_ws_callback(struct lws *wsi, int reason, hv_ws_viewer **slot, const hv_config *cfg,
+               const hv_http_deps *deps, void *in, size_t len)
 {
     switch ((enum lws_callback_reasons)reason) {
     case LWS_CALLBACK_ESTABLISHED:
-        *slot = viewer_open(wsi, deps);
+        *slot = viewer_open(wsi, cfg, deps);
         return 0;
     case LWS_CALLBACK_SERVER_WRITEABLE:
         return *slot != NULL ? on_writable(*slot) : 0;

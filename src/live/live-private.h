@@ -39,6 +39,9 @@ struct hv_live_session {
     char *room_name, *participant_sid, *streamer_identity;
     GQueue ops; /* start callers waiting for STARTING to resolve */
     guint retry_timer, idle_timer, teardown_idle;
+    guint media_timer;    /* the peer connection must connect before it fires */
+    guint streamer_timer; /* the streamer left: the session ends unless it is back before this */
+    uint64_t streamer_left_conn; /* `reconnects` when it left: which connection lost it */
     int attempt;
     int64_t reconnect_since_ms;
     int64_t started_ms, started_wall_ms;

@@ -48,7 +48,8 @@ void hv_live_free(hv_live *live);
 typedef void (*hv_live_start_cb)(hv_live_session *session, int status, const char *error,
                                  void *user_data);
 /* Starts (or returns the existing) session for a valid mint. The callback runs at once (and
- * NULL is returned) when the answer is known, otherwise later; cancel with hv_live_op_cancel. */
+ * NULL is returned) when the answer is known, otherwise later; cancel with hv_live_op_cancel.
+ * A new session beyond HAVEN_MAX_SESSIONS is refused at once with 503. */
 hv_live_op *hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb cb,
                           void *user_data);
 void hv_live_op_cancel(hv_live_op *op);
@@ -76,6 +77,11 @@ typedef struct {
 } hv_live_record_progress;
 /* False when the mint has no session. */
 bool hv_live_record_progress_get(hv_live *live, const char *mint_id, hv_live_record_progress *out);
+
+/* Sessions joining, active or reconnecting (what HAVEN_MAX_SESSIONS bounds). */
+unsigned hv_live_session_count(hv_live *live);
+/* Viewers attached to every session's hub channel (what HAVEN_MAX_VIEWERS bounds). */
+unsigned hv_live_viewer_count(hv_live *live);
 
 /* (transfer none, nullable) The session for a mint, if it is joined (active or reconnecting). */
 hv_live_session *hv_live_find(hv_live *live, const char *mint_id);

@@ -6,7 +6,8 @@
  *      │ (failure: start answered with an error, session freed)        │ new token, new room,
  *      │                                                               │ new peer connection
  *      ▼                                                               ▼ (frames flow: ACTIVE)
- *   ended: stop, idle timeout, streamer left, leave DISCONNECT, reconnect give-up
+ *   ended: stop, idle timeout, streamer gone past HAVEN_STREAMER_GRACE, leave DISCONNECT,
+ *          reconnect give-up (a streamer back within the grace period: a full reconnect)
  * The room and the media session are never freed from inside their own callbacks: teardown
  * happens from an idle source. Everything a session owns is freed in session_free().
  */
@@ -65,6 +66,10 @@ static void
 free_connection(hv_live_session *s)
 {
     hv_live_rec_stop(s); /* the file ends with this peer connection; the next one starts anew */
+    if (s->media_timer != 0) {
+        g_source_remove(s->media_timer);
+        s->media_timer = 0;
+    }
     s->video_codec[0] = '\0';
     s->audio_codec[0] = '\0';
     if (s->media != NULL) {
@@ -90,6 +95,9 @@ session_free(hv_live_session *s)
     }
     if (s->idle_timer != 0) {
         g_source_remove(s->idle_timer);
+    }
+    if (s->streamer_timer != 0) {
+        g_source_remove(s->streamer_timer);
     }
     if (s->teardown_idle != 0) {
         g_source_remove(s->teardown_idle);
@@ -264,6 +272,12 @@ on_media_track(const char *mid, const char *kind, const char *codec, void *user_
 static void
 mark_flowing(hv_live_session *s)
 {
+    if (s->media_timer != 0) {
+        /* Decoded media proves the peer connection connected, whatever webrtcbin notified
+         * (1.22 may not notify a state change that happened before its signal was connected). */
+        g_source_remove(s->media_timer);
+        s->media_timer = 0;
+    }
     if (s->state == S_RECONNECTING) {
         s->state = S_ACTIVE;
         s->attempt = 0;
@@ -321,7 +335,19 @@ static void
 on_media_state(hv_media_state state, const char *reason, void *user_data)
 {
     hv_live_session *s = user_data;
+    if (state == HV_MEDIA_CONNECTED && s->media_timer != 0) {
+        g_source_remove(s->media_timer);
+        s->media_timer = 0;
+    }
     if (state == HV_MEDIA_FAILED && s->state != S_ENDED) {
+        if (s->room != NULL && hv_lk_room_is_closed(s->room)) {
+            /* The server hung up (a leave DISCONNECT, say) and took the peer connection with
+             * it: the room's on_closed, already queued, says whether to end or reconnect.
+             * Reconnecting here would free the room and lose that verdict. */
+            g_info("[mint=%s] peer connection failed after the room closed: %s", s->mint,
+                   reason != NULL ? reason : "unknown");
+            return;
+        }
         g_autofree char *why =
             g_strdup_printf("peer connection failed: %s", reason != NULL ? reason : "unknown");
         if (s->state == S_STARTING) {
@@ -364,6 +390,23 @@ record_session_row(hv_live_session *s)
     }
 }
 
+/* ICE that never connects (no candidate pair works, or none arrives) reports nothing: without
+ * a bound the session would sit "active" without media, up to the server's one-minute join
+ * timeout and its leave DISCONNECT (an "ended" session), or for ever. Like the JS SDK's
+ * peerConnectionTimeout, the peer connection gets the connect timeout again after the join;
+ * then the session reconnects, and gives up as failed after HAVEN_RECONNECT_GIVE_UP. */
+static gboolean
+on_media_timeout(gpointer user_data)
+{
+    hv_live_session *s = user_data;
+    s->media_timer = 0;
+    g_autofree char *why =
+        g_strdup_printf("peer connection failed: ICE not connected within %" G_GINT64_FORMAT " ms",
+                        s->live->cfg->livekit_connect_timeout_ms);
+    reconnect(s, why);
+    return G_SOURCE_REMOVE;
+}
+
 static void
 on_room_joined(const hv_lk_join_info *info, void *user_data)
 {
@@ -392,6 +435,8 @@ on_room_joined(const hv_lk_join_info *info, void *user_data)
         return;
     }
     apply_needs(s);
+    s->media_timer =
+        g_timeout_add((guint)s->live->cfg->livekit_connect_timeout_ms, on_media_timeout, s);
     g_message("[mint=%s] joined room %s as %s", s->mint, s->room_name, s->participant_sid);
     if (s->state == S_STARTING) {
         s->state = S_ACTIVE;
@@ -428,14 +473,55 @@ on_room_streamer(const char *participant_sid, const char *identity, const hv_lk_
     s->streamer_identity = g_strdup(identity);
     g_message("[mint=%s] streamer %s (%s) publishes %zu track(s)", s->mint, identity,
               participant_sid, n_tracks);
+    if (s->streamer_timer != 0) {
+        g_source_remove(s->streamer_timer);
+        s->streamer_timer = 0;
+        if (s->streamer_left_conn == s->reconnects) {
+            /* Back on the connection that lost it: its tracks are new, and a fresh peer
+             * connection (the reconnect path, with a fresh token) is the one renegotiation
+             * webrtcbin handles reliably; the recording goes on in a new file. */
+            reconnect(s, "the streamer came back");
+            return;
+        }
+        /* Found again by a connection made since: it subscribes as usual. */
+    }
     hv_live_rec_on_streamer(s, tracks, n_tracks);
 }
 
+static gboolean
+on_streamer_grace_over(gpointer user_data)
+{
+    hv_live_session *s = user_data;
+    s->streamer_timer = 0;
+    session_end(s, "ended", "the streamer left");
+    return G_SOURCE_REMOVE;
+}
+
+/* A streamer that leaves often comes back within seconds (OBS restarted, a network change on
+ * their side): the session, its viewers and its recording wait HAVEN_STREAMER_GRACE for that
+ * before ending. The room stays joined meanwhile, so its participant updates say when the
+ * streamer is back. */
 static void
 on_room_streamer_left(const char *identity, void *user_data)
 {
     hv_live_session *s = user_data;
-    session_end(s, "ended", "the streamer left");
+    int64_t grace = s->live->cfg->streamer_grace_ms;
+    if (grace <= 0) {
+        session_end(s, "ended", "the streamer left");
+        return;
+    }
+    if (s->streamer_timer != 0) {
+        return; /* already waiting (it left again on a new connection) */
+    }
+    g_message("[mint=%s] streamer %s left; waiting %" G_GINT64_FORMAT " ms for it to come back",
+              s->mint, identity, grace);
+    s->streamer_left_conn = s->reconnects;
+    s->streamer_timer =
+        g_timeout_add((guint)MIN(grace, (int64_t)G_MAXUINT), on_streamer_grace_over, s);
+    g_autoptr(json_t) ev =
+        json_pack("{s:s, s:I}", "type", "streamer_left", "grace_ms", (json_int_t)grace);
+    g_autofree char *text = json_dumps(ev, JSON_COMPACT);
+    hv_hub_channel_publish_event(s->channel, text);
 }
 
 static gboolean
@@ -657,6 +743,15 @@ hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb 
         return NULL;
     }
     bool fresh = s == NULL || s->state == S_ENDED;
+    if (fresh && hv_live_session_count(live) >= (unsigned)live->cfg->max_sessions) {
+        /* Each session holds a room connection, a peer connection and decoders: the limit
+         * keeps a burst of starts from exhausting the machine. Joined sessions still answer. */
+        g_autofree char *msg = g_strdup_printf(
+            "Too many live sessions (limit %" G_GINT64_FORMAT ")", live->cfg->max_sessions);
+        g_message("[mint=%s] start refused: %s", mint_id, msg);
+        cb(NULL, 503, msg, user_data);
+        return NULL;
+    }
     if (fresh) {
         if (s != NULL) {
             /* An ended session still waiting for its teardown idle: finish it now. */
@@ -693,6 +788,33 @@ hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb 
     }
     op->answered = NULL;
     return op;
+}
+
+unsigned
+hv_live_session_count(hv_live *live)
+{
+    unsigned n = 0;
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, live->sessions);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        n += ((hv_live_session *)value)->state != S_ENDED;
+    }
+    return n;
+}
+
+unsigned
+hv_live_viewer_count(hv_live *live)
+{
+    unsigned n = 0;
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, live->sessions);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        hv_live_session *s = value;
+        n += s->channel != NULL ? hv_hub_channel_viewer_count(s->channel) : 0;
+    }
+    return n;
 }
 
 bool

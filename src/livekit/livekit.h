@@ -110,6 +110,10 @@ void hv_lk_room_send_candidate(hv_lk_room *room, const char *candidate, const ch
                                int mline_index);
 /* The newest token (the original, or the last refresh_token); (transfer none). */
 const char *hv_lk_room_token(const hv_lk_room *room);
+/* True once the room has closed: its on_closed is on its way (from an idle source) and says
+ * why. A caller seeing another failure meanwhile (the peer connection dying because the server
+ * just hung up) lets on_closed decide instead of acting on the symptom. */
+bool hv_lk_room_is_closed(const hv_lk_room *room);
 
 typedef struct {
     uint64_t messages_in, messages_out;

@@ -835,8 +835,11 @@ handle_refresh_token(hv_lk_room *room, const char *token)
 static void
 handle_pong_resp(hv_lk_room *room, const Livekit__Pong *pong)
 {
+    if (pong->last_ping_timestamp <= 0) {
+        return; /* not one of our pings; a far negative one would overflow the subtraction */
+    }
     int64_t rtt = hv_wall_ms() - pong->last_ping_timestamp;
-    if (pong->last_ping_timestamp > 0 && rtt >= 0 && rtt < (int64_t)60 * 1000) {
+    if (rtt >= 0 && rtt < (int64_t)60 * 1000) {
         room->stats.rtt_ms = rtt;
     }
 }
@@ -1138,6 +1141,13 @@ hv_lk_room_token(const hv_lk_room *room)
 {
     g_return_val_if_fail(room != NULL, NULL);
     return room->token;
+}
+
+bool
+hv_lk_room_is_closed(const hv_lk_room *room)
+{
+    g_return_val_if_fail(room != NULL, true);
+    return room->state == ROOM_CLOSED;
 }
 
 void

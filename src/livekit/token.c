@@ -9,6 +9,7 @@
 #include "livekit-private.h"
 
 #include "core/error.h"
+#include "core/util.h"
 
 #include <jansson.h>
 #include <string.h>
@@ -104,7 +105,7 @@ hv_lk_token_decode(const char *jwt, hv_lk_token_info *out, GError **error)
     out->identity = dup_string_member(root, "sub");
     out->issuer = dup_string_member(root, "iss");
     json_t *exp = json_object_get(root, "exp");
-    out->expires_at_s = json_is_number(exp) ? (int64_t)json_number_value(exp) : 0;
+    out->expires_at_s = json_is_number(exp) ? hv_int64_from_double(json_number_value(exp)) : 0;
     json_t *video = json_object_get(root, "video");
     out->room = dup_string_member(video, "room"); /* json_object_get(NULL, …) is NULL */
     /* Spec §8: an omitted canSubscribe means true. */

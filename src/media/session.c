@@ -332,8 +332,11 @@ on_state_job(gpointer p)
 {
     state_job *j = p;
     hv_media_session *s = j->s;
+    /* Either tells: against a LiveKit-like server (werift, pion) webrtcbin 1.22 never notifies
+     * ice-connection-state at all, only connection-state (ICE and DTLS both connected). */
     if (j->ice == GST_WEBRTC_ICE_CONNECTION_STATE_CONNECTED ||
-        j->ice == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED) {
+        j->ice == GST_WEBRTC_ICE_CONNECTION_STATE_COMPLETED ||
+        j->pc == GST_WEBRTC_PEER_CONNECTION_STATE_CONNECTED) {
         session_set_state(s, HV_MEDIA_CONNECTED);
     } else if (j->ice == GST_WEBRTC_ICE_CONNECTION_STATE_FAILED) {
         session_fail(s, "ICE failed");

@@ -31,7 +31,10 @@ hv_pf_roster_new(GPtrArray *streams, int64_t now_ms, int64_t now_wall_ms)
         }
         g_ptr_array_add(r->all, hv_pf_stream_ref(s));
         g_hash_table_insert(r->by_mint, s->mint_id, s);
-        r->total_participants += s->num_participants;
+        /* Saturating: counts are pump.fun's numbers, up to INT64_MAX each. */
+        r->total_participants = s->num_participants > INT64_MAX - r->total_participants
+                                    ? INT64_MAX
+                                    : r->total_participants + s->num_participants;
         if (s->nsfw) {
             r->nsfw_count++;
         } else {

@@ -33,7 +33,7 @@ get_int(json_t *obj, const char *key, int64_t *out)
         return true;
     }
     if (json_is_real(v)) {
-        *out = (int64_t)json_real_value(v);
+        *out = hv_int64_from_double(json_real_value(v)); /* 1e300 must not be a cast */
         return true;
     }
     return false;

@@ -38,6 +38,13 @@ const FAKE = path.join(ROOT, 'tests', 'fakes', 'fake_pumpfun.py');
 const SFU = path.join(ROOT, 'tests', 'fakes', 'livekit-sfu', 'sfu.js');
 const WEB = path.join(ROOT, 'web');
 const FPS = 30;
+// A sanitized run (tests/sanitizers): haven gets the sanitizer options, and its log is checked
+// for a report when it has stopped (see cleanup).
+const SANITIZER_ENV = Object.fromEntries(
+  ['ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS', 'G_SLICE', 'HAVEN_TEST_SANITIZED']
+    .filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
+const SANITIZER_REPORT = /^(==\d+==ERROR: \w+Sanitizer|SUMMARY: \w+Sanitizer|.*: runtime error: )/m;
+let sanitizerReport = null;
 
 // ---------------------------------------------------------------------------------------------
 // Skip only when the browser or the npm package is missing.
@@ -286,6 +293,7 @@ step('start the fake pump.fun, the fake SFU and haven serving web/', async () =>
       HAVEN_ICE_ADDRESSES: '127.0.0.1',
       HAVEN_SNAPSHOT_INTERVAL: '0', // a history point per roster refresh, for the chart
       HAVEN_LOG_LEVEL: 'debug',
+      ...SANITIZER_ENV,
     },
   });
   fs.closeSync(log);
@@ -606,7 +614,18 @@ step('no uncaught errors in the page', async () => {
 
 async function cleanup() {
   if (S.browser) await S.browser.close().catch(() => {});
-  for (const p of children.reverse()) await stopChild(p).catch(() => {});
+  const stopWait = process.env.HAVEN_TEST_SANITIZED ? 30000 : 10000;
+  for (const p of children.reverse()) await stopChild(p, stopWait).catch(() => {});
+  // haven has exited (SIGTERM): a sanitizer report in its log (an error while running, leaks at
+  // exit) fails the run.
+  if (S.havenLog && fs.existsSync(S.havenLog)) {
+    const text = fs.readFileSync(S.havenLog, 'utf8');
+    const m = SANITIZER_REPORT.exec(text);
+    if (m) {
+      sanitizerReport = text.slice(Math.max(0, text.lastIndexOf('\n', m.index) + 1)).slice(0, 6000);
+      diag(`sanitizer report from haven:\n${sanitizerReport}`);
+    }
+  }
   if (S.tmp && !process.env.HAVEN_KEEP_TMP) fs.rmSync(S.tmp, { recursive: true, force: true });
 }
 
@@ -653,7 +672,7 @@ async function main() {
     }
   }
   await cleanup();
-  process.exit(failed ? 1 : 0);
+  process.exit(failed || sanitizerReport ? 1 : 0);
 }
 
 main().catch(async (e) => {

@@ -4,9 +4,12 @@ on loopback, talk HTTP to both, and report results as TAP.
 Only the standard library is used. Every process started here is stopped when the test ends,
 and every socket is on 127.0.0.1.
 """
+import atexit
+import glob
 import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,6 +23,93 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 FAKE = os.path.join(ROOT, "tests", "fakes", "fake_pumpfun.py")
 PYTHON = sys.executable or "/usr/bin/python3"
+
+# Set by tools/run-tests.sh (the 'asan' test setup) when haven and the test tools are built with
+# AddressSanitizer + UndefinedBehaviorSanitizer. Only timing and memory thresholds that the
+# sanitizers legitimately change are relaxed under it (each test prints when it does); every
+# functional assertion stays as it is.
+SANITIZED = os.environ.get("HAVEN_TEST_SANITIZED", "") not in ("", "0")
+# Waits for processes to start and stop are this much longer in a sanitized build.
+SLOW = 3 if SANITIZED else 1
+# What a child process needs to see of our environment: the sanitizer options (suppressions,
+# leak detection, halting on UBSan) and GLib's allocator switch. Everything else is set per test.
+PASS_ENV = ("ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "G_SLICE", "HAVEN_TEST_SANITIZED")
+SANITIZER_REPORT = re.compile(
+    r"^(==\d+==ERROR: \w+Sanitizer|SUMMARY: \w+Sanitizer|.*: runtime error: )", re.M)
+
+
+# Sanitizer reports found while a test ran (see note_sanitizer_report); run_tap fails the test.
+# Cleanup code records them instead of raising, so that the cleanups after it still run.
+_reports = []
+
+
+def note_sanitizer_report(text):
+    """Fails the running test (in run_tap) with this sanitizer report, without raising now."""
+    _reports.append(text)
+
+
+def _unreported_at_exit():
+    # A report found after the last test (a haven stopped by the script's own cleanup): the
+    # test program must still fail.
+    if _reports:
+        for text in _reports:
+            for line in text.splitlines():
+                print(f"# {line}", flush=True)
+        sys.stdout.flush()
+        os._exit(1)
+
+
+atexit.register(_unreported_at_exit)
+
+
+def base_env(extra=None):
+    """PATH and the sanitizer variables, plus extra: the environment for a haven process."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+    env.update({k: os.environ[k] for k in PASS_ENV if k in os.environ})
+    env.update(extra or {})
+    return env
+
+
+def sanitizer_report(text):
+    """The sanitizer report in a process's output (from its first line on), or None."""
+    m = SANITIZER_REPORT.search(text or "")
+    if m is None:
+        return None
+    start = text.rfind("\n", 0, m.start()) + 1
+    # A report starts with a line of '=' (ASan, LSan) or the runtime-error line (UBSan).
+    banner = text.rfind("=================================================================", 0,
+                        m.start())
+    if banner != -1 and m.start() - banner < 200:
+        start = banner
+    return text[start:start + 6000]
+
+
+def assert_no_sanitizer_report(text, what="haven"):
+    """For a process run to completion with its output captured."""
+    report = sanitizer_report(text)
+    assert report is None, f"sanitizer report from {what}:\n{report}"
+
+
+def report_env(report_dir):
+    """Our environment with the sanitizers writing their reports to files in report_dir
+    (<report_dir>/report.<pid>) instead of stderr: for instrumented programs whose stderr
+    nobody reads (hv-flashbeep under the fake SFU). A no-op outside a sanitized run."""
+    env = os.environ.copy()
+    if SANITIZED:
+        for var in ("ASAN_OPTIONS", "UBSAN_OPTIONS"):
+            opts = env.get(var, "")
+            env[var] = (opts + ":" if opts else "") + "log_path=" + os.path.join(report_dir,
+                                                                                "report")
+    return env
+
+
+def reports_in(report_dir):
+    """Texts of the sanitizer reports written to report_dir by report_env's processes."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(report_dir, "report.*"))):
+        with open(path, errors="replace") as f:
+            out.append(f"{path}:\n{f.read()[:6000]}")
+    return out
 
 
 def free_port():
@@ -93,15 +183,15 @@ class Haven:
         self.port = free_port()
         self.db = os.path.join(self.dir, "haven.db")
         self.log_path = os.path.join(self.dir, "haven.log")
-        full_env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        full_env = base_env({
             "HAVEN_DB": self.db,
             "HAVEN_LISTEN": f"127.0.0.1:{self.port}",
             "HAVEN_PUMPFUN_FRONTEND_API": fake.url if fake else "http://127.0.0.1:9",
             "HAVEN_PUMPFUN_LIVESTREAM_API": fake.url if fake else "http://127.0.0.1:9",
             "HAVEN_LOG_LEVEL": "debug",
-        }
+        })
         full_env.update(env or {})
+        self.checked = False
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen([binary] + (args or []), env=full_env, stdout=self.log,
                                      stderr=subprocess.STDOUT)
@@ -109,7 +199,7 @@ class Haven:
             self.wait_ready()
 
     def wait_ready(self, timeout=10):
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + timeout * SLOW
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"haven exited with {self.proc.returncode}:\n{self.log_text()}")
@@ -140,19 +230,46 @@ class Haven:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
-                self.proc.wait(timeout)
+                self.proc.wait(timeout * SLOW)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError("haven did not exit within %d s of %s" % (timeout, sig))
+                raise AssertionError("haven did not exit within %d s of %s" % (timeout * SLOW,
+                                                                               sig))
         self.log.close()
+        self.check_sanitizers()
         return self.proc.returncode
 
+    def check_sanitizers(self):
+        """Fails the test (see run_tap) if a sanitizer reported anything in haven's output: a
+        memory error or UBSan while running, leaks at exit. Once per process; never raises."""
+        if self.checked:
+            return
+        self.checked = True
+        report = sanitizer_report(self.log_text())
+        if report is not None:
+            note_sanitizer_report(f"sanitizer report from haven (pid {self.proc.pid}, exit "
+                                  f"{self.proc.returncode}):\n{report}")
+
     def cleanup(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        """Never raises: the cleanups after it (fakes, other processes) must still run."""
+        try:
+            if self.proc.poll() is None:
+                if SANITIZED:
+                    # Stop as in production (SIGTERM), so that LeakSanitizer checks the exit.
+                    self.proc.send_signal(signal.SIGTERM)
+                    try:
+                        self.proc.wait(20 * SLOW)
+                    except subprocess.TimeoutExpired:
+                        note_sanitizer_report(f"haven (pid {self.proc.pid}) did not exit within "
+                                              f"{20 * SLOW} s of SIGTERM; killed")
+                self.proc.kill()
+                self.proc.wait()
+            self.check_sanitizers()
+        finally:
+            if not self.log.closed:
+                self.log.close()
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def run_tap(tests):
@@ -163,10 +280,17 @@ def run_tap(tests):
         started = time.monotonic()
         try:
             fn()
-            print(f"ok {i} - {name} ({time.monotonic() - started:.2f}s)", flush=True)
+            error = None
         except Exception:  # report every failure kind, then go on with the next test
+            error = traceback.format_exc()
+        # Sanitizer reports from the processes this test ran (recorded by their cleanups).
+        reports, _reports[:] = list(_reports), []
+        if error is None and not reports:
+            print(f"ok {i} - {name} ({time.monotonic() - started:.2f}s)", flush=True)
+        else:
             failed += 1
             print(f"not ok {i} - {name}", flush=True)
-            for line in traceback.format_exc().splitlines():
-                print(f"# {line}", flush=True)
+            for text in ([error] if error else []) + reports:
+                for line in text.splitlines():
+                    print(f"# {line}", flush=True)
     return 1 if failed else 0

@@ -15,7 +15,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Fake, Haven, request, run_tap  # noqa: E402
+from harness import (ROOT, SLOW, Fake, Haven, assert_no_sanitizer_report, base_env,  # noqa: E402
+                     request, run_tap)
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
 FIXTURE = json.load(open(os.path.join(ROOT, "tests", "data", "pumpfun", "currently-live.json")))
@@ -542,7 +543,8 @@ def test_web_player_files_and_nothing_else():
 # ---- command line and lifecycle ---------------------------------------------------------
 
 def test_help_lists_every_option_with_env_and_default():
-    out = subprocess.run([BINARY, "--help"], capture_output=True, text=True, timeout=10)
+    out = subprocess.run([BINARY, "--help"], capture_output=True, text=True, timeout=10 * SLOW)
+    assert_no_sanitizer_report(out.stderr)
     assert out.returncode == 0
     for env, default in (("HAVEN_LISTEN", "127.0.0.1:8000"), ("HAVEN_DB", "./haven.db"),
                          ("HAVEN_PUMPFUN_FRONTEND_API", "https://frontend-api-v3.pump.fun"),
@@ -557,17 +559,18 @@ def test_invalid_configuration_exits_78_with_one_message():
                             ({}, ["--roster-max", "0"], "roster-max"),
                             ({}, ["--bogus"], "--bogus"),
                             ({"HAVEN_CATALOG_TTL": "soon"}, [], "HAVEN_CATALOG_TTL")):
-        out = subprocess.run([BINARY] + args, capture_output=True, text=True, timeout=10,
-                             env={"PATH": os.environ.get("PATH", ""), **env})
+        out = subprocess.run([BINARY] + args, capture_output=True, text=True, timeout=10 * SLOW,
+                             env=base_env(env))
+        assert_no_sanitizer_report(out.stderr)
         assert out.returncode == 78, (env, args, out.returncode)
         assert text in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
 def test_unusable_database_fails_fast():
-    out = subprocess.run([BINARY], capture_output=True, text=True, timeout=10,
-                         env={"PATH": os.environ.get("PATH", ""),
-                              "HAVEN_DB": "/nonexistent-dir/haven.db",
-                              "HAVEN_LISTEN": "127.0.0.1:1"})
+    out = subprocess.run([BINARY], capture_output=True, text=True, timeout=10 * SLOW,
+                         env=base_env({"HAVEN_DB": "/nonexistent-dir/haven.db",
+                                       "HAVEN_LISTEN": "127.0.0.1:1"}))
+    assert_no_sanitizer_report(out.stderr)
     assert out.returncode == 1 and "/nonexistent-dir/haven.db" in out.stderr, out.stderr
 
 

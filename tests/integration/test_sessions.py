@@ -11,13 +11,16 @@ leaving, and recovery when the signalling connection drops.
 import json
 import os
 import struct
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Fake, Haven, request, run_tap  # noqa: E402
+from harness import (ROOT, SANITIZED, Fake, Haven, note_sanitizer_report,  # noqa: E402
+                     report_env, reports_in, request, run_tap)
 from wsclient import Closed, WebSocket  # noqa: E402
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
@@ -25,16 +28,25 @@ SFU = os.path.join(ROOT, "tests", "fakes", "livekit-sfu", "sfu.js")
 MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"      # live in the fixture roster
 ENDED = "3db3seiWSQSmKUeNWD87dN5AcYG2mLa12FHC4D2zpump"     # not live
 FPS = 30
+# Throughput floors: the source must send this share of FPS, a viewer get this share of what the
+# source sent. In a sanitized build (HAVEN_TEST_SANITIZED=1) haven needs two to three times the
+# CPU, and the fake's encoder shares the same 2 cores with it, so both rates drop; the floors
+# are lower there (printed), and every other assertion is the same.
+SOURCE_FLOOR, VIEWER_FLOOR = (0.2, 0.6) if SANITIZED else (0.75, 0.9)
 
 
 class Sfu:
     """The fake LiveKit SFU in a child process."""
 
     def __init__(self, codec="vp8", extra=None):
+        # Sanitizer reports of the instrumented programs the fake runs (hv-flashbeep) go to
+        # files here, since nobody reads their stderr; stop() fails the test if there are any.
+        self.report_dir = tempfile.mkdtemp(prefix="haven-sfu-reports-")
         self.proc = subprocess.Popen(["node", SFU, "--port", "0", "--codec", codec,
                                       "--width", "1280", "--height", "720", "--fps", str(FPS)]
                                      + (extra or []), stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True)
+                                     stderr=subprocess.DEVNULL, text=True,
+                                     env=report_env(self.report_dir))
         line = self.proc.stdout.readline().strip()
         if not line.startswith("LISTENING "):
             raise RuntimeError(f"fake SFU did not start: {line!r}")
@@ -58,6 +70,9 @@ class Sfu:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        for text in reports_in(self.report_dir):
+            note_sanitizer_report("sanitizer report from a program under the fake SFU: " + text)
+        shutil.rmtree(self.report_dir, ignore_errors=True)
 
 
 def start_haven(fake, sfu, env=None):
@@ -145,7 +160,13 @@ def with_session(codec, fn, env=None, sfu_extra=None):
     try:
         status, body = post(h, "/api/live-sessions/start", {"mint_id": MINT})
         assert status == 200 and body["success"] is True, body
-        fn(h, sfu, body)
+        try:
+            fn(h, sfu, body)
+        except Exception:
+            # What haven logged is the first thing to read when a case fails in CI.
+            for line in h.log_text().splitlines()[-40:]:
+                print(f"# haven: {line}", flush=True)
+            raise
     finally:
         h.cleanup()
         sfu.stop()
@@ -176,8 +197,10 @@ def check_stream(codec):
         assert sizes == {(1280, 720)}, sizes
         # The source is the fake SFU's own encoder on the same 2 cores: compare with the frames
         # it really sent, and make sure it really sent most of its nominal rate.
-        assert source_fps >= 0.75 * FPS, f"the fake source only sent {source_fps:.1f} fps"
-        assert fps >= 0.9 * source_fps, f"{fps:.1f} fps < 90% of the source's {source_fps:.1f}"
+        note_floors()
+        assert source_fps >= SOURCE_FLOOR * FPS, f"the fake source only sent {source_fps:.1f} fps"
+        assert fps >= VIEWER_FLOOR * source_fps, \
+            f"{fps:.1f} fps < {VIEWER_FLOOR:.0%} of the source's {source_fps:.1f}"
         assert abs(pcm_rate - 48000) <= 0.02 * 48000, pcm_rate
         # The seed player's default format: mono 44.1 kHz.
         d = Viewer(h)
@@ -193,12 +216,22 @@ def check_stream(codec):
     with_session(codec, body_fn, sfu_extra=["--codec", codec])
 
 
+def note_floors():
+    if SANITIZED:
+        print(f"# sanitized build: frame-rate floors {SOURCE_FLOOR:.0%} of {FPS} fps for the "
+              f"source, {VIEWER_FLOOR:.0%} of the source for a viewer (normal build: 75%, 90%)",
+              flush=True)
+
+
 def test_vp8_stream_reaches_a_viewer():
     check_stream("vp8")
 
 
 def test_h264_stream_reaches_a_viewer():
     check_stream("h264")
+
+
+ASAN_QUARANTINE_MB = 16
 
 
 def rss_kb(pid):
@@ -231,15 +264,29 @@ def test_two_viewers_same_frames_and_a_stalled_viewer_costs_nothing():
         source_fps = (sent1 - sent0) / (t1 - t0)
         print(f"# RSS {before} kB -> {after} kB; reading viewer {fps:.1f} fps of a "
               f"{source_fps:.1f} fps source", flush=True)
-        assert after - before < 5 * 1024, (before, after)
-        assert source_fps >= 0.75 * FPS, source_fps
-        assert fps >= 0.9 * source_fps, (fps, source_fps)
+        bound = 5 * 1024
+        if SANITIZED:
+            # ASan keeps freed memory in its quarantine before reusing it; haven runs here with
+            # a 16 MB one (below), which may fill up during the 10 s measured.
+            bound += ASAN_QUARANTINE_MB * 1024
+            print(f"# sanitized build: RSS growth bound {bound} kB (5 MB + the ASan quarantine of "
+                  f"{ASAN_QUARANTINE_MB} MB)", flush=True)
+        assert after - before < bound, (before, after)
+        note_floors()
+        assert source_fps >= SOURCE_FLOOR * FPS, source_fps
+        assert fps >= VIEWER_FLOOR * source_fps, (fps, source_fps)
         stalled.ws.sock.close()
         a.ws.close()
         b.ws.close()
     # H.264, as pump.fun's RTMP streams arrive; its encoder also leaves the fake SFU more of the
     # 2 cores than VP8's, so the source itself keeps 30 fps while haven is measured.
-    with_session("h264", body_fn)
+    env = None
+    if SANITIZED:
+        # ASan's default quarantine (256 MB of freed memory held back to catch use after free)
+        # would be most of what is measured; a small one keeps the measurement about haven.
+        env = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "") +
+               f":quarantine_size_mb={ASAN_QUARANTINE_MB}"}
+    with_session("h264", body_fn, env=env)
 
 
 def test_start_reuses_stop_closes_viewers():
@@ -265,15 +312,66 @@ def test_start_reuses_stop_closes_viewers():
     with_session("vp8", body_fn)
 
 
-def test_streamer_leaving_ends_the_session():
+def events_of(v, kind):
+    return [e for e in v.events if isinstance(e, dict) and e.get("type") == kind]
+
+
+def test_streamer_leaving_ends_the_session_after_the_grace_period():
+    def body_fn(h, sfu, started):
+        v = Viewer(h)
+        assert v.wait_for(lambda s: len(s.frames) > 0, 15)
+        sfu.control("streamer/leave")
+        left_at = time.monotonic()
+        assert v.wait_for(lambda s: events_of(s, "streamer_left"), 5), v.events
+        assert events_of(v, "streamer_left")[0]["grace_ms"] == 2000
+        # Still there during the grace period.
+        time.sleep(1.0)
+        assert v.closed is None
+        assert json.loads(h.get("/api/live-sessions/active")[2])["count"] == 1
+        assert v.wait_for(lambda s: s.closed is not None, 10), "viewer not closed"
+        assert time.monotonic() - left_at >= 1.9, "ended before the grace period was over"
+        assert v.closed == (1000, "the streamer left"), v.closed
+        assert events_of(v, "ended")[-1]["status"] == "ended", v.events
+        assert json.loads(h.get("/api/live-sessions/active")[2])["count"] == 0
+        assert session_rows(h)[0][0] == "ended"
+    with_session("vp8", body_fn, env={"HAVEN_STREAMER_GRACE": "2s"})
+
+
+def test_streamer_leaving_with_no_grace_ends_at_once():
     def body_fn(h, sfu, started):
         v = Viewer(h)
         assert v.wait_for(lambda s: len(s.frames) > 0, 15)
         sfu.control("streamer/leave")
         assert v.wait_for(lambda s: s.closed is not None, 10), "viewer not closed"
-        assert v.closed[0] == 1000 and "streamer" in v.closed[1], v.closed
-        assert json.loads(h.get("/api/live-sessions/active")[2])["count"] == 0
-    with_session("vp8", body_fn)
+        assert v.closed == (1000, "the streamer left"), v.closed
+        assert not events_of(v, "streamer_left"), v.events
+    with_session("vp8", body_fn, env={"HAVEN_STREAMER_GRACE": "0"})
+
+
+def test_streamer_leaving_and_coming_back_keeps_the_session():
+    def body_fn(h, sfu, started):
+        v = Viewer(h)
+        assert v.wait_for(lambda s: len(s.frames) > 0, 15)
+        sfu.control("streamer/leave")
+        assert v.wait_for(lambda s: events_of(s, "streamer_left"), 5), v.events
+        time.sleep(1.0)
+        back_at = time.monotonic()
+        sfu.control("streamer/join", {"publish_delay_ms": 0})
+        # Frames from the streamer's new tracks, on the same viewer socket.
+        assert v.wait_for(lambda s: any(f[0] > back_at + 0.2 for f in s.frames), 20), \
+            f"no frames after the streamer came back: {v.events}"
+        assert events_of(v, "resumed"), v.events
+        assert v.closed is None and not events_of(v, "ended"), v.events
+        # Past the grace period (10 s) it is still on, and still playing.
+        time.sleep(max(0.0, back_at + 10.5 - time.monotonic()))
+        assert v.closed is None, v.closed
+        n = len(v.frames)
+        assert v.wait_for(lambda s: len(s.frames) > n + 10, 10), "frames stopped"
+        active = json.loads(h.get("/api/live-sessions/active")[2])
+        assert active["count"] == 1, active
+        assert session_rows(h)[0][0] == "active"
+        v.ws.close()
+    with_session("h264", body_fn, env={"HAVEN_STREAMER_GRACE": "10s"})
 
 
 def test_signalling_drop_recovers_within_10s():
@@ -348,13 +446,9 @@ def test_leave_reconnect_rejoins_with_a_fresh_token_and_disconnect_ends():
         deadline = time.monotonic() + 5
         while sfu.stats()["clients"] != 1 and time.monotonic() < deadline:
             time.sleep(0.1)
+        # One DISCONNECT must end it. (It once did not, about 1 run in 10: the server's hang-up
+        # failed the peer connection first, and that reconnect lost the room's verdict.)
         sfu.control("leave", {"action": "DISCONNECT", "reason": "ROOM_DELETED"})
-        if not v.wait_for(lambda s: s.closed is not None, 5):
-            # Rarely (about 1 run in 30 in the full suite) the fake had not yet registered the
-            # rejoined client when asked; a second leave reaches it. A haven that ignored
-            # DISCONNECT still fails below.
-            print(f"# second DISCONNECT; fake stats: clients={sfu.stats()['clients']}", flush=True)
-            sfu.control("leave", {"action": "DISCONNECT", "reason": "ROOM_DELETED"})
         assert v.wait_for(lambda s: s.closed is not None, 10), "viewer not closed"
         assert v.closed[0] == 1000, v.closed
         assert json.loads(h.get("/api/live-sessions/active")[2])["count"] == 0

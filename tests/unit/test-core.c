@@ -8,6 +8,7 @@
 #include "core/util.h"
 
 #include <glib.h>
+#include <glib/gstdio.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -373,6 +374,16 @@ test_config_defaults(void)
     g_assert_cmpint(cfg->snapshot_interval_ms, ==, 60000);
     g_assert_cmpint(cfg->snapshot_retention_ms, ==, 30LL * 86400000LL);
     g_assert_cmpint(cfg->max_body_bytes, ==, 65536);
+    g_assert_cmpint(cfg->max_header_bytes, ==, 8192);
+    g_assert_cmpint(cfg->max_sessions, ==, 16);
+    g_assert_cmpint(cfg->max_viewers_per_session, ==, 200);
+    g_assert_cmpint(cfg->max_viewers, ==, 1000);
+    g_assert_cmpint(cfg->start_rate, ==, 30);
+    g_assert_cmpint(cfg->max_viewer_message_bytes, ==, 4096);
+    g_assert_cmpstr(cfg->api_token, ==, "");
+    g_assert_cmpstr(cfg->api_token_file, ==, "");
+    g_assert_false(cfg->insecure_public);
+    g_assert_cmpstr(cfg->cors_origins, ==, "");
     g_assert_cmpstr(cfg->log_level, ==, "info");
     g_assert_cmpstr(cfg->log_format, ==, "text");
 
@@ -591,10 +602,219 @@ test_config_print(void)
     guint n_rows = g_strv_length(rows) - 1; /* the text ends with a newline */
     g_assert_cmpuint(n_rows, >=, 18);
     for (guint i = 2; i < n_rows; i++) {
-        g_assert_true(g_str_has_prefix(rows[i], "| `--"));
+        g_assert_true(g_str_has_prefix(rows[i], "| `--") ||
+                      g_str_has_prefix(rows[i], "| (environment only) | `HAVEN_API_TOKEN`"));
         g_assert_nonnull(strstr(rows[i], "| `HAVEN_"));
     }
+    g_assert_nonnull(strstr(text, "| (environment only) | `HAVEN_API_TOKEN` | string | `` |"));
+    g_assert_nonnull(strstr(text, "| `--insecure-public` | `HAVEN_INSECURE_PUBLIC` | boolean | "
+                                  "`false` |"));
     free(text);
+}
+
+static void
+test_config_loopback(void)
+{
+    static const char *const loopback[] = {"127.0.0.1",       "127.8.9.10", "localhost",
+                                           "LocalHost",       "::1",        "0:0:0:0:0:0:0:1",
+                                           "::ffff:127.0.0.1"};
+    static const char *const public_[] = {"0.0.0.0",
+                                          "::",
+                                          "10.0.0.1",
+                                          "192.168.1.2",
+                                          "128.0.0.1",
+                                          "1.127.0.0",
+                                          "::ffff:10.0.0.1",
+                                          "example.com",
+                                          "eth0",
+                                          "localhost.example",
+                                          "127.0.0.1.nip.io"};
+    for (size_t i = 0; i < G_N_ELEMENTS(loopback); i++) {
+        if (!hv_config_host_is_loopback(loopback[i])) {
+            g_error("%s should count as loopback", loopback[i]);
+        }
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(public_); i++) {
+        if (hv_config_host_is_loopback(public_[i])) {
+            g_error("%s should not count as loopback", public_[i]);
+        }
+    }
+}
+
+#define TEST_TOKEN "s3cret-token-0123456789"
+
+/* Loads a configuration (which must succeed) and returns whether it passes the exposure
+ * check; on failure the message must contain needle (when not NULL). */
+static bool
+exposure_ok(const char *const *args, const char *const *env, const char *needle)
+{
+    hv_config_action action = HV_CONFIG_ACTION_RUN;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_config) cfg = load_config(args, env, &action, &error);
+    g_assert_no_error(error);
+    if (hv_config_check_exposure(cfg, &error)) {
+        g_assert_no_error(error);
+        return true;
+    }
+    g_assert_error(error, HV_ERROR, HV_ECONFIG);
+    if (needle != NULL && strstr(error->message, needle) == NULL) {
+        g_error("exposure error \"%s\" does not mention \"%s\"", error->message, needle);
+    }
+    return false;
+}
+
+static void
+test_config_exposure(void)
+{
+    /* A non-loopback address needs a token or --insecure-public. */
+    const char *env_public[] = {"HAVEN_LISTEN=0.0.0.0:8000", NULL};
+    g_assert_false(
+        exposure_ok(NULL, env_public, "refusing to listen on 0.0.0.0:8000 without an API token"));
+    g_assert_false(exposure_ok(NULL, env_public, "Set HAVEN_API_TOKEN (or --api-token-file)"));
+    const char *args_v6[] = {"--listen=[::]:8000", NULL};
+    g_assert_false(exposure_ok(args_v6, NULL, "--insecure-public"));
+    const char *args_lan[] = {"--listen=10.1.2.3:8000", NULL};
+    g_assert_false(exposure_ok(args_lan, NULL, "10.1.2.3:8000"));
+
+    const char *args_flag[] = {"--listen=0.0.0.0:8000", "--insecure-public", NULL};
+    g_assert_true(exposure_ok(args_flag, NULL, NULL));
+    const char *env_flag[] = {"HAVEN_LISTEN=0.0.0.0:8000", "HAVEN_INSECURE_PUBLIC=yes", NULL};
+    g_assert_true(exposure_ok(NULL, env_flag, NULL));
+    /* a flag with a value wins over the environment */
+    const char *args_off[] = {"--insecure-public=false", NULL};
+    g_assert_false(exposure_ok(args_off, env_flag, "refusing to listen"));
+    const char *env_token[] = {"HAVEN_LISTEN=0.0.0.0:8000", "HAVEN_API_TOKEN=" TEST_TOKEN, NULL};
+    g_assert_true(exposure_ok(NULL, env_token, NULL));
+    /* loopback needs nothing */
+    const char *args_lo[] = {"--listen=[::1]:8000", NULL};
+    g_assert_true(exposure_ok(args_lo, NULL, NULL));
+    g_assert_true(exposure_ok(NULL, NULL, NULL));
+
+    hv_config_action action;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_config) a = load_config(args_flag, NULL, &action, &error);
+    g_assert_no_error(error);
+    g_assert_true(a->insecure_public);
+    g_autoptr(hv_config) c = load_config(NULL, env_token, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(c->api_token, ==, TEST_TOKEN);
+    g_assert_false(c->insecure_public);
+
+    const char *args_bad[] = {"--insecure-public=maybe", NULL};
+    expect_config_error(args_bad, NULL, "insecure-public", "boolean");
+}
+
+/* Loads env and expects an error that never shows the token's text. */
+static void
+expect_token_error(const char *const *args, const char *const *env, const char *needle,
+                   const char *secret)
+{
+    hv_config_action action = HV_CONFIG_ACTION_RUN;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_config) cfg = load_config(args, env, &action, &error);
+    g_assert_null(cfg);
+    g_assert_error(error, HV_ERROR, HV_ECONFIG);
+    g_assert_nonnull(strstr(error->message, needle));
+    if (secret != NULL) {
+        g_assert_null(strstr(error->message, secret));
+    }
+}
+
+static void
+test_config_api_token(void)
+{
+    const char *env_short[] = {"HAVEN_API_TOKEN=tooshort", NULL};
+    expect_token_error(NULL, env_short, "16 to 512 visible ASCII", "tooshort");
+    const char *env_blank[] = {"HAVEN_API_TOKEN=has a blank in it 0123", NULL};
+    expect_token_error(NULL, env_blank, "no blanks", "has a blank");
+    /* never from a flag: every user sees flags in ps */
+    const char *args_flag[] = {"--api-token=" TEST_TOKEN, NULL};
+    expect_token_error(args_flag, NULL, "HAVEN_API_TOKEN in the environment", TEST_TOKEN);
+
+    /* from a file: the first line */
+    g_autofree char *dir = g_dir_make_tmp("hv-token-XXXXXX", NULL);
+    g_assert_nonnull(dir);
+    g_autofree char *path = g_build_filename(dir, "token", NULL);
+    g_assert_true(g_file_set_contents(path, TEST_TOKEN "\nsecond line\n", -1, NULL));
+    g_autofree char *arg = g_strconcat("--api-token-file=", path, NULL);
+    const char *args_file[] = {arg, NULL};
+    hv_config_action action;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_config) cfg = load_config(args_file, NULL, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(cfg->api_token, ==, TEST_TOKEN);
+    char *text = capture(print_config, cfg);
+    g_assert_nonnull(strstr(text, "HAVEN_API_TOKEN=***\n"));
+    g_assert_null(strstr(text, TEST_TOKEN));
+    free(text);
+
+    const char *env_both[] = {"HAVEN_API_TOKEN=" TEST_TOKEN, NULL};
+    expect_token_error(args_file, env_both, "both set", TEST_TOKEN);
+    g_assert_true(g_file_set_contents(path, "\n", -1, NULL));
+    expect_token_error(args_file, NULL, "holds no token", NULL);
+    g_assert_cmpint(g_remove(path), ==, 0);
+    expect_token_error(args_file, NULL, "cannot read the API token file", NULL);
+    g_assert_cmpint(g_rmdir(dir), ==, 0);
+
+    /* unset prints empty, so --print-config shows whether a token is in force */
+    g_autoptr(hv_config) none = load_config(NULL, NULL, &action, &error);
+    g_assert_no_error(error);
+    text = capture(print_config, none);
+    g_assert_nonnull(strstr(text, "HAVEN_API_TOKEN=\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_INSECURE_PUBLIC=false\n"));
+    free(text);
+}
+
+static void
+test_config_cors_origins(void)
+{
+    hv_config_action action;
+    g_autoptr(GError) error = NULL;
+    const char *env[] = {"HAVEN_CORS_ORIGINS= https://app.example:8443 ,http://127.0.0.1:3000,",
+                         NULL};
+    g_autoptr(hv_config) cfg = load_config(NULL, env, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(cfg->cors_origins, ==, "https://app.example:8443,http://127.0.0.1:3000");
+    const char *args_any[] = {"--cors-origins=*", NULL};
+    g_autoptr(hv_config) any = load_config(args_any, NULL, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(any->cors_origins, ==, "*");
+
+    static const char *const bad[] = {
+        "https://app.example/", "ftp://x.example",       "*,http://a.example", "http://",
+        "app.example",          "http://a.example/path", "http://*.example",   "http://a b"};
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autofree char *v = g_strconcat("HAVEN_CORS_ORIGINS=", bad[i], NULL);
+        const char *env_bad[] = {v, NULL};
+        expect_config_error(NULL, env_bad, "HAVEN_CORS_ORIGINS", "comma list of origins");
+    }
+}
+
+static void
+test_config_limits(void)
+{
+    hv_config_action action;
+    g_autoptr(GError) error = NULL;
+    const char *env[] = {"HAVEN_MAX_SESSIONS=1",
+                         "HAVEN_MAX_VIEWERS_PER_SESSION=2",
+                         "HAVEN_MAX_VIEWERS=3",
+                         "HAVEN_START_RATE=0",
+                         "HAVEN_MAX_HEADER=65535",
+                         "HAVEN_MAX_VIEWER_MESSAGE=64",
+                         NULL};
+    g_autoptr(hv_config) cfg = load_config(NULL, env, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(cfg->max_sessions, ==, 1);
+    g_assert_cmpint(cfg->max_viewers_per_session, ==, 2);
+    g_assert_cmpint(cfg->max_viewers, ==, 3);
+    g_assert_cmpint(cfg->start_rate, ==, 0);
+    g_assert_cmpint(cfg->max_header_bytes, ==, 65535);
+    g_assert_cmpint(cfg->max_viewer_message_bytes, ==, 64);
+    /* lws keeps the header size in 16 bits */
+    const char *env_header[] = {"HAVEN_MAX_HEADER=65536", NULL};
+    expect_config_error(NULL, env_header, "HAVEN_MAX_HEADER", "1024..65535");
+    const char *env_sessions[] = {"HAVEN_MAX_SESSIONS=0", NULL};
+    expect_config_error(NULL, env_sessions, "HAVEN_MAX_SESSIONS", "1..10000");
 }
 
 #define CONFIG_MD_BEGIN \
@@ -661,6 +881,11 @@ main(int argc, char **argv)
     g_test_add_func("/core/config/actions", test_config_actions);
     g_test_add_func("/core/config/print", test_config_print);
     g_test_add_func("/core/config/doc-matches-table", test_config_doc_matches_table);
+    g_test_add_func("/core/config/loopback", test_config_loopback);
+    g_test_add_func("/core/config/exposure", test_config_exposure);
+    g_test_add_func("/core/config/api-token", test_config_api_token);
+    g_test_add_func("/core/config/cors-origins", test_config_cors_origins);
+    g_test_add_func("/core/config/limits", test_config_limits);
 
     return g_test_run();
 }

@@ -480,6 +480,137 @@ test_static_path(void)
     g_assert_false(hv_http_static_path_ok(longp));
 }
 
+static void
+test_token_matches(void)
+{
+    const char *t = "s3cret-token-0123456789";
+    g_assert_true(hv_http_token_matches(t, "s3cret-token-0123456789"));
+    g_assert_false(hv_http_token_matches(t, NULL));
+    g_assert_false(hv_http_token_matches(t, ""));
+    g_assert_false(hv_http_token_matches(t, "s3cret-token-012345678"));   /* a prefix */
+    g_assert_false(hv_http_token_matches(t, "s3cret-token-01234567890")); /* longer */
+    g_assert_false(hv_http_token_matches(t, "S3cret-token-0123456789"));  /* case matters */
+    g_assert_false(hv_http_token_matches(t, "s3cret-token-0123456788"));  /* last byte */
+}
+
+static void
+test_bearer_token(void)
+{
+    g_assert_cmpstr(hv_http_bearer_token("Bearer abc"), ==, "abc");
+    g_assert_cmpstr(hv_http_bearer_token("bearer   abc"), ==, "abc");
+    g_assert_cmpstr(hv_http_bearer_token("BEARER\tabc def"), ==, "abc def");
+    g_assert_null(hv_http_bearer_token("Bearer"));
+    g_assert_null(hv_http_bearer_token("Bearer "));
+    g_assert_null(hv_http_bearer_token("Bearerabc"));
+    g_assert_null(hv_http_bearer_token("Basic YWJjOmRlZg=="));
+    g_assert_null(hv_http_bearer_token(""));
+}
+
+static void
+test_path_needs_token(void)
+{
+    static const char *const yes[] = {"/api", "/api/", "/api/pumpfun/live",
+                                      "/api/live-sessions/ws/live/x", "/api/recordings/1/file"};
+    static const char *const no[] = {"/",        "/index.html", "/js/api.js",
+                                     "/healthz", "/apix",       "/favicon.svg"};
+    for (size_t i = 0; i < G_N_ELEMENTS(yes); i++) {
+        g_assert_true(hv_http_path_needs_token(yes[i]));
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(no); i++) {
+        g_assert_false(hv_http_path_needs_token(no[i]));
+    }
+}
+
+static void
+test_origins(void)
+{
+    const char *const list[] = {"https://app.example:8443", "http://127.0.0.1:3000", NULL};
+    const char *const any[] = {"*", NULL};
+    g_assert_true(hv_http_origin_allowed(list, "https://app.example:8443"));
+    g_assert_true(hv_http_origin_allowed(list, "HTTPS://App.Example:8443"));
+    g_assert_true(hv_http_origin_allowed(list, "http://127.0.0.1:3000"));
+    g_assert_false(hv_http_origin_allowed(list, "https://app.example"));     /* other port */
+    g_assert_false(hv_http_origin_allowed(list, "http://app.example:8443")); /* other scheme */
+    g_assert_false(hv_http_origin_allowed(list, "https://app.example:8443.evil.example"));
+    g_assert_false(hv_http_origin_allowed(list, "null"));
+    g_assert_false(hv_http_origin_allowed(list, ""));
+    g_assert_false(hv_http_origin_allowed(NULL, "https://app.example:8443")); /* CORS off */
+    g_assert_true(hv_http_origin_allowed(any, "https://anything.example"));
+    g_assert_false(hv_http_origin_allowed(any, ""));
+
+    g_assert_true(hv_http_same_origin("http://127.0.0.1:8000", "127.0.0.1:8000"));
+    g_assert_true(hv_http_same_origin("https://Haven.Example", "haven.example"));
+    g_assert_false(hv_http_same_origin("http://127.0.0.1:8001", "127.0.0.1:8000"));
+    g_assert_false(hv_http_same_origin("http://evil.example", "127.0.0.1:8000"));
+    g_assert_false(hv_http_same_origin("null", "127.0.0.1:8000"));
+    g_assert_false(hv_http_same_origin("http://127.0.0.1:8000", ""));
+    g_assert_false(hv_http_same_origin("", "127.0.0.1:8000"));
+}
+
+static void
+test_mask_tokens(void)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"GET /api/x?token=abcdefghijkl HTTP/1.1", "GET /api/x?token=abcdef… HTTP/1.1"},
+        {"/rtc?access_token=eyJhbGciOiJIUzI1NiJ9.x.y&protocol=17",
+         "/rtc?access_token=eyJhbG…&protocol=17"},
+        {"a=1&token=short&b=2", "a=1&token=short&b=2"},
+        {"token=abcdef", "token=abcdef"},
+        {"token=abcdefg", "token=abcdef…"},
+        {"token=", "token="},
+        {"no secrets here", "no secrets here"},
+        {"token=aaaaaaaaa token=bbbbbbbbb\n", "token=aaaaaa… token=bbbbbb…\n"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *got = hv_http_mask_tokens(cases[i].in);
+        g_assert_cmpstr(got, ==, cases[i].out);
+    }
+}
+
+static void
+test_rate(void)
+{
+    /* 30 per minute: a burst of 30, then one every 2 s */
+    hv_http_rate *r = hv_http_rate_new(30, 3);
+    int64_t t = 1000000;
+    for (int i = 0; i < 30; i++) {
+        g_assert_cmpint(hv_http_rate_take(r, "10.0.0.1", t), ==, 0);
+    }
+    int64_t wait = hv_http_rate_take(r, "10.0.0.1", t);
+    g_assert_cmpint(wait, >, 1900);
+    g_assert_cmpint(wait, <=, 2001);
+    /* a refusal takes nothing: the wait only shrinks */
+    g_assert_cmpint(hv_http_rate_take(r, "10.0.0.1", t + 1000), <=, 1001);
+    g_assert_cmpint(hv_http_rate_take(r, "10.0.0.1", t + 2000), ==, 0);
+    g_assert_cmpint(hv_http_rate_take(r, "10.0.0.1", t + 2000), >, 0);
+    /* other clients have their own bucket */
+    g_assert_cmpint(hv_http_rate_take(r, "10.0.0.2", t + 2000), ==, 0);
+    g_assert_cmpint(hv_http_rate_take(r, "10.0.0.3", t + 2000), ==, 0);
+    g_assert_cmpuint(hv_http_rate_size(r), ==, 3);
+    /* the table is full: a fourth address evicts the one idle longest (10.0.0.1 used its
+     * bucket last at t + 2000 like the others, so ties go to any; all are kept bounded) */
+    g_assert_cmpint(hv_http_rate_take(r, "10.0.0.4", t + 3000), ==, 0);
+    g_assert_cmpuint(hv_http_rate_size(r), ==, 3);
+    /* a minute later every bucket has refilled: they are forgotten first */
+    g_assert_cmpint(hv_http_rate_take(r, "10.0.0.5", t + 70000), ==, 0);
+    g_assert_cmpuint(hv_http_rate_size(r), ==, 1);
+    hv_http_rate_free(r);
+
+    /* the throttled client survives eviction while idle clients go first */
+    r = hv_http_rate_new(2, 2);
+    g_assert_cmpint(hv_http_rate_take(r, "busy", t), ==, 0);
+    g_assert_cmpint(hv_http_rate_take(r, "busy", t), ==, 0);
+    g_assert_cmpint(hv_http_rate_take(r, "busy", t), >, 0);
+    g_assert_cmpint(hv_http_rate_take(r, "idle", t - 1), ==, 0); /* refilled by t + 30 s */
+    g_assert_cmpint(hv_http_rate_take(r, "new", t + 30000), ==, 0);
+    g_assert_cmpuint(hv_http_rate_size(r), ==, 2);
+    g_assert_cmpint(hv_http_rate_take(r, "busy", t + 30000), ==, 0); /* one refilled, kept */
+    g_assert_cmpint(hv_http_rate_take(r, "busy", t + 30000), >, 0);  /* the state survived */
+    hv_http_rate_free(r);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -494,6 +625,12 @@ main(int argc, char **argv)
     g_test_add_func("/http/body-cache/shared-and-bounded", test_body_cache);
     g_test_add_func("/http/recordings/parse-range", test_parse_range);
     g_test_add_func("/http/recordings/open-inside", test_open_inside);
+    g_test_add_func("/http/access/token-matches", test_token_matches);
+    g_test_add_func("/http/access/bearer-token", test_bearer_token);
+    g_test_add_func("/http/access/path-needs-token", test_path_needs_token);
+    g_test_add_func("/http/access/origins", test_origins);
+    g_test_add_func("/http/access/mask-tokens", test_mask_tokens);
+    g_test_add_func("/http/limits/start-rate", test_rate);
 
     return g_test_run();
 }

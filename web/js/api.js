@@ -46,6 +46,21 @@ function metaOf(res) {
   };
 }
 
+// The API token, when haven has one (HAVEN_API_TOKEN): opening the player once as /?token=…
+// keeps it in this browser and takes it out of the address bar. Empty when there is none.
+export const apiToken = (() => {
+  try {
+    const url = new URL(location.href);
+    const given = url.searchParams.get('token');
+    if (given) {
+      localStorage.setItem('haven.token', given);
+      url.searchParams.delete('token');
+      history.replaceState(history.state, '', url);
+    }
+    return given || localStorage.getItem('haven.token') || '';
+  } catch { return ''; }   // no localStorage (private mode): the token lasts for this page
+})();
+
 /**
  * api('/api/pumpfun/live', {query: {limit: 60}}) → {data, meta}. Throws ApiError on a non-2xx
  * answer or no answer, and lets AbortError through untouched.
@@ -58,6 +73,7 @@ export async function api(path, { method = 'GET', body, query, signal } = {}) {
     url += (url.includes('?') ? '&' : '?') + qs;
   }
   const init = { method, signal, cache: 'no-store', headers: { Accept: 'application/json' } };
+  if (apiToken) init.headers.Authorization = `Bearer ${apiToken}`;
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);

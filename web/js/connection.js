@@ -4,7 +4,7 @@
 // MAX_ATTEMPTS in a row). Close code 4404 means haven has no session any more (idle timeout,
 // restart), so the session is started again before reconnecting. A 1000 close is the session's
 // end (an `ended` event says why) and is final.
-import { post } from './api.js';
+import { apiToken, post } from './api.js';
 import { sleep, isAbort } from './dom.js';
 
 const START_TRIES = 3;
@@ -72,7 +72,8 @@ export class LiveConnection {
     if (this.closed || this.done) return;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const url = `${scheme}//${location.host}/api/live-sessions/ws/live/${encodeURIComponent(this.mint)}` +
-      `?audio_rate=${AUDIO_RATE}&audio_channels=${AUDIO_CHANNELS}`;
+      `?audio_rate=${AUDIO_RATE}&audio_channels=${AUDIO_CHANNELS}` +
+      (apiToken ? `&token=${encodeURIComponent(apiToken)}` : '');   // browsers cannot set headers here
     const ws = new WebSocket(url);
     ws.binaryType = 'blob';   // createImageBitmap takes the Blob as it is
     this.ws = ws;
@@ -116,6 +117,10 @@ export class LiveConnection {
       case 'reconnecting':
         // haven lost the stream's room and is rejoining; our socket stays open.
         this.status('reconnecting', `reconnecting (attempt ${msg.attempt ?? '?'})`, msg.reason || 'stream connection lost');
+        break;
+      case 'streamer_left':
+        // The streamer left the room; haven waits grace_ms for them to come back.
+        this.status('reconnecting', 'streamer left', `waiting up to ${Math.round((msg.grace_ms ?? 0) / 1000)} s for the streamer to come back`);
         break;
       case 'resumed':
         this.status('playing');

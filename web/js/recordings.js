@@ -1,6 +1,6 @@
 // The recordings page (#/recordings): GET /api/recordings as a table (cards on phones), with
 // downloads and delete. Refreshes itself while a recording is being written.
-import { api } from './api.js';
+import { api, apiToken } from './api.js';
 import { h, isAbort } from './dom.js';
 import * as fmt from './format.js';
 
@@ -100,8 +100,10 @@ export function mountRecordings(root) {
         const f = rec.files?.[kind];
         if (!f?.url) return null;
         const ext = (f.name || '').split('.').pop();
+        // A link cannot send a header: with an API token set, it goes as ?token= (GET only).
+        const href = apiToken ? `${f.url}${f.url.includes('?') ? '&' : '?'}token=${encodeURIComponent(apiToken)}` : f.url;
         return h('a', {
-          href: f.url, download: f.name || '', class: 'file-link', 'data-testid': `download-${kind}`,
+          href, download: f.name || '', class: 'file-link', 'data-testid': `download-${kind}`,
           title: f.name || undefined,
         }, `${label}${ext ? ` (${ext})` : ''}`, f.bytes != null ? h('span', { class: 'muted' }, ` ${fmt.bytes(f.bytes)}`) : null);
       })

@@ -11,7 +11,7 @@ import { LeaveRequest, LeaveRequest_Action, DisconnectReason, SignalResponse } f
 import { verifyHS256 } from './lib/jwt.js';
 import { MediaHub } from './lib/media.js';
 import { Room, guid } from './lib/room.js';
-import { Session } from './lib/session.js';
+import { Session, SPOIL_MODES } from './lib/session.js';
 
 const USAGE = `usage: node sfu.js [--port 0] [--host 127.0.0.1] [--codec vp8|h264]
        [--width 1280] [--height 720] [--fps 30] [--bitrate-kbps 2000] [--keyframe-interval 60]
@@ -89,6 +89,10 @@ function defaultConfig() {
     token_refresh_s: opts.tokenRefreshS,
     join_timeout_s: opts.joinTimeoutS,
     negotiation_timeout_s: opts.negotiationTimeoutS,
+    // Fault injection, for sessions that join afterwards (README "Control API").
+    ice_blackhole: false,
+    reject_offers: '',
+    token_leeway_s: 60,
   };
 }
 
@@ -104,6 +108,7 @@ function freshStats() {
     negotiation_timeouts: 0, data_channel_timeouts: 0, transport_failures: 0, bad_frames: 0, publisher_offers: 0,
     data_messages_received: 0, drops: 0, duplicate_identity_evictions: 0, internal_errors: 0,
     messages_sent: {}, messages_received: {},
+    client_candidates_blackholed: 0, spoiled_offers: 0, tokens: [],
   };
 }
 
@@ -169,7 +174,7 @@ function validateConnect(req, url) {
     if (!auth.startsWith('Bearer ')) return { status: 401, message: 'invalid authorization header. Must start with Bearer ' };
     token = auth.slice(7);
   }
-  const v = verifyHS256(token, { [opts.apiKey]: opts.apiSecret });
+  const v = verifyHS256(token, { [opts.apiKey]: opts.apiSecret }, undefined, sfu.config.token_leeway_s);
   if (v.status) return v;
   const protocol = Number.parseInt(params.protocol ?? '', 10);
   if (!Number.isFinite(protocol) || protocol < 3) {
@@ -240,6 +245,7 @@ function statsView() {
 const CONFIG_KEYS = {
   publish_delay_ms: 'int', refuse: 'bool', ping_interval: 'pos', ping_timeout: 'pos',
   token_refresh_s: 'pos', join_timeout_s: 'pos', negotiation_timeout_s: 'pos',
+  ice_blackhole: 'bool', reject_offers: 'spoil', token_leeway_s: 'int',
 };
 
 async function control(req, res, path) {
@@ -269,6 +275,15 @@ async function control(req, res, path) {
         for (const s of [...sfu.sessions]) if (rooms.has(s.room)) s.sendLeave(action, reason);
         return ok();
       }
+      case 'POST /__sfu/offer': {
+        // One offer webrtcbin must refuse, to every session (of the room).
+        const mode = body.sdp ?? 'garbage';
+        if (!SPOIL_MODES.includes(mode)) throw new Error(`sdp must be one of ${SPOIL_MODES.join(', ')}`);
+        const rooms = new Set(roomsFor(body));
+        let sent = 0;
+        for (const s of [...sfu.sessions]) if (rooms.has(s.room) && s.sendSpoiledOffer(mode)) sent++;
+        return sendJson(res, 200, { ok: true, sent });
+      }
       case 'POST /__sfu/streamer/leave': {
         for (const r of roomsFor(body)) r.streamerLeave();
         return ok();
@@ -287,6 +302,7 @@ async function control(req, res, path) {
           if (type === 'bool' && typeof v !== 'boolean') throw new Error(`${k} must be a boolean`);
           if (type === 'int' && !(Number.isInteger(v) && v >= 0)) throw new Error(`${k} must be an integer >= 0`);
           if (type === 'pos' && !(Number.isInteger(v) && v >= 1)) throw new Error(`${k} must be an integer >= 1`);
+          if (type === 'spoil' && !(v === '' || SPOIL_MODES.includes(v))) throw new Error(`${k} must be "" or one of ${SPOIL_MODES.join(', ')}`);
           next[k] = v;
         }
         sfu.config = next;
@@ -391,6 +407,8 @@ server.on('upgrade', (req, socket, head) => {
   if (sfu.config.refuse) return rejectUpgrade(socket, 503, 'no available nodes (refused by /__sfu/config)');
   const v = validateConnect(req, url);
   if (v.status) return rejectUpgrade(socket, v.status, v.message);
+  sfu.stats.tokens.push({ sub: v.claims.sub, exp: v.claims.exp, room: v.claims.video.room, at_s: Math.floor(Date.now() / 1000) });
+  if (sfu.stats.tokens.length > 50) sfu.stats.tokens.shift();
   wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, v, req));
 });
 

@@ -20,6 +20,27 @@ export const PROTOCOL_VERSION = 17;
 const isLoopbackV4 = (a) => typeof a === 'string' && /^127\.\d+\.\d+\.\d+$/.test(a);
 const randomSsrc = () => (crypto.randomBytes(4).readUInt32BE(0) || 1) >>> 0;
 
+// Offers a WebRTC receiver must refuse (fault injection, /__sfu/offer and the
+// reject_offers config key):
+// * garbage: not SDP at all (no line of it parses);
+// * no-fingerprint: valid SDP without any a=fingerprint (DTLS cannot be keyed);
+// * kind-swap: every media m-line keeps its mid but changes kind (audio <->
+//   video), i.e. an m-line reused with a different kind (RFC 8829 5.10).
+export const SPOIL_MODES = ['garbage', 'no-fingerprint', 'kind-swap'];
+export function spoilOffer(sdp, mode) {
+  const lines = sdp.split(/\r?\n/).filter((l) => l.length > 0);
+  switch (mode) {
+    case 'garbage':
+      return 'this is not an SDP offer\r\n';
+    case 'no-fingerprint':
+      return `${lines.filter((l) => !l.startsWith('a=fingerprint:')).join('\r\n')}\r\n`;
+    case 'kind-swap':
+      return `${lines.map((l) => l.replace(/^m=(audio|video) /, (_, k) => `m=${k === 'audio' ? 'video' : 'audio'} `)).join('\r\n')}\r\n`;
+    default:
+      throw new Error(`unknown offer fault ${mode}`);
+  }
+}
+
 // werift configuration that keeps every ICE packet on 127.0.0.1:
 // * iceUseIpv4/iceUseIpv6 false: werift does not enumerate the machine's
 //   interfaces at all (that's the only thing those flags control);
@@ -86,6 +107,11 @@ export class Session {
     this.pcState = 'new';
     this.iceState = 'new';
     this.history = [];
+    // Fault injection (sfu.js /__sfu/config): fixed for the session's lifetime.
+    // iceBlackhole: no candidate goes either way, so ICE can never connect.
+    // rejectOffers: every offer is made one that webrtcbin must refuse.
+    this.iceBlackhole = !!sfu.config.ice_blackhole;
+    this.rejectOffers = sfu.config.reject_offers || '';
   }
 
   log(...a) { this.sfu.log(`[${this.identity} ${this.sid}]`, ...a); }
@@ -312,6 +338,7 @@ export class Session {
   // offer they belong to, the last one flagged final (Appendix A.6). One
   // candidate is held back so that the end-of-gathering event can mark it.
   onLocalCandidate(c) {
+    if (this.iceBlackhole) return;
     if (!c || !c.candidate) {
       if (this.heldCandidate) { this.localCandidateQueue.push({ ...this.heldCandidate, final: true }); this.heldCandidate = null; }
       this.flushLocalCandidates();
@@ -332,6 +359,10 @@ export class Session {
 
   async handleTrickle(t) {
     this.stats.client_candidates++;
+    if (this.iceBlackhole) {
+      this.stats.client_candidates_blackholed++;
+      return;
+    }
     if (t.target !== SignalTarget.SUBSCRIBER) {
       // A receive-only client has no publisher PC; nothing to add it to.
       this.stats.client_candidates_ignored++;
@@ -411,7 +442,8 @@ export class Session {
       // with a=end-of-candidates (Appendix A.6).
       const raw = first ? offer.sdp : this.pc.localDescription.sdp;
       const tracksByMid = this.tracksByMid();
-      const sdp = rewriteOfferSdp(raw, { stripCandidates: first, tracksByMid, sessionVersion: this.offersSent });
+      let sdp = rewriteOfferSdp(raw, { stripCandidates: first || this.iceBlackhole, tracksByMid, sessionVersion: this.offersSent });
+      if (this.rejectOffers) sdp = spoilOffer(sdp, this.rejectOffers);
       const midToTrackId = {};
       for (const [mid, info] of tracksByMid) midToTrackId[mid] = info.trackSid;
       const id = ++this.offerId;
@@ -469,6 +501,7 @@ export class Session {
     // notably werift would resolve a ".local" host by multicast DNS.
     const answerSdp = sd.sdp.split(/\r?\n/).filter((l) => {
       if (!l.startsWith('a=candidate:')) return true;
+      if (this.iceBlackhole) { this.stats.client_candidates_blackholed++; return false; }
       const f = l.slice(12).split(/\s+/);
       const keep = f.length >= 8 && isLoopbackV4(f[4]) && f[2].toLowerCase() === 'udp';
       if (!keep) this.stats.client_candidates_ignored++;
@@ -662,6 +695,19 @@ export class Session {
       sub.disabled = ts.disabled;
       if (wasDisabled && !ts.disabled && sub.kind === 'video') this.sfu.hub.requestKeyframe();
     }
+  }
+
+  // Sends one offer (id + 1) that webrtcbin must refuse, built from the last
+  // offer this session sent (see spoilOffer). Nothing else changes: the SFU
+  // keeps its own negotiation state, as if the offer had been lost.
+  sendSpoiledOffer(mode) {
+    if (this.closed || !this.lastOfferSdp) return false;
+    const sdp = spoilOffer(this.lastOfferSdp, mode);
+    const id = ++this.offerId;
+    this.log(`spoiled offer (${mode}) id=${id}`);
+    this.stats.spoiled_offers++;
+    this.send('offer', new SessionDescription({ type: 'offer', sdp, id, midToTrackId: {} }));
+    return true;
   }
 
   // --- incoming ------------------------------------------------------------------------------
