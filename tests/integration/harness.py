@@ -294,3 +294,47 @@ def run_tap(tests):
                 for line in text.splitlines():
                     print(f"# {line}", flush=True)
     return 1 if failed else 0
+
+
+class Sfu:
+    """The fake LiveKit SFU (tests/fakes/livekit-sfu) in a child process, with its control API.
+    Sanitizer reports of the instrumented programs it runs (hv-flashbeep) go to files, since
+    nobody reads their stderr; stop() fails the test (run_tap) if there are any."""
+
+    PATH = os.path.join(ROOT, "tests", "fakes", "livekit-sfu", "sfu.js")
+
+    def __init__(self, codec="vp8", extra=None, width=1280, height=720, fps=30):
+        self.report_dir = tempfile.mkdtemp(prefix="haven-sfu-reports-")
+        self.proc = subprocess.Popen(["node", self.PATH, "--port", "0", "--codec", codec,
+                                      "--width", str(width), "--height", str(height),
+                                      "--fps", str(fps)] + (extra or []),
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                                     env=report_env(self.report_dir))
+        line = self.proc.stdout.readline().strip()
+        if not line.startswith("LISTENING "):
+            raise RuntimeError(f"fake SFU did not start: {line!r}")
+        self.port = int(line.split()[1])
+        self.url = f"ws://127.0.0.1:{self.port}"
+
+    def control(self, path, payload=None):
+        status, _, data = request(self.port, "POST", f"/__sfu/{path}",
+                                  json.dumps(payload or {}).encode(),
+                                  {"Content-Type": "application/json"})
+        assert status == 200, (path, status, data)
+        return json.loads(data)
+
+    def stats(self):
+        status, _, data = request(self.port, "GET", "/__sfu/stats")
+        assert status == 200, (status, data)
+        return json.loads(data)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        for text in reports_in(self.report_dir):
+            note_sanitizer_report("sanitizer report from a program under the fake SFU: " + text)
+        shutil.rmtree(self.report_dir, ignore_errors=True)

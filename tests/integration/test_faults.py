@@ -34,12 +34,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ROOT, SLOW, Fake, Haven, report_env, reports_in,  # noqa: E402
-                     request, run_tap)
+from harness import ROOT, SLOW, Fake, Haven, Sfu, request, run_tap  # noqa: E402
 from wsclient import Closed, WebSocket  # noqa: E402
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
-SFU = os.path.join(ROOT, "tests", "fakes", "livekit-sfu", "sfu.js")
 MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"   # live in the fixture roster
 MINT2 = "4odAMtm92RnFU3V3kLb9ZdJSUsraFCas1vx9CxVxpump"  # live too
 MINT3 = "AKPXNJKPrDtn3pXykeGfmxXWjEJpJekPRRr5NJmfpump"  # live too
@@ -57,46 +55,6 @@ def wait_until(pred, timeout, what):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout * SLOW} s waiting for {what}")
         time.sleep(0.05)
-
-
-class Sfu:
-    """The fake LiveKit SFU in a child process (tests/fakes/livekit-sfu)."""
-
-    def __init__(self, codec="vp8", width=640, height=360, fps=25, extra=None):
-        self.report_dir = tempfile.mkdtemp(prefix="haven-sfu-reports-")
-        self.proc = subprocess.Popen(["node", SFU, "--port", "0", "--codec", codec, "--width",
-                                      str(width), "--height", str(height), "--fps", str(fps)]
-                                     + (extra or []), stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True,
-                                     env=report_env(self.report_dir))
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("LISTENING "):
-            raise RuntimeError(f"fake SFU did not start: {line!r}")
-        self.port = int(line.split()[1])
-        self.url = f"ws://127.0.0.1:{self.port}"
-
-    def control(self, path, payload=None):
-        status, _, data = request(self.port, "POST", f"/__sfu/{path}",
-                                  json.dumps(payload or {}).encode(),
-                                  {"Content-Type": "application/json"})
-        assert status == 200, (path, status, data)
-        return json.loads(data)
-
-    def stats(self):
-        status, _, data = request(self.port, "GET", "/__sfu/stats")
-        assert status == 200
-        return json.loads(data)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        reports = reports_in(self.report_dir)
-        shutil.rmtree(self.report_dir, ignore_errors=True)
-        assert not reports, "sanitizer reports under the fake SFU:\n" + "\n".join(reports)
 
 
 class Viewer:
@@ -176,7 +134,7 @@ class Setup:
 
     def __init__(self, env=None, sfu_kw=None, sfu_config=None, rec_dir=None):
         fake.reset()
-        self.sfu = Sfu(**(sfu_kw or {}))
+        self.sfu = Sfu(**{"width": 640, "height": 360, "fps": 25, **(sfu_kw or {})})
         self.h = None
         if sfu_config:
             self.sfu.control("config", sfu_config)

@@ -19,11 +19,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import ROOT, Fake, Haven, free_port, request, run_tap  # noqa: E402
+from harness import ROOT, Fake, Haven, Sfu, free_port, request, run_tap  # noqa: E402
 from wsclient import Closed, WebSocket  # noqa: E402
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
-SFU = os.path.join(ROOT, "tests", "fakes", "livekit-sfu", "sfu.js")
 WEB = os.path.join(ROOT, "web")
 SLOW = getattr(harness, "SLOW", 1)  # longer waits under the sanitizers (tools/run-tests.sh)
 MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"   # live in the fixture roster
@@ -45,27 +44,6 @@ def env_for_child(extra=None):
 def run_haven(args, env=None, timeout=10):
     return subprocess.run([BINARY] + args, capture_output=True, text=True,
                           timeout=timeout * SLOW, env=env_for_child(env))
-
-
-class Sfu:
-    """The fake LiveKit SFU in a child process (as in test_sessions.py)."""
-
-    def __init__(self):
-        self.proc = subprocess.Popen(["node", SFU, "--port", "0", "--codec", "vp8", "--width",
-                                      "320", "--height", "240", "--fps", "15"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("LISTENING "):
-            raise RuntimeError(f"fake SFU did not start: {line!r}")
-        self.url = f"ws://127.0.0.1:{int(line.split()[1])}"
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
 
 
 def post(h, path, body, headers=None):
@@ -392,7 +370,7 @@ def test_session_start_rate_per_client():
 
 def test_session_and_viewer_limits_and_viewer_message_size():
     fake.reset()
-    sfu = Sfu()
+    sfu = Sfu(width=320, height=240, fps=15)
     h = Haven(BINARY, fake, env={"HAVEN_LIVEKIT_URL": sfu.url, "HAVEN_ICE_ADDRESSES": "127.0.0.1",
                                  "HAVEN_MAX_SESSIONS": "1", "HAVEN_MAX_VIEWERS_PER_SESSION": "2",
                                  "HAVEN_MAX_VIEWERS": "3", "HAVEN_MAX_VIEWER_MESSAGE": "100",
@@ -466,7 +444,7 @@ def test_session_and_viewer_limits_and_viewer_message_size():
 
 def test_total_viewer_limit():
     fake.reset()
-    sfu = Sfu()
+    sfu = Sfu(width=320, height=240, fps=15)
     h = Haven(BINARY, fake, env={"HAVEN_LIVEKIT_URL": sfu.url, "HAVEN_ICE_ADDRESSES": "127.0.0.1",
                                  "HAVEN_MAX_VIEWERS_PER_SESSION": "2", "HAVEN_MAX_VIEWERS": "3"})
     viewers = []

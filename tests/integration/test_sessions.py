@@ -11,20 +11,15 @@ leaving, and recovery when the signalling connection drops.
 import json
 import os
 import struct
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ROOT, SANITIZED, Fake, Haven, note_sanitizer_report,  # noqa: E402
-                     report_env, reports_in, request, run_tap)
+from harness import ROOT, SANITIZED, Fake, Haven, Sfu, request, run_tap  # noqa: E402
 from wsclient import Closed, WebSocket  # noqa: E402
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
-SFU = os.path.join(ROOT, "tests", "fakes", "livekit-sfu", "sfu.js")
 MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"      # live in the fixture roster
 ENDED = "3db3seiWSQSmKUeNWD87dN5AcYG2mLa12FHC4D2zpump"     # not live
 FPS = 30
@@ -33,46 +28,6 @@ FPS = 30
 # CPU, and the fake's encoder shares the same 2 cores with it, so both rates drop; the floors
 # are lower there (printed), and every other assertion is the same.
 SOURCE_FLOOR, VIEWER_FLOOR = (0.2, 0.6) if SANITIZED else (0.75, 0.9)
-
-
-class Sfu:
-    """The fake LiveKit SFU in a child process."""
-
-    def __init__(self, codec="vp8", extra=None):
-        # Sanitizer reports of the instrumented programs the fake runs (hv-flashbeep) go to
-        # files here, since nobody reads their stderr; stop() fails the test if there are any.
-        self.report_dir = tempfile.mkdtemp(prefix="haven-sfu-reports-")
-        self.proc = subprocess.Popen(["node", SFU, "--port", "0", "--codec", codec,
-                                      "--width", "1280", "--height", "720", "--fps", str(FPS)]
-                                     + (extra or []), stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, text=True,
-                                     env=report_env(self.report_dir))
-        line = self.proc.stdout.readline().strip()
-        if not line.startswith("LISTENING "):
-            raise RuntimeError(f"fake SFU did not start: {line!r}")
-        self.port = int(line.split()[1])
-        self.url = f"ws://127.0.0.1:{self.port}"
-
-    def control(self, path, payload=None):
-        status, _, data = request(self.port, "POST", f"/__sfu/{path}",
-                                  json.dumps(payload or {}).encode(),
-                                  {"Content-Type": "application/json"})
-        assert status == 200, (path, status, data)
-
-    def stats(self):
-        status, _, data = request(self.port, "GET", "/__sfu/stats")
-        return json.loads(data)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        for text in reports_in(self.report_dir):
-            note_sanitizer_report("sanitizer report from a program under the fake SFU: " + text)
-        shutil.rmtree(self.report_dir, ignore_errors=True)
 
 
 def start_haven(fake, sfu, env=None):
@@ -155,7 +110,7 @@ fake = Fake()
 
 def with_session(codec, fn, env=None, sfu_extra=None):
     fake.reset()
-    sfu = Sfu(codec, sfu_extra)
+    sfu = Sfu(codec, sfu_extra, fps=FPS)
     h = start_haven(fake, sfu, env)
     try:
         status, body = post(h, "/api/live-sessions/start", {"mint_id": MINT})
