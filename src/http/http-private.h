@@ -124,7 +124,7 @@ int hv_ws_callback(struct lws *wsi, int reason, hv_ws_viewer **slot, const hv_co
 /* The answer to a request without the API token (docs/API.md). */
 #define HV_HTTP_TOKEN_DETAIL "Missing or invalid API token"
 /* Whether path needs the API token when one is set: /api and everything under /api/ (the
- * viewer WebSocket too). The web player's files and /healthz stay open. */
+ * viewer WebSocket too), and /metrics. The web player's files and /healthz stay open. */
 bool hv_http_path_needs_token(const char *path);
 /* Compares a presented token with the configured one in time that depends only on the
  * configured token's length, so response times do not reveal how much of a guess was right.
@@ -163,6 +163,8 @@ void hv_http_dispatch(hv_http_exchange *ex);
 
 /* GET /api/recordings (list), GET and DELETE /api/recordings/{id}, GET .../{id}/file. */
 void hv_http_handle_recordings(hv_http_exchange *ex);
+/* GET /metrics (metrics.c): Prometheus text format. */
+void hv_http_handle_metrics(hv_http_exchange *ex);
 void hv_http_handle_recording(hv_http_exchange *ex, const char *id);
 void hv_http_handle_recording_delete(hv_http_exchange *ex, const char *id);
 void hv_http_handle_recording_file(hv_http_exchange *ex, const char *id);

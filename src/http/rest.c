@@ -508,6 +508,7 @@ static const struct {
     {"GET", "/", handle_root, NULL},
     {"GET", "/api", handle_index, NULL},
     {"GET", "/healthz", handle_healthz, NULL},
+    {"GET", "/metrics", hv_http_handle_metrics, NULL},
     {"GET", "/api/pumpfun/live", handle_live, NULL},
     {"GET", "/api/pumpfun/popular", handle_popular, NULL},
     {"GET", "/api/pumpfun/stats", handle_stats, NULL},

@@ -310,7 +310,9 @@ respond_too_large(hv_http_exchange *ex)
 bool
 hv_http_path_needs_token(const char *path)
 {
-    return strcmp(path, "/api") == 0 || g_str_has_prefix(path, "/api/");
+    /* /metrics names the mints being watched and recorded: it is guarded like the API. */
+    return strcmp(path, "/api") == 0 || g_str_has_prefix(path, "/api/") ||
+           strcmp(path, "/metrics") == 0;
 }
 
 bool

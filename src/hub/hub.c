@@ -6,6 +6,8 @@
  */
 #include "hub.h"
 
+#include "core/metrics.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +40,7 @@ struct hv_hub_channel {
     unsigned n_viewers;
     float latency_ms[HV_HUB_LATENCY_SAMPLES]; /* ring of the last sends' latencies */
     unsigned latency_n, latency_next;
+    hv_hub_viewer_stats totals; /* every viewer's sends and drops, departed ones included */
 };
 
 struct hv_hub_viewer {
@@ -198,6 +201,22 @@ hv_hub_channel_free(hv_hub_channel *ch, const char *reason)
     g_free(ch);
 }
 
+/* Marks a viewer to be closed for falling behind (once), and counts it with the audio it
+ * will never get. */
+static void
+cull(hv_hub_viewer *v, const char *reason, const char *metric_reason)
+{
+    if (v->cull_reason != NULL) {
+        return;
+    }
+    v->cull_reason = reason;
+    g_autofree char *labels = hv_metrics_labels("reason", metric_reason, NULL);
+    hv_metrics_count("haven_viewers_culled_total", labels, 1);
+    if (v->ring != NULL && v->ring->head > v->cursor) {
+        hv_metrics_count("haven_audio_chunks_culled_total", NULL, v->ring->head - v->cursor);
+    }
+}
+
 static void
 wake(hv_hub_viewer *v)
 {
@@ -217,6 +236,7 @@ hv_hub_channel_publish_video(hv_hub_channel *ch, hv_hub_msg *jpeg, int width, in
         hv_hub_viewer *v = l->data;
         if (v->pending_video != NULL) {
             v->stats.video_dropped++; /* latest wins: the unsent one is skipped */
+            ch->totals.video_dropped++;
             hv_hub_msg_unref(v->pending_video);
         }
         v->pending_video = hv_hub_msg_ref(jpeg);
@@ -252,8 +272,8 @@ hv_hub_channel_publish_audio(hv_hub_channel *ch, int rate_hz, int channels, hv_h
         if (v->ring != r) {
             continue;
         }
-        if (v->cull_reason == NULL && r->head - v->cursor > ch->backlog) {
-            v->cull_reason = "viewer too slow: audio backlog exceeded";
+        if (r->head - v->cursor > ch->backlog) {
+            cull(v, "viewer too slow: audio backlog exceeded", "audio_backlog");
         }
         wake(v);
     }
@@ -266,9 +286,7 @@ hv_hub_channel_publish_event(hv_hub_channel *ch, const char *json)
     for (GList *l = ch->viewers; l != NULL; l = l->next) {
         hv_hub_viewer *v = l->data;
         if (g_queue_get_length(&v->events) >= HV_HUB_EVENT_QUEUE) {
-            if (v->cull_reason == NULL) {
-                v->cull_reason = "viewer too slow: event queue full";
-            }
+            cull(v, "viewer too slow: event queue full", "event_queue");
         } else {
             g_queue_push_tail(&v->events, hv_hub_msg_ref(m));
         }
@@ -384,7 +402,7 @@ void
 hv_hub_viewer_push_text(hv_hub_viewer *v, const char *text)
 {
     if (g_queue_get_length(&v->events) >= HV_HUB_EVENT_QUEUE) {
-        v->cull_reason = "viewer too slow: event queue full";
+        cull(v, "viewer too slow: event queue full", "event_queue");
     } else {
         g_queue_push_tail(&v->events, hv_hub_msg_new_copy(false, text, strlen(text)));
     }
@@ -407,6 +425,7 @@ hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
         *reason = v->cull_reason;
         return HV_HUB_CULLED;
     }
+    hv_hub_viewer_stats before = v->stats;
     hv_hub_msg *m = g_queue_pop_head(&v->events);
     if (m != NULL) {
         v->stats.events_sent++;
@@ -434,8 +453,21 @@ hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
         return HV_HUB_NOTHING;
     }
     v->stats.bytes_sent += m->len;
+    if (v->ch != NULL) {
+        hv_hub_viewer_stats *t = &v->ch->totals;
+        t->events_sent += v->stats.events_sent - before.events_sent;
+        t->audio_sent += v->stats.audio_sent - before.audio_sent;
+        t->video_sent += v->stats.video_sent - before.video_sent;
+        t->bytes_sent += m->len;
+    }
     *msg = m;
     return HV_HUB_SEND;
+}
+
+void
+hv_hub_channel_get_totals(const hv_hub_channel *ch, hv_hub_viewer_stats *out)
+{
+    *out = ch->totals;
 }
 
 void

@@ -98,5 +98,7 @@ typedef struct {
     uint64_t video_sent, video_dropped, audio_sent, events_sent, bytes_sent;
 } hv_hub_viewer_stats;
 void hv_hub_viewer_get_stats(const hv_hub_viewer *v, hv_hub_viewer_stats *out);
+/* The sum over every viewer the channel ever had, departed ones included (metrics). */
+void hv_hub_channel_get_totals(const hv_hub_channel *ch, hv_hub_viewer_stats *out);
 
 #endif

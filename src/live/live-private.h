@@ -18,10 +18,11 @@ struct hv_live {
     hv_pf_client *client;
     hv_pf_catalog *catalog;
     hv_store *store;
-    GHashTable *sessions;   /* mint → hv_live_session* (owned) */
-    GPtrArray *recordings;  /* (element-type hv_live_rec) running or finishing, owned */
-    guint rec_update_timer; /* refreshes the rows of running recordings */
-    bool recovered;         /* the recordings directory was checked for crash leftovers */
+    GHashTable *sessions;        /* mint → hv_live_session* (owned) */
+    GPtrArray *recordings;       /* (element-type hv_live_rec) running or finishing, owned */
+    guint rec_update_timer;      /* refreshes the rows of running recordings */
+    bool recovered;              /* the recordings directory was checked for crash leftovers */
+    uint64_t rec_bytes_finished; /* bytes of every recording finished by this process */
 };
 
 struct hv_live_session {
@@ -49,6 +50,7 @@ struct hv_live_session {
     GHashTable *audio_formats; /* "rate/channels" → count */
     int last_width, last_height;
     uint64_t bytes_before_reconnects;
+    hv_media_stats media_before; /* counters of the peer connections before the current one */
     uint64_t reconnects;
     char *end_reason;
 

@@ -94,4 +94,27 @@ json_t *hv_live_session_start_json(hv_live_session *s);
  * bytes received. */
 json_t *hv_live_active_json(hv_live *live);
 
+/* What GET /metrics shows of one session (counters summed over its reconnects). */
+typedef struct {
+    const char *mint;  /* valid until the loop runs again */
+    const char *state; /* starting | active | reconnecting | ended */
+    unsigned viewers;
+    bool recording;
+    uint64_t frames_received; /* video frames (RTP timestamps) that arrived */
+    uint64_t frames_decoded;
+    uint64_t frames_encoded;         /* JPEGs made for viewers */
+    uint64_t frames_dropped_encoder; /* decoded frames skipped because JPEG encoding lagged */
+    uint64_t frames_sent;            /* JPEGs handed to viewer sockets, every viewer counted */
+    uint64_t frames_dropped_viewer;  /* JPEGs a slow viewer skipped (a newer one replaced it) */
+    uint64_t audio_chunks;           /* decoded audio chunks */
+    uint64_t audio_sent;             /* audio messages handed to viewer sockets */
+    uint64_t bytes_received;         /* RTP payload */
+    uint64_t reconnects;
+} hv_live_session_metrics;
+/* (transfer full) (element-type hv_live_session_metrics) every session, sorted by mint. */
+GArray *hv_live_session_metrics_list(hv_live *live);
+/* Bytes written by every recording of this process (finished ones and those running now);
+ * *running gets how many recorders are still writing or finishing. */
+uint64_t hv_live_recording_bytes(hv_live *live, unsigned *running);
+
 #endif

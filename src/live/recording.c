@@ -137,6 +137,7 @@ on_recorder_done(hv_recorder *r, const char *error, void *user_data)
         g_warning("[mint=%s] recording %" G_GINT64_FORMAT " failed: %s", e->row.mint_id, e->row.id,
                   error);
     }
+    live->rec_bytes_finished += (uint64_t)MAX(e->row.bytes, 0);
     if (s != NULL) {
         s->rec_bytes_done += (uint64_t)e->row.bytes;
         s->rec_files_done++;
@@ -394,6 +395,21 @@ hv_live_record_progress_get(hv_live *live, const char *mint_id, hv_live_record_p
         out->dropped = st.dropped;
     }
     return true;
+}
+
+uint64_t
+hv_live_recording_bytes(hv_live *live, unsigned *running)
+{
+    uint64_t bytes = live->rec_bytes_finished;
+    *running = 0;
+    for (guint i = 0; i < live->recordings->len; i++) {
+        hv_live_rec *e = g_ptr_array_index(live->recordings, i);
+        hv_recorder_stats st;
+        hv_recorder_get_stats(e->recorder, &st);
+        bytes += st.bytes;
+        *running += hv_recorder_is_done(e->recorder) ? 0 : 1;
+    }
+    return bytes;
 }
 
 /* ---- crash recovery ------------------------------------------------------------------------ */

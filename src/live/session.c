@@ -28,6 +28,7 @@ struct hv_live_op {
 
 #include "core/error.h"
 #include "core/json.h"
+#include "core/metrics.h"
 #include "core/util.h"
 
 #include <string.h>
@@ -76,6 +77,11 @@ free_connection(hv_live_session *s)
         hv_media_stats st;
         hv_media_session_get_stats(s->media, &st);
         s->bytes_before_reconnects += st.bytes_received;
+        s->media_before.video_frames_received += st.video_frames_received;
+        s->media_before.video_frames_decoded += st.video_frames_decoded;
+        s->media_before.video_frames_encoded += st.video_frames_encoded;
+        s->media_before.video_frames_dropped += st.video_frames_dropped;
+        s->media_before.audio_chunks += st.audio_chunks;
         hv_media_session_free(s->media);
         s->media = NULL;
     }
@@ -130,6 +136,8 @@ session_end(hv_live_session *s, const char *status, const char *reason)
         return;
     }
     g_message("[mint=%s] session %s: %s", s->mint, status, reason);
+    g_autofree char *labels = hv_metrics_labels("status", status, NULL);
+    hv_metrics_count("haven_sessions_ended_total", labels, 1);
     session_state was = s->state;
     s->state = S_ENDED;
     g_free(s->end_reason);
@@ -560,6 +568,7 @@ reconnect(hv_live_session *s, const char *why)
     }
     free_connection(s);
     s->reconnects++;
+    hv_metrics_count("haven_reconnects_total", NULL, 1);
     size_t n = G_N_ELEMENTS(reconnect_delays_ms);
     int64_t delay = reconnect_delays_ms[MIN((size_t)s->attempt, n - 1)];
     s->attempt++;
@@ -769,6 +778,7 @@ hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb 
         hv_hub_channel_callbacks hcb = {on_video_needed, on_audio_format_needed};
         s->channel = hv_hub_channel_new((size_t)live->cfg->audio_backlog_chunks, &hcb, s);
         g_hash_table_insert(live->sessions, s->mint, s);
+        hv_metrics_count("haven_sessions_started_total", NULL, 1);
         g_message("[mint=%s] starting a live session", s->mint);
     }
     /* Every caller of a starting session waits for the one start in progress. */
@@ -902,6 +912,51 @@ hv_live_active_json(hv_live *live)
         }
     }
     return arr;
+}
+
+static gint
+cmp_metrics_mint(gconstpointer a, gconstpointer b)
+{
+    return strcmp(((const hv_live_session_metrics *)a)->mint,
+                  ((const hv_live_session_metrics *)b)->mint);
+}
+
+GArray *
+hv_live_session_metrics_list(hv_live *live)
+{
+    GArray *out = g_array_new(FALSE, TRUE, sizeof(hv_live_session_metrics));
+    GHashTableIter it;
+    gpointer value;
+    g_hash_table_iter_init(&it, live->sessions);
+    while (g_hash_table_iter_next(&it, NULL, &value)) {
+        hv_live_session *s = value;
+        hv_media_stats st = {0};
+        if (s->media != NULL) {
+            hv_media_session_get_stats(s->media, &st);
+        }
+        hv_hub_viewer_stats sent;
+        hv_hub_channel_get_totals(s->channel, &sent);
+        const hv_media_stats *b = &s->media_before;
+        hv_live_session_metrics m = {
+            .mint = s->mint,
+            .state = state_names[s->state],
+            .viewers = hv_hub_channel_viewer_count(s->channel),
+            .recording = s->rec != NULL,
+            .frames_received = b->video_frames_received + st.video_frames_received,
+            .frames_decoded = b->video_frames_decoded + st.video_frames_decoded,
+            .frames_encoded = b->video_frames_encoded + st.video_frames_encoded,
+            .frames_dropped_encoder = b->video_frames_dropped + st.video_frames_dropped,
+            .frames_sent = sent.video_sent,
+            .frames_dropped_viewer = sent.video_dropped,
+            .audio_chunks = b->audio_chunks + st.audio_chunks,
+            .audio_sent = sent.audio_sent,
+            .bytes_received = s->bytes_before_reconnects + st.bytes_received,
+            .reconnects = s->reconnects,
+        };
+        g_array_append_val(out, m);
+    }
+    g_array_sort(out, cmp_metrics_mint);
+    return out;
 }
 
 int

@@ -15,6 +15,8 @@
  */
 #include "media/media-private.h"
 
+#include "core/metrics.h"
+
 #include <gst/app/gstappsink.h>
 #include <gst/rtp/gstrtpbuffer.h>
 #include <gst/video/video.h>
@@ -67,6 +69,16 @@ struct hv_media_branch {
     int64_t anchor_rtp_ns;
     bool gate_asked; /* a keyframe was requested for the resume */
 
+    /* Decode timing (haven_video_decode_seconds): the decoder's sink probe notes when each
+     * PTS went in, its src probe looks it up. TIMING_LOCK: a decoder may push from a thread of
+     * its own. */
+    GMutex timing_lock;
+    arrival_stamp dec_in[8];
+    unsigned dec_in_next;
+    /* JPEG timing: jpegenc encodes within its sink pad's chain call, so both probes run on
+     * the same thread one after the other. */
+    int64_t jpeg_in_us;
+
     /* STAMPS_LOCK: the entry probe writes, appsink callbacks read. */
     GMutex stamps_lock;
     arrival_stamp stamps[HV_MEDIA_STAMPS];
@@ -107,6 +119,7 @@ branch_unref(gpointer p)
     }
     g_ptr_array_unref(b->outputs);
     g_mutex_clear(&b->stamps_lock);
+    g_mutex_clear(&b->timing_lock);
     g_free(b->mid);
     hv_media_session_unref(b->s);
     g_free(b);
@@ -153,6 +166,7 @@ branch_new(hv_media_session *s, bool is_video, const char *codec, const char *mi
     b->mid = g_strdup(mid != NULL ? mid : "");
     b->entry_last_pts = GST_CLOCK_TIME_NONE;
     g_mutex_init(&b->stamps_lock);
+    g_mutex_init(&b->timing_lock);
     b->outputs = g_ptr_array_new_with_free_func(output_unref);
     return b;
 }
@@ -383,6 +397,9 @@ account_packet(hv_media_branch *b, GstBuffer *buf, bool enabled, int64_t now_us)
     if (gst_rtp_buffer_map(buf, GST_MAP_READ, &rtp)) {
         hv_media_stats_add_bytes(b->s, gst_rtp_buffer_get_payload_len(&rtp));
         uint32_t ts = gst_rtp_buffer_get_timestamp(&rtp);
+        if (b->is_video && (!b->have_rtp_ts || ts != b->last_rtp_ts)) {
+            hv_media_stats_frame_received(b->s); /* a new RTP timestamp is a new frame */
+        }
         if (!b->have_rtp_ts) {
             b->have_rtp_ts = true;
             b->ext_rtp_ts = ts;
@@ -450,12 +467,63 @@ on_entry_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     return GST_PAD_PROBE_OK;
 }
 
+/* Before the video decoder: when each frame went in. */
+static GstPadProbeReturn
+on_decoder_in_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+    hv_media_branch *b = user_data;
+    GstClockTime pts = GST_BUFFER_PTS(GST_PAD_PROBE_INFO_BUFFER(info));
+    if (GST_CLOCK_TIME_IS_VALID(pts)) {
+        g_mutex_lock(&b->timing_lock);
+        b->dec_in[b->dec_in_next] = (arrival_stamp){pts, g_get_monotonic_time()};
+        b->dec_in_next = (b->dec_in_next + 1) % G_N_ELEMENTS(b->dec_in);
+        g_mutex_unlock(&b->timing_lock);
+    }
+    return GST_PAD_PROBE_OK;
+}
+
+/* The decode time of a picture leaving the decoder, from its PTS (-1 when not seen going in). */
+static int64_t
+decode_time_us(hv_media_branch *b, GstClockTime pts, int64_t now_us)
+{
+    int64_t t = -1;
+    g_mutex_lock(&b->timing_lock);
+    for (size_t i = 0; i < G_N_ELEMENTS(b->dec_in); i++) {
+        if (b->dec_in[i].arrival_us > 0 && b->dec_in[i].pts == pts) {
+            t = now_us - b->dec_in[i].arrival_us;
+            b->dec_in[i].arrival_us = 0;
+            break;
+        }
+    }
+    g_mutex_unlock(&b->timing_lock);
+    return t;
+}
+
+static GstPadProbeReturn
+on_jpeg_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+    hv_media_branch *b = user_data;
+    int64_t now = g_get_monotonic_time();
+    if (GST_PAD_DIRECTION(pad) == GST_PAD_SINK) {
+        b->jpeg_in_us = now;
+    } else if (b->jpeg_in_us > 0) {
+        hv_metrics_observe(HV_METRICS_JPEG_ENCODE, (double)(now - b->jpeg_in_us) / 1e6);
+        b->jpeg_in_us = 0;
+    }
+    return GST_PAD_PROBE_OK;
+}
+
 static GstPadProbeReturn
 on_decoded_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
     hv_media_branch *b = user_data;
     if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
-        hv_media_stats_decoded(b->s, g_get_monotonic_time());
+        int64_t now = g_get_monotonic_time();
+        int64_t took = decode_time_us(b, GST_BUFFER_PTS(GST_PAD_PROBE_INFO_BUFFER(info)), now);
+        if (took >= 0) {
+            hv_metrics_observe(HV_METRICS_VIDEO_DECODE, (double)took / 1e6);
+        }
+        hv_media_stats_decoded(b->s, now);
     } else if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
         GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
         if (GST_EVENT_TYPE(ev) == GST_EVENT_CAPS) {
@@ -670,6 +738,16 @@ build_video(hv_media_branch *b)
     gst_pad_add_probe(dec_src, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
                       on_decoded_probe, branch_ref(b), branch_unref);
     gst_object_unref(dec_src);
+    GstPad *dec_sink = gst_element_get_static_pad(dec, "sink");
+    gst_pad_add_probe(dec_sink, GST_PAD_PROBE_TYPE_BUFFER, on_decoder_in_probe, branch_ref(b),
+                      branch_unref);
+    gst_object_unref(dec_sink);
+    const char *jpeg_pads[] = {"sink", "src"};
+    for (size_t i = 0; i < G_N_ELEMENTS(jpeg_pads); i++) {
+        GstPad *p = gst_element_get_static_pad(jpeg, jpeg_pads[i]);
+        gst_pad_add_probe(p, GST_PAD_PROBE_TYPE_BUFFER, on_jpeg_probe, branch_ref(b), branch_unref);
+        gst_object_unref(p);
+    }
     b->entry = gst_element_get_static_pad(depay, "sink");
     gst_object_unref(b->entry); /* borrowed: the depayloader keeps it */
     add_depay_probe(b, depay);

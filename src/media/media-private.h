@@ -108,6 +108,7 @@ void hv_media_post(hv_media_session *s, GSourceFunc fn, void *data, GDestroyNoti
 void hv_media_post_frame(hv_media_session *s, hv_frame *f);
 /* Streaming threads: counters. */
 void hv_media_stats_add_bytes(hv_media_session *s, uint64_t n);
+void hv_media_stats_frame_received(hv_media_session *s);
 void hv_media_stats_decoded(hv_media_session *s, int64_t now_us);
 void hv_media_stats_size(hv_media_session *s, int width, int height);
 void hv_media_stats_encoded(hv_media_session *s);

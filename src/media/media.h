@@ -104,6 +104,7 @@ typedef struct {
 void hv_media_session_set_tap(hv_media_session *s, const hv_media_tap *tap, void *data);
 
 typedef struct {
+    uint64_t video_frames_received; /* RTP timestamps seen on video tracks, decoded or not */
     uint64_t video_frames_decoded;
     uint64_t video_frames_encoded; /* JPEGs produced */
     uint64_t video_frames_dropped; /* decoded frames skipped because JPEG encoding lagged */

@@ -192,6 +192,14 @@ hv_media_stats_add_bytes(hv_media_session *s, uint64_t n)
 }
 
 void
+hv_media_stats_frame_received(hv_media_session *s)
+{
+    g_mutex_lock(&s->stats_lock);
+    s->stats.video_frames_received++;
+    g_mutex_unlock(&s->stats_lock);
+}
+
+void
 hv_media_stats_decoded(hv_media_session *s, int64_t now_us)
 {
     g_mutex_lock(&s->stats_lock);

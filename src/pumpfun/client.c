@@ -8,6 +8,7 @@
  */
 #include "pumpfun.h"
 
+#include "core/metrics.h"
 #include "core/util.h"
 
 #include <curl/curl.h>
@@ -168,6 +169,57 @@ on_header(char *data, size_t size, size_t nitems, void *userp)
     return n;
 }
 
+/* The metrics label for a URL: its path without the query, mint segments replaced by
+ * "{mint}", so the label set stays as small as the set of endpoints we call. */
+static char *
+endpoint_label(const char *url)
+{
+    const char *p = strstr(url, "://");
+    p = p != NULL ? strchr(p + 3, '/') : NULL;
+    if (p == NULL) {
+        return g_strdup("/");
+    }
+    g_autofree char *path = g_strndup(p, strcspn(p, "?#"));
+    g_auto(GStrv) parts = g_strsplit(path, "/", -1);
+    for (char **s = parts; *s != NULL; s++) {
+        if (hv_mint_id_is_valid(*s)) {
+            g_free(*s);
+            *s = g_strdup("{mint}");
+        }
+    }
+    return g_strjoinv("/", parts);
+}
+
+/* haven_upstream_requests_total / haven_upstream_errors_total for one finished request. */
+static void
+count_request(const hv_pf_request *req, CURLcode code, long status)
+{
+    g_autofree char *endpoint = endpoint_label(req->url);
+    char status_text[16] = "error";
+    if (code == CURLE_OK) {
+        g_snprintf(status_text, sizeof(status_text), "%ld", status);
+    }
+    g_autofree char *labels = hv_metrics_labels("endpoint", endpoint, "status", status_text, NULL);
+    hv_metrics_count("haven_upstream_requests_total", labels, 1);
+    const char *reason = NULL;
+    if (code == CURLE_OPERATION_TIMEDOUT) {
+        reason = "timeout";
+    } else if (req->too_big) {
+        reason = "too_large";
+    } else if (code != CURLE_OK) {
+        reason = "network";
+    } else if (req->cf_challenge) {
+        reason = "challenge";
+    } else if (status >= 400 || status < 200) {
+        reason = "http";
+    }
+    if (reason != NULL) {
+        g_autofree char *err_labels =
+            hv_metrics_labels("endpoint", endpoint, "reason", reason, NULL);
+        hv_metrics_count("haven_upstream_errors_total", err_labels, 1);
+    }
+}
+
 static void
 finish_request(hv_pf_request *req, CURLcode code)
 {
@@ -196,6 +248,7 @@ finish_request(hv_pf_request *req, CURLcode code)
         .error = err,
         .elapsed_ms = hv_now_ms() - req->started_ms,
     };
+    count_request(req, code, status);
     g_debug("%s → %ld (%u bytes, %" G_GINT64_FORMAT " ms)%s%s", req->url, status, len,
             resp.elapsed_ms, err != NULL ? ": " : "", err != NULL ? err : "");
     req->cb(&resp, req->user_data);
