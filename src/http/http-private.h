@@ -60,6 +60,7 @@ struct hv_http_exchange {
     hv_http_body *shared; /* or: a shared pre-rendered body (ref) */
     bool accepts_gzip;    /* the client sent Accept-Encoding: gzip */
     char *range;          /* the Range header, or NULL */
+    char *if_none_match;  /* the If-None-Match header, or NULL */
     char *cors_origin;    /* the request's Origin when HAVEN_CORS_ORIGINS allows it, or NULL */
     /* parked on the catalog or on a starting live session */
     hv_pf_waiter *waiter;
@@ -158,6 +159,22 @@ unsigned hv_http_rate_size(const hv_http_rate *r);
 
 /* ---- routing (rest.c) ------------------------------------------------------------------- */
 void hv_http_dispatch(hv_http_exchange *ex);
+/* The route table, for checks that every route is documented: route i's method ("GET") and
+ * path pattern ("/api/recordings/{id}"); false past the last one. */
+bool hv_http_route(size_t i, const char **method, const char **path);
+/* The viewer WebSocket's path pattern, as GET /api lists it after "WS ". */
+#define HV_HTTP_WS_ROUTE "/api/live-sessions/ws/live/{mint_id}"
+
+/* ---- the API description (openapi.c) ----------------------------------------------------- */
+
+/* src/http/openapi.json's bytes (NUL-terminated), embedded by tools/embed.py. */
+extern const char hv_http_openapi_json[];
+extern const size_t hv_http_openapi_json_len;
+/* (transfer full, nullable) The parsed document with info.version set to version (nullable:
+ * HAVEN_VERSION), or NULL with why in error. */
+json_t *hv_http_openapi_load(const char *version, char *error, size_t error_len);
+/* GET /openapi.json: the document, with an ETag; 304 for a matching If-None-Match. */
+void hv_http_handle_openapi(hv_http_exchange *ex);
 
 /* ---- recordings (recordings.c) ----------------------------------------------------------- */
 

@@ -509,6 +509,7 @@ static const struct {
     {"GET", "/api", handle_index, NULL},
     {"GET", "/healthz", handle_healthz, NULL},
     {"GET", "/metrics", hv_http_handle_metrics, NULL},
+    {"GET", "/openapi.json", hv_http_handle_openapi, NULL},
     {"GET", "/api/pumpfun/live", handle_live, NULL},
     {"GET", "/api/pumpfun/popular", handle_popular, NULL},
     {"GET", "/api/pumpfun/stats", handle_stats, NULL},
@@ -534,10 +535,21 @@ handle_index(hv_http_exchange *ex)
         g_autofree char *e = g_strdup_printf("%s %s", routes[i].method, routes[i].path);
         json_array_append_new(list, json_string(e));
     }
-    json_array_append_new(list, json_string("WS /api/live-sessions/ws/live/{mint_id}"));
+    json_array_append_new(list, json_string("WS " HV_HTTP_WS_ROUTE));
     hv_http_respond_json(ex, 200,
                          json_pack("{s:s, s:s, s:o}", "name", "haven", "version", ex->deps->version,
                                    "endpoints", list));
+}
+
+bool
+hv_http_route(size_t i, const char **method, const char **path)
+{
+    if (i >= G_N_ELEMENTS(routes)) {
+        return false;
+    }
+    *method = routes[i].method;
+    *path = routes[i].path;
+    return true;
 }
 
 /* Matches path against a route pattern. For a pattern with a "{name}" placeholder, *seg gets

@@ -75,6 +75,7 @@ exchange_free(hv_http_exchange *ex)
     hv_live_op_cancel(ex->live_op);
     g_free(ex->path);
     g_free(ex->range);
+    g_free(ex->if_none_match);
     g_free(ex->cors_origin);
     g_ptr_array_unref(ex->query);
     g_ptr_array_unref(ex->headers);
@@ -251,6 +252,10 @@ read_request_line(hv_http_exchange *ex)
     char range[256];
     if (lws_hdr_copy(wsi, range, sizeof(range), WSI_TOKEN_HTTP_RANGE) > 0) {
         ex->range = g_strdup(range);
+    }
+    char inm[256];
+    if (lws_hdr_copy(wsi, inm, sizeof(inm), WSI_TOKEN_HTTP_IF_NONE_MATCH) > 0) {
+        ex->if_none_match = g_strdup(inm);
     }
     char cl[32];
     if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0) {
@@ -665,9 +670,10 @@ write_headers(hv_http_exchange *ex, struct lws *wsi, size_t body_len)
     uint8_t *start = buf + LWS_PRE;
     uint8_t *p = start;
     uint8_t *end = buf + sizeof(buf) - 1;
-    if (ex->status == 204) {
-        /* No Content-Length on a 204 (RFC 9110 section 8.6). */
-        if (lws_add_http_header_status(wsi, 204, &p, end) != 0) {
+    if (ex->status == 204 || ex->status == 304) {
+        /* No Content-Length on a 204 (RFC 9110 section 8.6), nor on a 304, where it would have
+         * to be the length of the 200 answer (section 8.6 too): neither has a body. */
+        if (lws_add_http_header_status(wsi, (unsigned int)ex->status, &p, end) != 0) {
             return -1;
         }
     } else if (lws_add_http_common_headers(wsi, (unsigned int)ex->status, ex->content_type,

@@ -320,6 +320,7 @@ exchange_free(hv_http_exchange *ex)
 {
     g_free(ex->path);
     g_free(ex->range);
+    g_free(ex->if_none_match);
     g_free(ex->cors_origin); /* as src/http/server.c frees it (never set here today) */
     g_ptr_array_unref(ex->query);
     g_ptr_array_unref(ex->headers);

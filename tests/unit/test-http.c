@@ -3,6 +3,7 @@
  * accumulate in one array; and for the recordings download (recordings.c): Range parsing and
  * the check that only files inside the recordings directory are opened.
  */
+#include "core/json.h"
 #include "http/http-private.h"
 
 #include <errno.h>
@@ -611,6 +612,39 @@ test_rate(void)
     hv_http_rate_free(r);
 }
 
+/* The embedded API description parses, is OpenAPI 3.1 with the version filled in, and
+ * documents every route of the table (method and path) and the viewer WebSocket. */
+static void
+test_openapi_documents_every_route(void)
+{
+    char error[200] = "";
+    g_autoptr(json_t) doc = hv_http_openapi_load("9.8.7", error, sizeof(error));
+    g_assert_nonnull(doc);
+    g_assert_cmpstr(error, ==, "");
+    g_assert_true(g_str_has_prefix(json_string_value(json_object_get(doc, "openapi")), "3.1."));
+    g_assert_cmpstr(json_string_value(json_object_get(json_object_get(doc, "info"), "version")), ==,
+                    "9.8.7");
+    json_t *paths = json_object_get(doc, "paths");
+    const char *method;
+    const char *path;
+    size_t n = 0;
+    for (size_t i = 0; hv_http_route(i, &method, &path); i++, n++) {
+        g_autofree char *lower = g_ascii_strdown(method, -1);
+        json_t *op = json_object_get(json_object_get(paths, path), lower);
+        if (!json_is_object(op) || !json_is_object(json_object_get(op, "responses"))) {
+            g_error("%s %s is not in src/http/openapi.json (with its responses)", method, path);
+        }
+    }
+    g_assert_cmpuint(n, >, 10);
+    g_assert_true(json_is_object(json_object_get(json_object_get(paths, HV_HTTP_WS_ROUTE), "get")));
+    g_assert_true(json_is_object(json_object_get(paths, "/openapi.json")));
+
+    /* version NULL: the build's own */
+    g_autoptr(json_t) doc2 = hv_http_openapi_load(NULL, error, sizeof(error));
+    g_assert_cmpstr(json_string_value(json_object_get(json_object_get(doc2, "info"), "version")),
+                    ==, HAVEN_VERSION);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -631,6 +665,7 @@ main(int argc, char **argv)
     g_test_add_func("/http/access/origins", test_origins);
     g_test_add_func("/http/access/mask-tokens", test_mask_tokens);
     g_test_add_func("/http/limits/start-rate", test_rate);
+    g_test_add_func("/http/openapi/documents-every-route", test_openapi_documents_every_route);
 
     return g_test_run();
 }
