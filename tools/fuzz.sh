@@ -18,7 +18,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 BUILD=${FUZZ_BUILD:-build-fuzz}
 SECONDS_PER=${FUZZ_SECONDS:-600}
-ALL="http_route http_json_body ws_viewer_text pumpfun_json livekit_signal jwt config_values"
+ALL="http_route http_json_body ws_viewer_text pumpfun_json livekit_signal jwt config_values config_file"
 TARGETS=${*:-$ALL}
 
 sh tools/install-deps.sh
@@ -103,7 +103,7 @@ try:
     clang = subprocess.run(["clang", "--version"], capture_output=True, text=True).stdout.split("\n")[0]
 except OSError:
     clang = "clang"
-order = "http_route http_json_body ws_viewer_text pumpfun_json livekit_signal jwt config_values".split()
+order = "http_route http_json_body ws_viewer_text pumpfun_json livekit_signal jwt config_values config_file".split()
 with open(path, "w") as f:
     f.write("# Fuzzing results\n\n")
     f.write("Written by `tools/fuzz.sh` (`make fuzz`): the last run of each target, one target at a "

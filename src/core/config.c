@@ -1,8 +1,10 @@
-/* The option table and its parser. Runs once on the main thread before anything else starts.
+/* The option table and its parsers. Runs once on the main thread before anything else starts.
  *
- * Each row names an option once: its CLI flag, environment variable, type, default, bounds and
- * help text. Parsing, --help, --print-config and the Markdown table in docs/CONFIG.md are all
- * derived from the table, so they cannot drift apart (a unit test compares the doc).
+ * Each row names an option once: its CLI flag (also its key in the configuration file),
+ * environment variable, type, default, bounds and help text. Parsing, --help, --print-config
+ * and the Markdown table in docs/CONFIG.md are all derived from the table, so they cannot drift
+ * apart (a unit test compares the doc). The layers, lowest first: default, configuration file
+ * (hv_config_apply_file_text, a pure function of the file's text), environment, flags.
  */
 #include "config.h"
 
@@ -10,9 +12,13 @@
 #include "util.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 typedef enum {
     OPT_STRING,
@@ -34,8 +40,8 @@ typedef struct {
     const char *def;
     int64_t min, max;    /* OPT_INT / OPT_DURATION (ms) bounds */
     const char *choices; /* OPT_CHOICE: '|'-separated */
-    /* A secret is printed as *** and read from the environment only: command-line flags are
-     * visible to every user in ps. */
+    /* A secret is printed as *** and read from the environment or a private configuration
+     * file only: command-line flags are visible to every user in ps. */
     bool secret;
     size_t offset; /* into hv_config */
     const char *help;
@@ -50,13 +56,18 @@ typedef struct {
 #define TOKEN_MAX_LEN 512
 
 static const opt_row options[] = {
+    {"config", "HAVEN_CONFIG", OPT_STRING_EMPTY, "", 0, 0, NULL, false, OFF(config_file),
+     "Configuration file to read: one `name = value` a line, name being an option's flag name "
+     "without the dashes (see docs/CONFIG.md). Its values override the defaults; HAVEN_* "
+     "variables and flags override it. Empty: no file."},
     {"listen", "HAVEN_LISTEN", OPT_LISTEN, "127.0.0.1:8000", 0, 0, NULL, false, OFF(listen),
      "Address and port the HTTP server binds (host:port, or [v6addr]:port). Any address but "
      "loopback needs HAVEN_API_TOKEN, or --insecure-public."},
     {"api-token", "HAVEN_API_TOKEN", OPT_STRING_EMPTY, "", 0, 0, NULL, true, OFF(api_token),
      "Token every /api request and the viewer WebSocket must carry (Authorization: Bearer "
      "TOKEN, or ?token=TOKEN on GET and WebSocket requests); empty: no token. 16 to 512 "
-     "visible ASCII characters. Environment only: a flag would show in ps."},
+     "visible ASCII characters. No flag (it would show in ps): the environment, or api-token in a "
+     "configuration file that only its owner can read."},
     {"api-token-file", "HAVEN_API_TOKEN_FILE", OPT_STRING_EMPTY, "", 0, 0, NULL, false,
      OFF(api_token_file), "File whose first line is the API token (instead of HAVEN_API_TOKEN)."},
     {"insecure-public", "HAVEN_INSECURE_PUBLIC", OPT_BOOL, "false", 0, 0, NULL, false,
@@ -170,6 +181,15 @@ static const opt_row options[] = {
     {"log-format", "HAVEN_LOG_FORMAT", OPT_CHOICE, "text", 0, 0, "text|json", false,
      OFF(log_format), "Log line format: human-readable text or JSON lines."},
 };
+G_STATIC_ASSERT(G_N_ELEMENTS(options) <= HV_CONFIG_MAX_OPTIONS);
+
+static const char *const source_names[] = {"default", "file", "environment", "flag"};
+
+const char *
+hv_config_source_name(hv_config_source source)
+{
+    return (size_t)source < G_N_ELEMENTS(source_names) ? source_names[source] : "unknown";
+}
 
 static const opt_row *
 find_option(const char *flag)
@@ -294,10 +314,11 @@ choice_ok(const char *choices, const char *v)
     return g_strv_contains((const char *const *)parts, v);
 }
 
-/* Validates value for row and stores it in cfg. source says where it came from, for errors. */
+/* Validates value for row and stores it in cfg. source says where it came from (kept for
+ * --print-config, and named in errors); where is the file:line of a file value. */
 static bool
-apply_option(hv_config *cfg, const opt_row *row, const char *value, const char *source,
-             GError **error)
+apply_option(hv_config *cfg, const opt_row *row, const char *value, hv_config_source source,
+             const char *where, GError **error)
 {
     void *slot = (char *)cfg + row->offset;
     int64_t n = 0;
@@ -375,12 +396,19 @@ apply_option(hv_config *cfg, const opt_row *row, const char *value, const char *
         } else if (row->type == OPT_CHOICE) {
             range = g_strdup_printf(" (allowed: %s)", row->choices);
         }
-        bool flag = strcmp(source, "flag") == 0;
-        g_set_error(error, HV_ERROR, HV_ECONFIG, "invalid %s %s%s=\"%s\": %s%s", source,
-                    flag ? "--" : "", flag ? row->name : row->env, row->secret ? "***" : value, why,
-                    range != NULL ? range : "");
+        const char *shown = row->secret ? "***" : value;
+        if (source == HV_CONFIG_SOURCE_FILE) {
+            g_set_error(error, HV_ERROR, HV_ECONFIG, "config file %s: invalid %s=\"%s\": %s%s",
+                        where, row->name, shown, why, range != NULL ? range : "");
+        } else {
+            bool flag = source == HV_CONFIG_SOURCE_FLAG;
+            g_set_error(error, HV_ERROR, HV_ECONFIG, "invalid %s %s%s=\"%s\": %s%s",
+                        hv_config_source_name(source), flag ? "--" : "",
+                        flag ? row->name : row->env, shown, why, range != NULL ? range : "");
+        }
         return false;
     }
+    cfg->sources[row - options] = (uint8_t)source;
     if (row->type == OPT_INT || row->type == OPT_DURATION) {
         *(int64_t *)slot = n;
     } else if (row->type == OPT_BOOL) {
@@ -420,8 +448,9 @@ load_api_token(hv_config *cfg, GError **error)
     if (cfg->api_token_file[0] != '\0') {
         if (cfg->api_token[0] != '\0') {
             g_set_error(error, HV_ERROR, HV_ECONFIG,
-                        "HAVEN_API_TOKEN and the API token file (--api-token-file, "
-                        "HAVEN_API_TOKEN_FILE) are both set: use one of them");
+                        "the API token (HAVEN_API_TOKEN, or api-token in the configuration "
+                        "file) and the API token file (--api-token-file, HAVEN_API_TOKEN_FILE) "
+                        "are both set: use one of them");
             return false;
         }
         g_autofree char *text = NULL;
@@ -437,6 +466,8 @@ load_api_token(hv_config *cfg, GError **error)
         }
         g_free(cfg->api_token);
         cfg->api_token = g_strdup(text);
+        cfg->sources[find_option("api-token") - options] =
+            cfg->sources[find_option("api-token-file") - options];
         memset(text, 0, strlen(text));
         name = "the API token file";
     }
@@ -479,23 +510,218 @@ hv_config_check_exposure(const hv_config *cfg, GError **error)
     return false;
 }
 
-hv_config *
-hv_config_load(int argc, char **argv, char **envp, hv_config_action *action, GError **error)
+/* Cuts the value part of a configuration file line (trimmed) into the value: taken as it is,
+ * or, when it starts with '"', up to the closing quote with \" and \\ unescaped. Returns
+ * (transfer full) the value, or NULL with *why set. */
+static char *
+parse_file_value(const char *raw, const char **why)
 {
-    g_autoptr(hv_config) cfg = g_new0(hv_config, 1);
-    *action = HV_CONFIG_ACTION_RUN;
+    if (raw[0] != '"') {
+        if (strchr(raw, '#') != NULL) {
+            *why = "has a '#' in its value: comments go on lines of their own; quote the value "
+                   "(\"...\") if the '#' belongs to it";
+            return NULL;
+        }
+        return g_strdup(raw);
+    }
+    g_autoptr(GString) out = g_string_new(NULL);
+    const char *p = raw + 1;
+    for (; *p != '"'; p++) {
+        if (*p == '\0') {
+            *why = "has a quoted value without its closing quote";
+            return NULL;
+        }
+        if (*p == '\\') {
+            if (p[1] != '"' && p[1] != '\\') {
+                *why = "has an unknown escape in its quoted value (only \\\" and \\\\ are escapes)";
+                return NULL;
+            }
+            p++;
+        }
+        g_string_append_c(out, *p);
+    }
+    for (p++; *p == ' ' || *p == '\t'; p++) {
+    }
+    if (*p != '\0') {
+        *why = "has text after the closing quote of its value";
+        return NULL;
+    }
+    return g_string_free(g_steal_pointer(&out), FALSE);
+}
 
-    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
-        if (!apply_option(cfg, &options[i], options[i].def, "default", error)) {
-            return NULL;
+/* Applies one non-blank, non-comment line (trimmed; modified in place). seen_on holds, per
+ * table row, the line that set it (0: none yet). */
+static bool
+apply_file_line(hv_config *cfg, const char *name, int lineno, char *line, int *seen_on,
+                bool secrets_ok, GError **error)
+{
+    char *eq = strchr(line, '=');
+    if (eq == NULL) {
+        g_set_error(error, HV_ERROR, HV_ECONFIG,
+                    "config file %s:%d: no \"=\" in this line (expected name = value)", name,
+                    lineno);
+        return false;
+    }
+    *eq = '\0';
+    const char *key = g_strstrip(line);
+    const char *raw = g_strstrip(eq + 1);
+    if (*key == '\0') {
+        g_set_error(error, HV_ERROR, HV_ECONFIG,
+                    "config file %s:%d: no option name before \"=\" (expected name = value)", name,
+                    lineno);
+        return false;
+    }
+    const opt_row *row = find_option(key);
+    if (row == NULL) {
+        /* The value is not shown: a mistyped secret's name must not put the secret in a log. */
+        g_set_error(error, HV_ERROR, HV_ECONFIG,
+                    "config file %s:%d: unknown option \"%s\" (names are the flags of haven --help "
+                    "without the dashes)",
+                    name, lineno, key);
+        return false;
+    }
+    if (row->offset == OFF(config_file)) {
+        g_set_error(error, HV_ERROR, HV_ECONFIG,
+                    "config file %s:%d: \"config\" cannot be set in a configuration file (use "
+                    "--config or HAVEN_CONFIG)",
+                    name, lineno);
+        return false;
+    }
+    size_t idx = (size_t)(row - options);
+    if (seen_on[idx] != 0) {
+        g_set_error(error, HV_ERROR, HV_ECONFIG,
+                    "config file %s:%d: %s is set twice (first on line %d); keep one", name, lineno,
+                    row->name, seen_on[idx]);
+        return false;
+    }
+    seen_on[idx] = lineno;
+    const char *why = NULL;
+    g_autofree char *value = parse_file_value(raw, &why);
+    if (value == NULL) {
+        g_set_error(error, HV_ERROR, HV_ECONFIG, "config file %s:%d: %s %s", name, lineno,
+                    row->name, why);
+        return false;
+    }
+    bool ok = true;
+    if (row->secret && *value != '\0' && !secrets_ok) {
+        /* ssh refuses readable private keys for the same reason. */
+        g_set_error(error, HV_ERROR, HV_ECONFIG,
+                    "config file %s:%d: refusing %s=\"***\": group or others can read the file; "
+                    "make it private (chmod 600) or set %s in the environment instead",
+                    name, lineno, row->name, row->env);
+        ok = false;
+    } else {
+        g_autofree char *where = g_strdup_printf("%s:%d", name, lineno);
+        ok = apply_option(cfg, row, value, HV_CONFIG_SOURCE_FILE, where, error);
+    }
+    if (row->secret) {
+        memset(value, 0, strlen(value));
+        memset(eq + 1, 0, strlen(eq + 1));
+    }
+    return ok;
+}
+
+bool
+hv_config_apply_file_text(hv_config *cfg, const char *name, const char *text, size_t len,
+                          bool secrets_ok, GError **error)
+{
+    g_return_val_if_fail(cfg != NULL && name != NULL && (text != NULL || len == 0), false);
+    if (len > HV_CONFIG_FILE_MAX_BYTES) {
+        g_set_error(error, HV_ERROR, HV_ECONFIG,
+                    "config file %s: %zu bytes, more than the %d a configuration file may have "
+                    "(is it the right file?)",
+                    name, len, HV_CONFIG_FILE_MAX_BYTES);
+        return false;
+    }
+    size_t pos = 0;
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+        pos = 3; /* a UTF-8 byte order mark, as some editors write */
+    }
+    int seen_on[G_N_ELEMENTS(options)] = {0};
+    for (int lineno = 1; pos < len; lineno++) {
+        const char *start = text + pos;
+        const char *nl = memchr(start, '\n', len - pos);
+        size_t n = nl != NULL ? (size_t)(nl - start) : len - pos;
+        pos += n + 1;
+        if (memchr(start, '\0', n) != NULL) {
+            g_set_error(error, HV_ERROR, HV_ECONFIG,
+                        "config file %s:%d: holds a NUL byte (is it a text file?)", name, lineno);
+            return false;
+        }
+        if (!g_utf8_validate_len(start, n, NULL)) {
+            g_set_error(error, HV_ERROR, HV_ECONFIG, "config file %s:%d: is not valid UTF-8", name,
+                        lineno);
+            return false;
+        }
+        g_autofree char *line = g_strstrip(g_strndup(start, n));
+        if (*line == '\0' || *line == '#') {
+            continue;
+        }
+        if (!apply_file_line(cfg, name, lineno, line, seen_on, secrets_ok, error)) {
+            return false;
         }
     }
-    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
-        const char *v = env_lookup(envp, options[i].env);
-        if (v != NULL && !apply_option(cfg, &options[i], v, "environment", error)) {
-            return NULL;
-        }
+    return true;
+}
+
+/* Reads the configuration file at path (at most HV_CONFIG_FILE_MAX_BYTES + 1 bytes, so that
+ * the parser can say it is too big) and applies it. The mode comes from the open descriptor,
+ * so it is the mode of the file that was read. */
+static bool
+load_config_file(hv_config *cfg, const char *path, GError **error)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        g_set_error(error, HV_ERROR, HV_ECONFIG, "cannot read config file %s: %s", path,
+                    g_strerror(e));
+        return false;
     }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+        int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
+        (void)close(fd);
+        g_set_error(error, HV_ERROR, HV_ECONFIG, "cannot read config file %s: %s", path,
+                    g_strerror(e));
+        return false;
+    }
+    g_autoptr(GString) text = g_string_sized_new(4096);
+    char buf[4096];
+    while (text->len <= HV_CONFIG_FILE_MAX_BYTES) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            int e = errno;
+            (void)close(fd);
+            g_set_error(error, HV_ERROR, HV_ECONFIG, "cannot read config file %s: %s", path,
+                        g_strerror(e));
+            return false;
+        }
+        if (n == 0) {
+            break;
+        }
+        g_string_append_len(text, buf, n);
+    }
+    (void)close(fd);
+    bool secrets_ok = (st.st_mode & 077) == 0;
+    bool ok = hv_config_apply_file_text(cfg, path, text->str, text->len, secrets_ok, error);
+    memset(text->str, 0, text->len); /* it may hold the API token */
+    memset(buf, 0, sizeof(buf));
+    return ok;
+}
+
+/* One option given on the command line, applied after the file and the environment. */
+typedef struct {
+    const opt_row *row;
+    const char *value; /* (transfer none) points into argv */
+} flag_value;
+
+/* Reads argv: actions, and the options into flags (not yet validated or applied). */
+static bool
+parse_args(int argc, char **argv, hv_config_action *action, GArray *flags, GError **error)
+{
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -517,7 +743,7 @@ hv_config_load(int argc, char **argv, char **envp, hv_config_action *action, GEr
         if (!g_str_has_prefix(arg, "--")) {
             g_set_error(error, HV_ERROR, HV_ECONFIG,
                         "unexpected argument \"%s\" (see haven --help)", arg);
-            return NULL;
+            return false;
         }
         const char *eq = strchr(arg, '=');
         g_autofree char *flag =
@@ -526,14 +752,15 @@ hv_config_load(int argc, char **argv, char **envp, hv_config_action *action, GEr
         if (row == NULL) {
             g_set_error(error, HV_ERROR, HV_ECONFIG, "unknown option --%s (see haven --help)",
                         flag);
-            return NULL;
+            return false;
         }
         if (row->secret) {
             g_set_error(error, HV_ERROR, HV_ECONFIG,
                         "--%s cannot be given on the command line, where every user can see it "
-                        "in ps: set %s in the environment instead",
-                        flag, row->env);
-            return NULL;
+                        "in ps: set %s in the environment instead, or %s in a configuration file "
+                        "only its owner can read",
+                        flag, row->env, row->name);
+            return false;
         }
         const char *value = eq != NULL ? eq + 1 : NULL;
         if (value == NULL && row->type == OPT_BOOL) {
@@ -542,11 +769,54 @@ hv_config_load(int argc, char **argv, char **envp, hv_config_action *action, GEr
         if (value == NULL) {
             if (i + 1 >= argc) {
                 g_set_error(error, HV_ERROR, HV_ECONFIG, "option --%s needs a value", flag);
-                return NULL;
+                return false;
             }
             value = argv[++i];
         }
-        if (!apply_option(cfg, row, value, "flag", error)) {
+        flag_value fv = {row, value};
+        g_array_append_val(flags, fv);
+    }
+    return true;
+}
+
+hv_config *
+hv_config_load(int argc, char **argv, char **envp, hv_config_action *action, GError **error)
+{
+    g_autoptr(hv_config) cfg = g_new0(hv_config, 1);
+    *action = HV_CONFIG_ACTION_RUN;
+    g_autoptr(GArray) flags = g_array_new(FALSE, FALSE, sizeof(flag_value));
+    if (!parse_args(argc, argv, action, flags, error)) {
+        return NULL;
+    }
+
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
+        if (!apply_option(cfg, &options[i], options[i].def, HV_CONFIG_SOURCE_DEFAULT, NULL,
+                          error)) {
+            return NULL;
+        }
+    }
+    /* The file layer: the last --config flag names it, else HAVEN_CONFIG; none if neither. */
+    const opt_row *config_row = find_option("config");
+    const char *path = env_lookup(envp, config_row->env);
+    for (guint i = 0; i < flags->len; i++) {
+        const flag_value *fv = &g_array_index(flags, flag_value, i);
+        if (fv->row == config_row) {
+            path = fv->value;
+        }
+    }
+    if (path != NULL && *path != '\0' && !load_config_file(cfg, path, error)) {
+        return NULL;
+    }
+    for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
+        const char *v = env_lookup(envp, options[i].env);
+        if (v != NULL &&
+            !apply_option(cfg, &options[i], v, HV_CONFIG_SOURCE_ENVIRONMENT, NULL, error)) {
+            return NULL;
+        }
+    }
+    for (guint i = 0; i < flags->len; i++) {
+        const flag_value *fv = &g_array_index(flags, flag_value, i);
+        if (!apply_option(cfg, fv->row, fv->value, HV_CONFIG_SOURCE_FLAG, NULL, error)) {
             return NULL;
         }
     }
@@ -554,6 +824,13 @@ hv_config_load(int argc, char **argv, char **envp, hv_config_action *action, GEr
         return NULL;
     }
     return g_steal_pointer(&cfg);
+}
+
+int
+hv_config_value_source(const hv_config *cfg, const char *name)
+{
+    const opt_row *row = find_option(name);
+    return row != NULL ? cfg->sources[row - options] : -1;
 }
 
 void
@@ -608,16 +885,19 @@ hv_config_print_help(FILE *out, const char *argv0)
     fprintf(out,
             "Usage: %s [OPTION...]\n\n"
             "haven discovers pump.fun live streams and serves them over HTTP.\n\n"
-            "Every option can also be set with its environment variable; a flag wins over the\n"
-            "environment, which wins over the default. Durations take ms, s, m, h or d suffixes\n"
-            "(a bare number means seconds).\n\n"
+            "Every option can also be set with its environment variable, or in a configuration\n"
+            "file (--config FILE or HAVEN_CONFIG; `name = value` lines, name as the flag without\n"
+            "the dashes). A flag wins over the environment, which wins over the file, which wins\n"
+            "over the default. Durations take ms, s, m, h or d suffixes (a bare number means\n"
+            "seconds).\n\n"
             "Options:\n",
             argv0);
     for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
         const opt_row *r = &options[i];
         if (r->secret) {
-            fprintf(out, "  %s (environment only)\n      default %s\n      %s\n", r->env,
-                    *r->def != '\0' ? r->def : "(empty)", r->help);
+            fprintf(out,
+                    "  %s, or %s in a private config file (no flag)\n      default %s\n      %s\n",
+                    r->env, r->name, *r->def != '\0' ? r->def : "(empty)", r->help);
             continue;
         }
         fprintf(out, "  --%s%s%s%s\n      env %s, default %s\n      %s\n", r->name,
@@ -627,10 +907,12 @@ hv_config_print_help(FILE *out, const char *argv0)
             fprintf(out, "      one of: %s\n", r->choices);
         }
     }
-    fprintf(out, "\n  --print-config   print the effective configuration and exit\n"
-                 "  --version        print the version and exit\n"
-                 "  -h, --help       print this help and exit\n\n"
-                 "Exit status 78 means the configuration is invalid.\n");
+    fprintf(out,
+            "\n  --print-config   print the effective configuration (and where each value came\n"
+            "                   from) and exit\n"
+            "  --version        print the version and exit\n"
+            "  -h, --help       print this help and exit\n\n"
+            "Exit status 78 means the configuration is invalid.\n");
 }
 
 void
@@ -639,18 +921,21 @@ hv_config_print(const hv_config *cfg, FILE *out)
     for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
         const opt_row *r = &options[i];
         const void *slot = (const char *)cfg + r->offset;
+        g_autofree char *value = NULL;
         if (r->secret) {
             /* Whether it is set, never what it is. */
-            fprintf(out, "%s=%s\n", r->env, **(char *const *)slot != '\0' ? "***" : "");
+            value = g_strdup(**(char *const *)slot != '\0' ? "***" : "");
         } else if (r->type == OPT_BOOL) {
-            fprintf(out, "%s=%s\n", r->env, *(const bool *)slot ? "true" : "false");
+            value = g_strdup(*(const bool *)slot ? "true" : "false");
         } else if (r->type == OPT_INT) {
-            fprintf(out, "%s=%" G_GINT64_FORMAT "\n", r->env, *(const int64_t *)slot);
+            value = g_strdup_printf("%" G_GINT64_FORMAT, *(const int64_t *)slot);
         } else if (r->type == OPT_DURATION) {
-            fprintf(out, "%s=%" G_GINT64_FORMAT "ms\n", r->env, *(const int64_t *)slot);
+            value = g_strdup_printf("%" G_GINT64_FORMAT "ms", *(const int64_t *)slot);
         } else {
-            fprintf(out, "%s=%s\n", r->env, *(char *const *)slot);
+            value = g_strdup(*(char *const *)slot);
         }
+        fprintf(out, "%s=%s  # %s\n", r->env, value,
+                hv_config_source_name((hv_config_source)cfg->sources[i]));
     }
 }
 
@@ -661,8 +946,8 @@ hv_config_print_markdown(FILE *out)
                  "|---|---|---|---|---|\n");
     for (size_t i = 0; i < G_N_ELEMENTS(options); i++) {
         const opt_row *r = &options[i];
-        g_autofree char *flag =
-            r->secret ? g_strdup("(environment only)") : g_strdup_printf("`--%s`", r->name);
+        g_autofree char *flag = r->secret ? g_strdup_printf("(no flag; `%s` in a file)", r->name)
+                                          : g_strdup_printf("`--%s`", r->name);
         fprintf(out, "| %s | `%s` | %s | `%s` | %s", flag, r->env, type_name(r), r->def, r->help);
         if (r->type == OPT_CHOICE) {
             fprintf(out, " One of `%s`.", r->choices);

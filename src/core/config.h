@@ -1,5 +1,6 @@
 /* haven configuration: one option table drives parsing, --help, --print-config and
- * docs/CONFIG.md. Precedence: built-in default < HAVEN_* environment < command-line flag.
+ * docs/CONFIG.md. Precedence: built-in default < configuration file (--config, HAVEN_CONFIG)
+ * < HAVEN_* environment < command-line flag.
  *
  * The result is an immutable hv_config built once on the main thread at startup and passed
  * (transfer none) to every module; nothing reads the environment after that.
@@ -13,9 +14,22 @@
 #include <stdio.h>
 
 /* Exit status for invalid configuration (sysexits EX_CONFIG). */
-#define HV_EXIT_CONFIG 78
+#define HV_EXIT_CONFIG           78
+/* A configuration file larger than this is refused (it is a few hundred bytes in practice). */
+#define HV_CONFIG_FILE_MAX_BYTES (1024 * 1024)
+/* Room for the option table's rows in hv_config.sources (config.c checks it at compile time). */
+#define HV_CONFIG_MAX_OPTIONS    64
+
+/* Where an option's effective value came from, lowest precedence first. */
+typedef enum {
+    HV_CONFIG_SOURCE_DEFAULT,
+    HV_CONFIG_SOURCE_FILE,
+    HV_CONFIG_SOURCE_ENVIRONMENT,
+    HV_CONFIG_SOURCE_FLAG,
+} hv_config_source;
 
 typedef struct hv_config {
+    char *config_file; /* the configuration file read ("" = none) */
     char *listen;      /* "host:port" as given */
     char *listen_host; /* parsed from listen */
     int listen_port;
@@ -58,6 +72,8 @@ typedef struct hv_config {
     char *api_token_file; /* "" = none */
     bool insecure_public; /* serve a non-loopback address without a token */
     char *cors_origins;   /* "" = CORS off; "*" or a comma list of exact origins */
+    /* hv_config_source of each option table row, in table order (for --print-config). */
+    uint8_t sources[HV_CONFIG_MAX_OPTIONS];
 } hv_config;
 
 /* What the command line asked for besides configuration. */
@@ -69,11 +85,32 @@ typedef enum {
     HV_CONFIG_ACTION_PRINT_MARKDOWN, /* --print-config-markdown: the table in docs/CONFIG.md */
 } hv_config_action;
 
-/* Builds the configuration from defaults, envp (NULL-terminated "NAME=value" list; NULL means
- * none) and argv. Returns (transfer full) a config, or NULL with error set (HV_ERROR,
- * HV_ECONFIG) naming the offending option and value. */
+/* Builds the configuration from defaults, the configuration file named by --config or
+ * HAVEN_CONFIG (none unless named), envp (NULL-terminated "NAME=value" list; NULL means none)
+ * and argv. Returns (transfer full) a config, or NULL with error set (HV_ERROR, HV_ECONFIG):
+ * one line naming the offending option, where it came from (file:line for the file) and its
+ * value (*** for a secret). */
 hv_config *hv_config_load(int argc, char **argv, char **envp, hv_config_action *action,
                           GError **error);
+
+/* Applies the text of a configuration file to cfg, as the "file" layer: one `name = value` a
+ * line, name being an option's long flag name; blank lines and lines starting with '#' are
+ * skipped; a value may be double-quoted ("...", escapes \" and \\) to keep blanks or '#'.
+ * name (transfer none) is what messages call the file ("haven.conf" gives "haven.conf:12").
+ * secrets_ok says whether the file may hold a secret option (api-token): true only when group
+ * and others cannot read it. Pure: reads nothing but text[0, len), which need not be
+ * NUL-terminated. Returns false with error set (HV_ECONFIG, one line) at the first problem:
+ * a line without '=', an unknown or repeated option, an invalid value, a secret in a readable
+ * file, bad quoting, a NUL byte, invalid UTF-8, more than HV_CONFIG_FILE_MAX_BYTES. cfg may
+ * then hold some of the file's values; the caller frees it. */
+bool hv_config_apply_file_text(hv_config *cfg, const char *name, const char *text, size_t len,
+                               bool secrets_ok, GError **error);
+
+/* Where the effective value of the option with this long flag name came from; -1 for a name
+ * that is not in the table. */
+int hv_config_value_source(const hv_config *cfg, const char *name);
+/* "default", "file", "environment" or "flag". */
+const char *hv_config_source_name(hv_config_source source);
 void hv_config_free(hv_config *cfg);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_config, hv_config_free)
 
@@ -89,7 +126,8 @@ bool hv_config_host_is_loopback(const char *host);
 
 /* Writes `haven --help` (every option with its flag, environment variable and default). */
 void hv_config_print_help(FILE *out, const char *argv0);
-/* Writes the effective values, one "NAME=value" line each, secrets masked. */
+/* Writes the effective values, one "NAME=value  # source" line each (source as
+ * hv_config_source_name says), secrets masked. */
 void hv_config_print(const hv_config *cfg, FILE *out);
 /* Writes the Markdown option table that docs/CONFIG.md embeds. */
 void hv_config_print_markdown(FILE *out);

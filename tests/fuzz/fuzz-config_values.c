@@ -9,7 +9,8 @@
  *
  * Input: lines. "NAME=value" lines whose NAME starts with HAVEN_ go to the environment, every
  * other line is one argv element ("--flag=value", "--flag", "value", "--help", ...). The API
- * token FILE option is dropped (loading it reads the file).
+ * token file and the configuration file options are dropped (loading them reads the file); the
+ * configuration file's parser has its own target, config_file.
  */
 #include "core/config.h"
 #include "core/util.h"
@@ -43,13 +44,14 @@ fuzz_value_parsers(const char *v)
     }
 }
 
-/* The one option whose value hv_config_load reads a file from (the API token file): left out,
- * so the target never touches the disk. */
+/* The options whose value hv_config_load reads a file from (the API token file, the
+ * configuration file): left out, so the target never touches the disk. */
 static bool
 reads_a_file(const char *line)
 {
     return g_str_has_prefix(line, "--api-token-file") ||
-           g_str_has_prefix(line, "HAVEN_API_TOKEN_FILE=");
+           g_str_has_prefix(line, "HAVEN_API_TOKEN_FILE=") || g_str_has_prefix(line, "--config") ||
+           g_str_has_prefix(line, "HAVEN_CONFIG=");
 }
 
 int

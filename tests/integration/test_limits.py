@@ -46,6 +46,11 @@ def run_haven(args, env=None, timeout=10):
                           timeout=timeout * SLOW, env=env_for_child(env))
 
 
+def config_lines(out):
+    """The NAME=value lines of --print-config, without their "  # source" comments."""
+    return [line.rsplit("  # ", 1)[0] for line in out.stdout.splitlines()]
+
+
 def post(h, path, body, headers=None):
     hdrs = {"Content-Type": "application/json"}
     hdrs.update(headers or {})
@@ -126,7 +131,7 @@ def test_defaults_are_loopback_and_limits():
                  "HAVEN_MAX_SESSIONS=16", "HAVEN_MAX_VIEWERS_PER_SESSION=200",
                  "HAVEN_MAX_VIEWERS=1000", "HAVEN_START_RATE=30",
                  "HAVEN_MAX_VIEWER_MESSAGE=4096"):
-        assert line in out.stdout.splitlines(), (line, out.stdout)
+        assert line in config_lines(out), (line, out.stdout)
 
 
 def test_public_address_without_token_exits_78_before_binding():
@@ -159,13 +164,14 @@ def test_insecure_public_and_token_pass_the_config_check():
     port = free_port()
     out = run_haven([f"--listen=0.0.0.0:{port}", "--insecure-public", "--print-config"])
     assert out.returncode == 0, out.stderr
-    assert "HAVEN_INSECURE_PUBLIC=true" in out.stdout.splitlines()
+    assert "HAVEN_INSECURE_PUBLIC=true" in config_lines(out)
+    assert "HAVEN_INSECURE_PUBLIC=true  # flag" in out.stdout.splitlines()
     out = run_haven(["--print-config"], {"HAVEN_LISTEN": f"0.0.0.0:{port}",
                                          "HAVEN_INSECURE_PUBLIC": "yes"})
     assert out.returncode == 0, out.stderr
     out = run_haven([f"--listen=0.0.0.0:{port}", "--print-config"], {"HAVEN_API_TOKEN": TOKEN})
     assert out.returncode == 0, out.stderr
-    assert "HAVEN_API_TOKEN=***" in out.stdout.splitlines(), out.stdout
+    assert "HAVEN_API_TOKEN=***  # environment" in out.stdout.splitlines(), out.stdout
     assert TOKEN not in out.stdout + out.stderr
     # A weak token is refused without being shown; a flag cannot carry it (ps shows flags).
     out = run_haven(["--print-config"], {"HAVEN_API_TOKEN": "short-token"})
@@ -173,6 +179,54 @@ def test_insecure_public_and_token_pass_the_config_check():
     assert "16 to 512" in out.stderr, out.stderr
     out = run_haven([f"--api-token={TOKEN}", "--print-config"])
     assert out.returncode == 78 and TOKEN not in out.stderr, out.stderr
+
+
+def test_config_file_layers_and_exit_78_before_binding():
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp, \
+            socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen(1)
+        port = held.getsockname()[1]
+        conf = os.path.join(tmp, "haven.conf")
+
+        def write(text, mode):
+            with open(conf, "w") as f:
+                f.write(text)
+            os.chmod(conf, mode)
+
+        # defaults < file < environment < flags, each value's source shown by --print-config
+        write(f"# test\nlisten = 127.0.0.1:{port}\nmax-sessions = 3\nmax-viewers = 5\n"
+              "max-body = 2048\n", 0o644)
+        out = run_haven(["--print-config", "--max-viewers=7"],
+                        {"HAVEN_CONFIG": conf, "HAVEN_MAX_BODY": "4096"})
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        for line in (f"HAVEN_LISTEN=127.0.0.1:{port}  # file", "HAVEN_MAX_SESSIONS=3  # file",
+                     "HAVEN_MAX_BODY=4096  # environment", "HAVEN_MAX_VIEWERS=7  # flag",
+                     "HAVEN_START_RATE=30  # default", f"HAVEN_CONFIG={conf}  # environment"):
+            assert line in lines, (line, out.stdout)
+        # an invalid value in the file: exit 78 with one line naming file:line, key and value,
+        # before binding (the port is held: binding it would fail with exit 1 instead)
+        write(f"listen = 127.0.0.1:{port}\n\nidle-timeout = soon\n", 0o644)
+        out = run_haven(["--config", conf])
+        assert out.returncode == 78, (out.returncode, out.stderr)
+        err = out.stderr.strip().splitlines()
+        assert len(err) == 1, out.stderr
+        assert f"{conf}:3" in err[0] and 'idle-timeout="soon"' in err[0], err[0]
+        # a missing file
+        out = run_haven(["--config", os.path.join(tmp, "missing.conf")])
+        assert out.returncode == 78 and "cannot read config file" in out.stderr, out.stderr
+        # the token: refused from a file others can read, accepted from a private one
+        write(f"listen = 0.0.0.0:{port}\napi-token = {TOKEN}\n", 0o640)
+        out = run_haven(["--config", conf, "--print-config"])
+        assert out.returncode == 78 and TOKEN not in out.stderr, out.stderr
+        assert "chmod 600" in out.stderr, out.stderr
+        os.chmod(conf, 0o600)
+        out = run_haven(["--config", conf, "--print-config"])
+        assert out.returncode == 0, out.stderr
+        assert "HAVEN_API_TOKEN=***  # file" in out.stdout.splitlines(), out.stdout
+        assert TOKEN not in out.stdout + out.stderr
 
 
 # ---- the API token --------------------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -577,10 +578,11 @@ test_config_print(void)
     g_autoptr(hv_config) cfg = load_config(NULL, env, &action, &error);
     g_assert_no_error(error);
     char *text = capture(print_config, cfg);
-    g_assert_nonnull(strstr(text, "HAVEN_LISTEN=127.0.0.1:8000\n"));
-    g_assert_nonnull(strstr(text, "HAVEN_CATALOG_TTL=2000ms\n"));
-    g_assert_nonnull(strstr(text, "HAVEN_ROSTER_MAX=1000\n"));
-    g_assert_nonnull(strstr(text, "HAVEN_LOG_LEVEL=info\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_LISTEN=127.0.0.1:8000  # default\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_CATALOG_TTL=2000ms  # environment\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_ROSTER_MAX=1000  # default\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_LOG_LEVEL=info  # default\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_CONFIG=  # default\n"));
     free(text);
 
     text = capture(print_help, NULL);
@@ -603,10 +605,13 @@ test_config_print(void)
     g_assert_cmpuint(n_rows, >=, 18);
     for (guint i = 2; i < n_rows; i++) {
         g_assert_true(g_str_has_prefix(rows[i], "| `--") ||
-                      g_str_has_prefix(rows[i], "| (environment only) | `HAVEN_API_TOKEN`"));
+                      g_str_has_prefix(rows[i], "| (no flag; `api-token` in a file) | "
+                                                "`HAVEN_API_TOKEN`"));
         g_assert_nonnull(strstr(rows[i], "| `HAVEN_"));
     }
-    g_assert_nonnull(strstr(text, "| (environment only) | `HAVEN_API_TOKEN` | string | `` |"));
+    g_assert_nonnull(
+        strstr(text, "| (no flag; `api-token` in a file) | `HAVEN_API_TOKEN` | string | `` |"));
+    g_assert_nonnull(strstr(text, "| `--config` | `HAVEN_CONFIG` | string | `` |"));
     g_assert_nonnull(strstr(text, "| `--insecure-public` | `HAVEN_INSECURE_PUBLIC` | boolean | "
                                   "`false` |"));
     free(text);
@@ -714,7 +719,9 @@ expect_token_error(const char *const *args, const char *const *env, const char *
     g_autoptr(hv_config) cfg = load_config(args, env, &action, &error);
     g_assert_null(cfg);
     g_assert_error(error, HV_ERROR, HV_ECONFIG);
-    g_assert_nonnull(strstr(error->message, needle));
+    if (strstr(error->message, needle) == NULL) {
+        g_error("config error \"%s\" does not mention \"%s\"", error->message, needle);
+    }
     if (secret != NULL) {
         g_assert_null(strstr(error->message, secret));
     }
@@ -744,7 +751,7 @@ test_config_api_token(void)
     g_assert_no_error(error);
     g_assert_cmpstr(cfg->api_token, ==, TEST_TOKEN);
     char *text = capture(print_config, cfg);
-    g_assert_nonnull(strstr(text, "HAVEN_API_TOKEN=***\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_API_TOKEN=***  # flag\n"));
     g_assert_null(strstr(text, TEST_TOKEN));
     free(text);
 
@@ -760,8 +767,8 @@ test_config_api_token(void)
     g_autoptr(hv_config) none = load_config(NULL, NULL, &action, &error);
     g_assert_no_error(error);
     text = capture(print_config, none);
-    g_assert_nonnull(strstr(text, "HAVEN_API_TOKEN=\n"));
-    g_assert_nonnull(strstr(text, "HAVEN_INSECURE_PUBLIC=false\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_API_TOKEN=  # default\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_INSECURE_PUBLIC=false  # default\n"));
     free(text);
 }
 
@@ -815,6 +822,346 @@ test_config_limits(void)
     expect_config_error(NULL, env_header, "HAVEN_MAX_HEADER", "1024..65535");
     const char *env_sessions[] = {"HAVEN_MAX_SESSIONS=0", NULL};
     expect_config_error(NULL, env_sessions, "HAVEN_MAX_SESSIONS", "1..10000");
+}
+
+/* ---- configuration file ------------------------------------------------------------------ */
+
+/* Writes text to a new temporary file with the given mode; returns (transfer full) its path. */
+static char *
+write_conf(const char *text, int mode)
+{
+    g_autoptr(GError) error = NULL;
+    char *path = NULL;
+    int fd = g_file_open_tmp("hv-conf-XXXXXX", &path, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(close(fd), ==, 0);
+    g_assert_true(g_file_set_contents(path, text, -1, &error));
+    g_assert_no_error(error);
+    g_assert_cmpint(g_chmod(path, mode), ==, 0);
+    return path;
+}
+
+/* Applies text (strlen) to fresh defaults as a file called "haven.conf"; returns the config
+ * (transfer full), or NULL with error set. */
+static hv_config *
+apply_conf_text(const char *text, size_t len, bool secrets_ok, GError **error)
+{
+    hv_config_action action;
+    g_autoptr(hv_config) cfg = load_config(NULL, NULL, &action, error);
+    g_assert_nonnull(cfg);
+    if (!hv_config_apply_file_text(cfg, "haven.conf", text, len, secrets_ok, error)) {
+        return NULL;
+    }
+    return g_steal_pointer(&cfg);
+}
+
+/* Expects text to be refused with a one-line HV_ECONFIG message holding every needle. */
+static void
+expect_conf_error(const char *text, size_t len, const char *const *needles)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_config) cfg = apply_conf_text(text, len, true, &error);
+    if (cfg != NULL) {
+        g_error("config file text \"%s\" should have been refused", text);
+    }
+    g_assert_error(error, HV_ERROR, HV_ECONFIG);
+    g_assert_null(strchr(error->message, '\n'));
+    for (size_t i = 0; needles[i] != NULL; i++) {
+        if (strstr(error->message, needles[i]) == NULL) {
+            g_error("config file error \"%s\" does not mention \"%s\"", error->message, needles[i]);
+        }
+    }
+}
+
+static void
+test_config_file_precedence(void)
+{
+    g_autofree char *path = write_conf("# all four layers\n"
+                                       "listen = 127.0.0.3:7001\n"
+                                       "catalog-ttl = 20s\n"
+                                       "roster-max = 50\n"
+                                       "db = /from/file.db\n",
+                                       0600);
+    g_autofree char *config_env = g_strconcat("HAVEN_CONFIG=", path, NULL);
+    const char *env[] = {config_env, "HAVEN_CATALOG_TTL=30s", "HAVEN_ROSTER_MAX=60", NULL};
+    const char *args[] = {"--roster-max=70", NULL};
+    hv_config_action action;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_config) cfg = load_config(args, env, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(cfg->config_file, ==, path);
+    g_assert_cmpint(cfg->jpeg_quality, ==, 85);         /* default */
+    g_assert_cmpstr(cfg->listen, ==, "127.0.0.3:7001"); /* file over default */
+    g_assert_cmpint(cfg->listen_port, ==, 7001);        /* (parsed from it) */
+    g_assert_cmpstr(cfg->db_path, ==, "/from/file.db"); /* file over default */
+    g_assert_cmpint(cfg->catalog_ttl_ms, ==, 30000);    /* environment over file */
+    g_assert_cmpint(cfg->roster_max, ==, 70);           /* flag over environment */
+    g_assert_cmpint(hv_config_value_source(cfg, "jpeg-quality"), ==, HV_CONFIG_SOURCE_DEFAULT);
+    g_assert_cmpint(hv_config_value_source(cfg, "listen"), ==, HV_CONFIG_SOURCE_FILE);
+    g_assert_cmpint(hv_config_value_source(cfg, "catalog-ttl"), ==, HV_CONFIG_SOURCE_ENVIRONMENT);
+    g_assert_cmpint(hv_config_value_source(cfg, "roster-max"), ==, HV_CONFIG_SOURCE_FLAG);
+    g_assert_cmpint(hv_config_value_source(cfg, "config"), ==, HV_CONFIG_SOURCE_ENVIRONMENT);
+    g_assert_cmpint(hv_config_value_source(cfg, "no-such-option"), ==, -1);
+
+    /* --config wins over HAVEN_CONFIG (which names a file that does not exist here) */
+    const char *env_missing[] = {"HAVEN_CONFIG=/nonexistent/haven.conf", NULL};
+    const char *args_config[] = {"--config", path, NULL};
+    g_autoptr(hv_config) b = load_config(args_config, env_missing, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(b->db_path, ==, "/from/file.db");
+    g_assert_cmpint(hv_config_value_source(b, "config"), ==, HV_CONFIG_SOURCE_FLAG);
+    /* ... and an empty --config= means no file at all */
+    const char *args_none[] = {"--config=", NULL};
+    g_autoptr(hv_config) c = load_config(args_none, env_missing, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(c->db_path, ==, "./haven.db");
+    g_assert_cmpstr(c->config_file, ==, "");
+    /* without --config or HAVEN_CONFIG no file is read */
+    g_autoptr(hv_config) d = load_config(NULL, NULL, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(d->config_file, ==, "");
+    g_assert_cmpint(hv_config_value_source(d, "listen"), ==, HV_CONFIG_SOURCE_DEFAULT);
+    /* the environment alone names the file too */
+    g_autoptr(hv_config) e = load_config(NULL, (const char *[]){config_env, NULL}, &action, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(e->roster_max, ==, 50);
+    g_assert_cmpint(e->catalog_ttl_ms, ==, 20000);
+    /* a bad flag still fails when the file holds a good value */
+    const char *args_bad[] = {"--roster-max=0", NULL};
+    expect_config_error(args_bad, (const char *[]){config_env, NULL}, "roster-max", "1..100000");
+    g_assert_cmpint(g_remove(path), ==, 0);
+}
+
+static void
+test_config_file_syntax(void)
+{
+    static const char text[] = "\xef\xbb\xbf# a comment, then blank lines\r\n"
+                               "\n"
+                               "   \t\n"
+                               "  # an indented comment = with an equals sign\n"
+                               "log-level=debug\n"
+                               "  idle-timeout   =   2m   \r\n"
+                               "user-agent = \"  spaced #1 \\\"quoted\\\" back\\\\slash  \"  \n"
+                               "web-dir =\n"
+                               "ice-addresses = \"\"\n"
+                               "cors-origins = https://a.example:8443 , http://127.0.0.1:3000\n"
+                               "pumpfun-frontend-api = http://127.0.0.1:5000/\n"
+                               "recordings-dir = un\"quoted\\inside\n"
+                               "insecure-public = yes\n"
+                               "log-format = json"; /* no newline at the end */
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_config) cfg = apply_conf_text(text, sizeof(text) - 1, false, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(cfg->log_level, ==, "debug");
+    g_assert_cmpint(cfg->idle_timeout_ms, ==, 120000);
+    g_assert_cmpstr(cfg->user_agent, ==, "  spaced #1 \"quoted\" back\\slash  ");
+    g_assert_cmpstr(cfg->web_dir, ==, "");
+    g_assert_cmpstr(cfg->ice_addresses, ==, "");
+    g_assert_cmpstr(cfg->cors_origins, ==, "https://a.example:8443,http://127.0.0.1:3000");
+    g_assert_cmpstr(cfg->pumpfun_frontend_api, ==, "http://127.0.0.1:5000");
+    g_assert_cmpstr(cfg->recordings_dir, ==, "un\"quoted\\inside");
+    g_assert_true(cfg->insecure_public);
+    g_assert_cmpstr(cfg->log_format, ==, "json");
+    g_assert_cmpint(hv_config_value_source(cfg, "log-format"), ==, HV_CONFIG_SOURCE_FILE);
+    g_assert_cmpint(hv_config_value_source(cfg, "db"), ==, HV_CONFIG_SOURCE_DEFAULT);
+
+    /* only len bytes are read: the text need not be NUL-terminated */
+    static const char cut[] = "log-level = error\nlog-level = junk";
+    g_autoptr(hv_config) c = apply_conf_text(cut, strlen("log-level = error\n"), false, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(c->log_level, ==, "error");
+    /* an empty file, or one of comments only, changes nothing */
+    g_autoptr(hv_config) e = apply_conf_text("", 0, false, &error);
+    g_assert_no_error(error);
+    g_autoptr(hv_config) f = apply_conf_text("# nothing\n\n", 11, false, &error);
+    g_assert_no_error(error);
+    g_assert_cmpstr(f->listen, ==, "127.0.0.1:8000");
+}
+
+#define CONF_ERR(text, ...) \
+    expect_conf_error(text, strlen(text), (const char *[]){__VA_ARGS__, NULL})
+
+static void
+test_config_file_errors(void)
+{
+    CONF_ERR("# ok\nlisten\n", "config file haven.conf:2:", "no \"=\"");
+    CONF_ERR(" = 1\n", "haven.conf:1:", "no option name");
+    CONF_ERR("log-level = info\nlisen = 1.2.3.4:5\n", "haven.conf:2:", "unknown option \"lisen\"");
+    CONF_ERR("HAVEN_LISTEN = 127.0.0.1:1\n", "haven.conf:1:", "unknown option \"HAVEN_LISTEN\"");
+    CONF_ERR("--listen = 127.0.0.1:1\n", "unknown option \"--listen\"");
+    CONF_ERR("catalog-ttl = 10s\n\ncatalog-ttl = 10s\n",
+             "haven.conf:3:", "catalog-ttl is set twice (first on line 1)");
+    /* values: the per-type checks of the other layers, naming file:line, the key and value */
+    CONF_ERR("\n\nroster-max = 0\n", "config file haven.conf:3: invalid roster-max=\"0\"",
+             "out of range", "1..100000");
+    CONF_ERR("idle-timeout = 2x\n", "haven.conf:1: invalid idle-timeout=\"2x\"", "duration");
+    CONF_ERR("listen = nope\n", "invalid listen=\"nope\"", "host:port");
+    CONF_ERR("log-level = loud\n", "invalid log-level=\"loud\"", "error|warning|info|debug");
+    CONF_ERR("db =\n", "invalid db=\"\"", "must not be empty");
+    CONF_ERR("insecure-public = maybe\n", "invalid insecure-public=\"maybe\"", "boolean");
+    CONF_ERR("livekit-url = ftp://x\n", "invalid livekit-url=\"ftp://x\"");
+    /* quoting */
+    CONF_ERR("user-agent = \"open\n", "haven.conf:1: user-agent", "without its closing quote");
+    CONF_ERR("user-agent = \"a\\nb\"\n", "user-agent", "unknown escape");
+    CONF_ERR("user-agent = \"a\" b\n", "user-agent", "text after the closing quote");
+    CONF_ERR("listen = 127.0.0.1:8000 # comment\n", "haven.conf:1: listen", "'#'", "quote");
+    CONF_ERR("config = /etc/haven/other.conf\n", "haven.conf:1:", "\"config\" cannot be set");
+    /* bytes that are not text */
+    static const char nul[] = "log-level = info\nweb-dir = a\0b\n";
+    expect_conf_error(nul, sizeof(nul) - 1, (const char *[]){"haven.conf:2:", "NUL byte", NULL});
+    CONF_ERR("log-level = info\nweb-dir = \xff\xfe\n", "haven.conf:2:", "not valid UTF-8");
+    CONF_ERR("web-dir = \xc3\n", "haven.conf:1:", "not valid UTF-8"); /* cut sequence */
+    /* too big: refused before any line is looked at */
+    gsize big_len = HV_CONFIG_FILE_MAX_BYTES + 1;
+    g_autofree char *big = g_malloc(big_len + 1);
+    memset(big, '#', big_len);
+    big[big_len] = '\0';
+    expect_conf_error(big, big_len, (const char *[]){"haven.conf", "1048577 bytes", NULL});
+    /* just under the cap is fine */
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_config) ok = apply_conf_text(big, big_len - 1, true, &error);
+    g_assert_no_error(error);
+}
+
+static void
+test_config_file_unreadable(void)
+{
+    const char *args_missing[] = {"--config=/nonexistent/haven.conf", NULL};
+    expect_config_error(args_missing, NULL, "cannot read config file /nonexistent/haven.conf",
+                        "No such file");
+    const char *env_missing[] = {"HAVEN_CONFIG=/nonexistent/x.conf", NULL};
+    expect_config_error(NULL, env_missing, "/nonexistent/x.conf", NULL);
+    g_autofree char *dir = g_dir_make_tmp("hv-conf-XXXXXX", NULL);
+    g_autofree char *arg = g_strconcat("--config=", dir, NULL);
+    const char *args_dir[] = {arg, NULL};
+    expect_config_error(args_dir, NULL, "cannot read config file", "directory");
+    g_assert_cmpint(g_rmdir(dir), ==, 0);
+    /* a file's error names the path as given, with the line */
+    g_autofree char *path = write_conf("log-level = info\nmax-header = 70000\n", 0644);
+    g_autofree char *arg2 = g_strconcat("--config=", path, NULL);
+    g_autofree char *where = g_strconcat("config file ", path, ":2: invalid max-header", NULL);
+    const char *args_bad[] = {arg2, NULL};
+    expect_config_error(args_bad, NULL, where, "1024..65535");
+    g_assert_cmpint(g_remove(path), ==, 0);
+}
+
+static void
+test_config_file_secret_mode(void)
+{
+    static const char text[] = "# the token\napi-token = " TEST_TOKEN "\n";
+    static const int readable[] = {0644, 0640, 0604, 0620, 0602, 0610, 0601};
+    for (size_t i = 0; i < G_N_ELEMENTS(readable); i++) {
+        g_autofree char *path = write_conf(text, readable[i]);
+        g_autofree char *arg = g_strconcat("--config=", path, NULL);
+        const char *args[] = {arg, NULL};
+        expect_token_error(args, NULL, "refusing api-token=\"***\"", TEST_TOKEN);
+        expect_token_error(args, NULL, ":2:", TEST_TOKEN);
+        expect_token_error(args, NULL, "chmod 600", TEST_TOKEN);
+        g_assert_cmpint(g_remove(path), ==, 0);
+    }
+    /* 0600 (and 0400): allowed; shown masked, with where it came from */
+    static const int private_[] = {0600, 0400};
+    for (size_t i = 0; i < G_N_ELEMENTS(private_); i++) {
+        g_autofree char *path = write_conf(text, private_[i]);
+        g_autofree char *arg = g_strconcat("--config=", path, NULL);
+        const char *args[] = {arg, "--listen=0.0.0.0:8000", NULL};
+        hv_config_action action;
+        g_autoptr(GError) error = NULL;
+        g_autoptr(hv_config) cfg = load_config(args, NULL, &action, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(cfg->api_token, ==, TEST_TOKEN);
+        g_assert_true(hv_config_check_exposure(cfg, &error));
+        char *out = capture(print_config, cfg);
+        g_assert_nonnull(strstr(out, "HAVEN_API_TOKEN=***  # file\n"));
+        g_assert_null(strstr(out, TEST_TOKEN));
+        free(out);
+        /* the token is still checked, without being shown */
+        /* (g_file_set_contents would make a new file with mode 0666 & ~umask) */
+        g_assert_true(g_file_set_contents_full(path, "api-token = short\n", -1,
+                                               G_FILE_SET_CONTENTS_CONSISTENT, private_[i], NULL));
+        expect_token_error(args, NULL, "16 to 512 visible ASCII", "short\"");
+        /* the environment's token wins over the file's */
+        g_assert_true(g_file_set_contents_full(path, text, -1, G_FILE_SET_CONTENTS_CONSISTENT,
+                                               private_[i], NULL));
+        const char *env[] = {"HAVEN_API_TOKEN=another-token-0123456789", NULL};
+        g_autoptr(hv_config) env_wins = load_config(args, env, &action, &error);
+        g_assert_no_error(error);
+        g_assert_cmpstr(env_wins->api_token, ==, "another-token-0123456789");
+        g_assert_cmpint(hv_config_value_source(env_wins, "api-token"), ==,
+                        HV_CONFIG_SOURCE_ENVIRONMENT);
+        g_assert_cmpint(g_remove(path), ==, 0);
+    }
+    /* an empty api-token in a readable file sets nothing secret: allowed */
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_config) empty = apply_conf_text("api-token =\n", 12, false, &error);
+    g_assert_no_error(error);
+    /* the pure parser applies the same rule */
+    g_autoptr(hv_config) refused = apply_conf_text(text, strlen(text), false, &error);
+    g_assert_null(refused);
+    g_assert_error(error, HV_ERROR, HV_ECONFIG);
+    g_assert_null(strstr(error->message, TEST_TOKEN));
+    g_assert_nonnull(
+        strstr(error->message, "config file haven.conf:2: refusing api-token=\"***\""));
+}
+
+static void
+test_config_file_print_sources(void)
+{
+    g_autofree char *path = write_conf("listen = 127.0.0.1:9001\nlog-level = debug\n"
+                                       "max-viewers = 5\n",
+                                       0644);
+    g_autofree char *arg = g_strconcat("--config=", path, NULL);
+    const char *args[] = {arg, "--max-viewers=7", NULL};
+    const char *env[] = {"HAVEN_LOG_LEVEL=warning", NULL};
+    hv_config_action action;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_config) cfg = load_config(args, env, &action, &error);
+    g_assert_no_error(error);
+    char *text = capture(print_config, cfg);
+    g_autofree char *config_line = g_strconcat("HAVEN_CONFIG=", path, "  # flag\n", NULL);
+    g_assert_nonnull(strstr(text, config_line));
+    g_assert_nonnull(strstr(text, "HAVEN_LISTEN=127.0.0.1:9001  # file\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_LOG_LEVEL=warning  # environment\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_MAX_VIEWERS=7  # flag\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_MAX_SESSIONS=16  # default\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_API_TOKEN=  # default\n"));
+    /* every line is NAME=value  # source */
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    for (char **l = lines; *l != NULL && **l != '\0'; l++) {
+        g_assert_true(g_str_has_prefix(*l, "HAVEN_"));
+        g_assert_true(g_str_has_suffix(*l, "  # default") || g_str_has_suffix(*l, "  # file") ||
+                      g_str_has_suffix(*l, "  # environment") || g_str_has_suffix(*l, "  # flag"));
+    }
+    free(text);
+    text = capture(print_help, NULL);
+    g_assert_nonnull(strstr(text, "  --config=string\n      env HAVEN_CONFIG, default (empty)\n"));
+    g_assert_nonnull(strstr(text, "HAVEN_API_TOKEN, or api-token in a private config file"));
+    free(text);
+    g_assert_cmpstr(hv_config_source_name(HV_CONFIG_SOURCE_FILE), ==, "file");
+    g_assert_cmpint(g_remove(path), ==, 0);
+}
+
+/* The example configuration that meson install puts in /etc/haven (dist/haven.conf.in, with
+ * the install paths filled in by Meson) loads, and sets what it says. */
+static void
+test_config_file_example(void)
+{
+    const char *path = g_getenv("HAVEN_EXAMPLE_CONFIG");
+    if (path == NULL) {
+        g_error("HAVEN_EXAMPLE_CONFIG is not set (run the tests with meson test)");
+    }
+    g_autofree char *arg = g_strconcat("--config=", path, NULL);
+    const char *args[] = {arg, NULL};
+    hv_config_action action;
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_config) cfg = load_config(args, NULL, &action, &error);
+    g_assert_no_error(error);
+    g_assert_true(hv_config_check_exposure(cfg, &error));
+    g_assert_cmpstr(cfg->db_path, ==, "/var/lib/haven/haven.db");
+    g_assert_cmpstr(cfg->recordings_dir, ==, "/var/lib/haven/recordings");
+    g_assert_true(g_str_has_suffix(cfg->web_dir, "/haven/web"));
+    g_assert_cmpint(hv_config_value_source(cfg, "db"), ==, HV_CONFIG_SOURCE_FILE);
+    g_assert_cmpint(hv_config_value_source(cfg, "web-dir"), ==, HV_CONFIG_SOURCE_FILE);
 }
 
 #define CONFIG_MD_BEGIN \
@@ -886,6 +1233,13 @@ main(int argc, char **argv)
     g_test_add_func("/core/config/api-token", test_config_api_token);
     g_test_add_func("/core/config/cors-origins", test_config_cors_origins);
     g_test_add_func("/core/config/limits", test_config_limits);
+    g_test_add_func("/core/config/file/precedence", test_config_file_precedence);
+    g_test_add_func("/core/config/file/syntax", test_config_file_syntax);
+    g_test_add_func("/core/config/file/errors", test_config_file_errors);
+    g_test_add_func("/core/config/file/unreadable", test_config_file_unreadable);
+    g_test_add_func("/core/config/file/secret-mode", test_config_file_secret_mode);
+    g_test_add_func("/core/config/file/print-sources", test_config_file_print_sources);
+    g_test_add_func("/core/config/file/example", test_config_file_example);
 
     return g_test_run();
 }
