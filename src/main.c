@@ -158,6 +158,7 @@ main(int argc, char **argv)
         break;
     }
     hv_log_init(a.cfg->log_level, g_strcmp0(a.cfg->log_format, "json") == 0);
+    hv_log_add_secret(a.cfg->api_token); /* never printed in full, whatever a line carries */
     /* Frames (tens of KB) and lws' copies of partially sent messages are allocated and freed
      * all the time with many viewers; without this, glibc gives the memory back and every
      * reuse faults fresh pages in (6% of the CPU at 200 viewers in perf). */

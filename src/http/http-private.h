@@ -140,8 +140,9 @@ bool hv_http_origin_allowed(const char *const *allow, const char *origin);
 /* Whether origin ("http://127.0.0.1:8000") names the host the request was sent to (its Host
  * header): a page of this server itself. */
 bool hv_http_same_origin(const char *origin, const char *host);
-/* (transfer full) text with the value of every "token=" in it (also "access_token=") cut to
- * its first 6 characters and "…", for log lines that might carry a URL. */
+/* (transfer full) text with the value of every "token=" in it (also "access_token="), and any
+ * JWT, cut to its first 6 characters and "…", for log lines that might carry a URL. Same rule
+ * as hv_log_mask_secrets(), which the log writer applies to every line anyway. */
 char *hv_http_mask_tokens(const char *text);
 
 /* Session starts per client: a token bucket per IP address holding up to per_minute starts and

@@ -9,6 +9,7 @@
 #include "http-private.h"
 
 #include "core/json.h"
+#include "core/log.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -405,8 +406,9 @@ hv_http_handle_recording_delete(hv_http_exchange *ex, const char *segment)
         return;
     }
     if (!removed) {
-        g_message("recording %" G_GINT64_FORMAT " deleted; some of its files were left alone",
-                  r->id);
+        HV_MESSAGE(&(hv_log_ctx){.mint = r->mint_id, .recording = r->id},
+                   "recording %" G_GINT64_FORMAT " deleted; some of its files were left alone",
+                   r->id);
     }
     hv_http_respond_json(ex, 200,
                          json_pack("{s:b, s:I}", "success", 1, "deleted", (json_int_t)r->id));
@@ -456,8 +458,9 @@ hv_http_handle_recording_file(hv_http_exchange *ex, const char *segment)
     }
     if (fd < 0) {
         if (path != NULL && errno == EACCES) {
-            g_warning("recording %" G_GINT64_FORMAT ": not serving %s (outside %s)", r->id, path,
-                      ex->cfg->recordings_dir);
+            HV_WARNING(&(hv_log_ctx){.mint = r->mint_id, .recording = r->id},
+                       "recording %" G_GINT64_FORMAT ": not serving %s (outside %s)", r->id, path,
+                       ex->cfg->recordings_dir);
         }
         hv_http_respond_detail(ex, 404, "Recording file not found");
         return;

@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "core/json.h"
+#include "core/log.h"
 #include "core/util.h"
 
 #include <errno.h>
@@ -378,21 +379,8 @@ hv_http_same_origin(const char *origin, const char *host)
 char *
 hv_http_mask_tokens(const char *text)
 {
-    GString *out = g_string_new(NULL);
-    const char *p = text;
-    const char *hit;
-    while ((hit = strstr(p, "token=")) != NULL) {
-        const char *v = hit + 6;
-        size_t len = strcspn(v, "& \t\r\n\"'");
-        g_string_append_len(out, p, v - p);
-        g_string_append_len(out, v, (gssize)MIN(len, (size_t)6));
-        if (len > 6) {
-            g_string_append(out, "…");
-        }
-        p = v + len;
-    }
-    g_string_append(out, p);
-    return g_string_free(out, FALSE);
+    /* The rule lives in core/log.c, which applies it to every log line as well. */
+    return hv_log_mask_secrets(text);
 }
 
 typedef struct {

@@ -11,6 +11,7 @@
 #include "http-private.h"
 
 #include "core/json.h"
+#include "core/log.h"
 #include "core/util.h"
 
 #include <libwebsockets.h>
@@ -21,8 +22,14 @@
 
 G_STATIC_ASSERT(LWS_PRE <= HV_HUB_HEADROOM);
 
+/* Log context of a viewer: the mint it watches and its id. */
+#define W_CTX(w) (&(const hv_log_ctx){.mint = (w)->mint, .viewer = (w)->id})
+
+static uint64_t next_viewer_id = 1; /* main thread only */
+
 struct hv_ws_viewer {
     struct lws *wsi;
+    uint64_t id; /* log context: viewer=N, per process from 1 */
     hv_hub_viewer *viewer;
     char mint[64];
     int close_code; /* != 0: close at the next writable callback */
@@ -103,6 +110,7 @@ viewer_open(struct lws *wsi, const hv_config *cfg, const hv_http_deps *deps)
 {
     hv_ws_viewer *w = g_new0(hv_ws_viewer, 1);
     w->wsi = wsi;
+    w->id = next_viewer_id++;
     w->rx_max = (size_t)cfg->max_viewer_message_bytes;
     char path[256] = "";
     lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI);
@@ -139,7 +147,7 @@ viewer_open(struct lws *wsi, const hv_config *cfg, const hv_http_deps *deps)
                   height > 0 ? json_integer(height) : json_null());
     g_autofree char *text = json_dumps(fmt, JSON_COMPACT);
     hv_hub_viewer_push_text(w->viewer, text);
-    g_info("[mint=%s] viewer connected (audio %d Hz x %d)", mint, rate, channels);
+    HV_INFO(W_CTX(w), "viewer connected (audio %d Hz x %d)", rate, channels);
     return w;
 }
 
@@ -152,9 +160,10 @@ viewer_free(hv_ws_viewer *w)
     if (w->viewer != NULL) {
         hv_hub_viewer_stats st;
         hv_hub_viewer_get_stats(w->viewer, &st);
-        g_info("[mint=%s] viewer gone: video sent %" G_GUINT64_FORMAT " dropped %" G_GUINT64_FORMAT
-               ", audio sent %" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT " bytes",
-               w->mint, st.video_sent, st.video_dropped, st.audio_sent, st.bytes_sent);
+        HV_INFO(W_CTX(w),
+                "viewer gone: video sent %" G_GUINT64_FORMAT " dropped %" G_GUINT64_FORMAT
+                ", audio sent %" G_GUINT64_FORMAT ", %" G_GUINT64_FORMAT " bytes",
+                st.video_sent, st.video_dropped, st.audio_sent, st.bytes_sent);
     }
     hv_hub_viewer_free(w->viewer);
     if (w->rx != NULL) {
@@ -202,7 +211,7 @@ on_writable(hv_ws_viewer *w)
             break;
         }
         case HV_HUB_CULLED:
-            g_message("[mint=%s] closing a viewer: %s", w->mint, reason);
+            HV_MESSAGE(W_CTX(w), "closing a viewer: %s", reason);
             return close_now(w->wsi, 1008, reason);
         case HV_HUB_CLOSED:
             return close_now(w->wsi, 1000, reason);

@@ -5,6 +5,8 @@
 
 #include "live.h"
 
+#include "core/log.h"
+
 #include "livekit/livekit.h"
 #include "media/media.h"
 #include "record/record.h"
@@ -66,6 +68,10 @@ struct hv_live_session {
     int rec_files_done;
     char *rec_last_path;
 };
+
+/* Log context of a session: its mint, room (once joined) and live_sessions row. */
+#define S_CTX(s) \
+    (&(const hv_log_ctx){.mint = (s)->mint, .room = (s)->room_name, .session = (s)->db_id})
 
 void hv_live_update_idle_timer(hv_live_session *s);
 

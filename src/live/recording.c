@@ -27,6 +27,13 @@ struct hv_live_rec {
     hv_store_recording row;
 };
 
+/* Log context of a recording: mint, room and session while the session lives, and the row. */
+#define REC_CTX(e)                                                                      \
+    (&(const hv_log_ctx){.mint = (e)->row.mint_id,                                      \
+                         .room = (e)->session != NULL ? (e)->session->room_name : NULL, \
+                         .session = (e)->session != NULL ? (e)->session->db_id : 0,     \
+                         .recording = (e)->row.id})
+
 /* ---- the tap: media streaming threads → recorder ------------------------------------------ */
 
 static void
@@ -123,19 +130,18 @@ on_recorder_done(hv_recorder *r, const char *error, void *user_data)
     e->row.error = g_strdup(error);
     g_autoptr(GError) derr = NULL;
     if (e->row.id > 0 && !hv_store_update_recording(live->store, &e->row, &derr)) {
-        g_warning("[mint=%s] recording %" G_GINT64_FORMAT ": %s", e->row.mint_id, e->row.id,
-                  derr->message);
+        HV_WARNING(REC_CTX(e), "recording %" G_GINT64_FORMAT ": %s", e->row.id, derr->message);
     }
     if (error == NULL) {
-        g_message("[mint=%s] recording %" G_GINT64_FORMAT
-                  " finished: %s%s%s (%.1f s, %" G_GINT64_FORMAT " bytes)",
-                  e->row.mint_id, e->row.id, e->row.video_path != NULL ? e->row.video_path : "",
-                  e->row.video_path != NULL && e->row.audio_path != NULL ? " + " : "",
-                  e->row.audio_path != NULL ? e->row.audio_path : "",
-                  (double)e->row.duration_ms / 1000.0, e->row.bytes);
+        HV_MESSAGE(REC_CTX(e),
+                   "recording %" G_GINT64_FORMAT " finished: %s%s%s (%.1f s, %" G_GINT64_FORMAT
+                   " bytes)",
+                   e->row.id, e->row.video_path != NULL ? e->row.video_path : "",
+                   e->row.video_path != NULL && e->row.audio_path != NULL ? " + " : "",
+                   e->row.audio_path != NULL ? e->row.audio_path : "",
+                   (double)e->row.duration_ms / 1000.0, e->row.bytes);
     } else {
-        g_warning("[mint=%s] recording %" G_GINT64_FORMAT " failed: %s", e->row.mint_id, e->row.id,
-                  error);
+        HV_WARNING(REC_CTX(e), "recording %" G_GINT64_FORMAT " failed: %s", e->row.id, error);
     }
     live->rec_bytes_finished += (uint64_t)MAX(e->row.bytes, 0);
     if (s != NULL) {
@@ -166,7 +172,7 @@ on_recorder_done(hv_recorder *r, const char *error, void *user_data)
 static void
 rec_fail_start(hv_live_session *s, const char *why)
 {
-    g_warning("[mint=%s] cannot record: %s", s->mint, why);
+    HV_WARNING(S_CTX(s), "cannot record: %s", why);
     g_free(s->rec_error);
     s->rec_error = g_strdup(why);
     s->record = false;
@@ -220,7 +226,7 @@ rec_start(hv_live_session *s)
     e->row.status = g_strdup("recording");
     e->row.id = hv_store_insert_recording(live->store, &e->row, &error);
     if (e->row.id < 0) {
-        g_warning("[mint=%s] recording row: %s", s->mint, error->message);
+        HV_WARNING(S_CTX(s), "recording row: %s", error->message);
         g_clear_error(&error);
         e->row.id = 0;
     }
@@ -237,10 +243,10 @@ rec_start(hv_live_session *s)
     if (live->rec_update_timer == 0) {
         live->rec_update_timer = g_timeout_add_seconds(ROW_UPDATE_INTERVAL, on_row_update, live);
     }
-    g_message("[mint=%s] recording %" G_GINT64_FORMAT " to %s (%s%s%s)", s->mint, e->row.id, path,
-              rc.video_codec != NULL ? rc.video_codec : "",
-              rc.video_codec != NULL && rc.audio_codec != NULL ? " + " : "",
-              rc.audio_codec != NULL ? rc.audio_codec : "");
+    HV_MESSAGE(REC_CTX(e), "recording %" G_GINT64_FORMAT " to %s (%s%s%s)", e->row.id, path,
+               rc.video_codec != NULL ? rc.video_codec : "",
+               rc.video_codec != NULL && rc.audio_codec != NULL ? " + " : "",
+               rc.audio_codec != NULL ? rc.audio_codec : "");
     /* Sets the tap and asks the sender for a keyframe: the file starts on it. */
     hv_media_session_set_tap(s->media, &recorder_tap, e->recorder);
     publish(s, "started", e, NULL);
@@ -253,7 +259,7 @@ on_track_wait(gpointer user_data)
     s->rec_wait_timer = 0;
     if (s->record && s->rec == NULL && s->media != NULL &&
         (s->video_codec[0] != '\0' || s->audio_codec[0] != '\0')) {
-        g_message("[mint=%s] not every published track arrived; recording what there is", s->mint);
+        HV_MESSAGE(S_CTX(s), "not every published track arrived; recording what there is");
         rec_start(s);
     }
     return G_SOURCE_REMOVE;

@@ -135,7 +135,7 @@ session_end(hv_live_session *s, const char *status, const char *reason)
     if (s->state == S_ENDED) {
         return;
     }
-    g_message("[mint=%s] session %s: %s", s->mint, status, reason);
+    HV_MESSAGE(S_CTX(s), "session %s: %s", status, reason);
     g_autofree char *labels = hv_metrics_labels("status", status, NULL);
     hv_metrics_count("haven_sessions_ended_total", labels, 1);
     session_state was = s->state;
@@ -147,7 +147,7 @@ session_end(hv_live_session *s, const char *status, const char *reason)
         if (!hv_store_update_live_session(s->live->store, s->db_id, status,
                                           strcmp(status, "failed") == 0 ? reason : NULL, true,
                                           hv_wall_ms(), &error)) {
-            g_warning("[mint=%s] %s", s->mint, error->message);
+            HV_WARNING(S_CTX(s), "%s", error->message);
         }
     }
     if (was != S_STARTING) {
@@ -165,7 +165,7 @@ session_end(hv_live_session *s, const char *status, const char *reason)
 static void
 fail_start(hv_live_session *s, int status, const char *error)
 {
-    g_message("[mint=%s] start failed (%d): %s", s->mint, status, error);
+    HV_MESSAGE(S_CTX(s), "start failed (%d): %s", status, error);
     answer_ops(s, status, error);
     session_end(s, "failed", error);
 }
@@ -273,7 +273,7 @@ static void
 on_media_track(const char *mid, const char *kind, const char *codec, void *user_data)
 {
     hv_live_session *s = user_data;
-    g_info("[mint=%s] receiving %s (%s) on mid %s", s->mint, kind, codec, mid);
+    HV_INFO(S_CTX(s), "receiving %s (%s) on mid %s", kind, codec, mid);
     hv_live_rec_on_track(s, kind, codec);
 }
 
@@ -289,7 +289,7 @@ mark_flowing(hv_live_session *s)
     if (s->state == S_RECONNECTING) {
         s->state = S_ACTIVE;
         s->attempt = 0;
-        g_message("[mint=%s] media flowing again after reconnect", s->mint);
+        HV_MESSAGE(S_CTX(s), "media flowing again after reconnect");
         if (s->db_id > 0) {
             (void)hv_store_update_live_session(s->live->store, s->db_id, "active", NULL, false,
                                                hv_wall_ms(), NULL);
@@ -352,8 +352,8 @@ on_media_state(hv_media_state state, const char *reason, void *user_data)
             /* The server hung up (a leave DISCONNECT, say) and took the peer connection with
              * it: the room's on_closed, already queued, says whether to end or reconnect.
              * Reconnecting here would free the room and lose that verdict. */
-            g_info("[mint=%s] peer connection failed after the room closed: %s", s->mint,
-                   reason != NULL ? reason : "unknown");
+            HV_INFO(S_CTX(s), "peer connection failed after the room closed: %s",
+                    reason != NULL ? reason : "unknown");
             return;
         }
         g_autofree char *why =
@@ -394,7 +394,7 @@ record_session_row(hv_live_session *s)
     g_autoptr(GError) error = NULL;
     s->db_id = hv_store_insert_live_session(s->live->store, &row, hv_wall_ms(), &error);
     if (s->db_id < 0) {
-        g_warning("[mint=%s] %s", s->mint, error->message);
+        HV_WARNING(S_CTX(s), "%s", error->message);
     }
 }
 
@@ -427,6 +427,8 @@ on_room_joined(const hv_lk_join_info *info, void *user_data)
         .ice_servers = (const char *const *)info->ice_servers,
         .ice_addresses = s->live->cfg->ice_addresses,
         .jpeg_quality = (int)s->live->cfg->jpeg_quality,
+        .log_mint = s->mint,
+        .log_room = s->room_name,
     };
     hv_media_callbacks cb = {
         .on_answer = on_media_answer,
@@ -445,7 +447,7 @@ on_room_joined(const hv_lk_join_info *info, void *user_data)
     apply_needs(s);
     s->media_timer =
         g_timeout_add((guint)s->live->cfg->livekit_connect_timeout_ms, on_media_timeout, s);
-    g_message("[mint=%s] joined room %s as %s", s->mint, s->room_name, s->participant_sid);
+    HV_MESSAGE(S_CTX(s), "joined room %s as %s", s->room_name, s->participant_sid);
     if (s->state == S_STARTING) {
         s->state = S_ACTIVE;
         record_session_row(s);
@@ -479,8 +481,8 @@ on_room_streamer(const char *participant_sid, const char *identity, const hv_lk_
     hv_live_session *s = user_data;
     g_free(s->streamer_identity);
     s->streamer_identity = g_strdup(identity);
-    g_message("[mint=%s] streamer %s (%s) publishes %zu track(s)", s->mint, identity,
-              participant_sid, n_tracks);
+    HV_MESSAGE(S_CTX(s), "streamer %s (%s) publishes %zu track(s)", identity, participant_sid,
+               n_tracks);
     if (s->streamer_timer != 0) {
         g_source_remove(s->streamer_timer);
         s->streamer_timer = 0;
@@ -521,8 +523,8 @@ on_room_streamer_left(const char *identity, void *user_data)
     if (s->streamer_timer != 0) {
         return; /* already waiting (it left again on a new connection) */
     }
-    g_message("[mint=%s] streamer %s left; waiting %" G_GINT64_FORMAT " ms for it to come back",
-              s->mint, identity, grace);
+    HV_MESSAGE(S_CTX(s), "streamer %s left; waiting %" G_GINT64_FORMAT " ms for it to come back",
+               identity, grace);
     s->streamer_left_conn = s->reconnects;
     s->streamer_timer =
         g_timeout_add((guint)MIN(grace, (int64_t)G_MAXUINT), on_streamer_grace_over, s);
@@ -572,8 +574,8 @@ reconnect(hv_live_session *s, const char *why)
     size_t n = G_N_ELEMENTS(reconnect_delays_ms);
     int64_t delay = reconnect_delays_ms[MIN((size_t)s->attempt, n - 1)];
     s->attempt++;
-    g_message("[mint=%s] reconnecting (attempt %d in %" G_GINT64_FORMAT " ms): %s", s->mint,
-              s->attempt, delay, why);
+    HV_MESSAGE(S_CTX(s), "reconnecting (attempt %d in %" G_GINT64_FORMAT " ms): %s", s->attempt,
+               delay, why);
     g_autoptr(json_t) ev =
         json_pack("{s:s, s:i, s:s}", "type", "reconnecting", "attempt", s->attempt, "reason", why);
     g_autofree char *text = json_dumps(ev, JSON_COMPACT);
@@ -630,16 +632,17 @@ on_token(const char *token, const GError *error, void *user_data)
     hv_lk_token_info ti = {0};
     g_autoptr(GError) terr = NULL;
     if (hv_lk_token_decode(token, &ti, &terr)) {
-        g_info("[mint=%s] token for room %s, identity %s, expires %" G_GINT64_FORMAT, s->mint,
-               ti.room, ti.identity, ti.expires_at_s);
+        HV_INFO(S_CTX(s), "token for room %s, identity %s, expires %" G_GINT64_FORMAT, ti.room,
+                ti.identity, ti.expires_at_s);
     } else {
-        g_info("[mint=%s] token not decodable (%s); joining anyway", s->mint, terr->message);
+        HV_INFO(S_CTX(s), "token not decodable (%s); joining anyway", terr->message);
     }
     hv_lk_token_info_clear(&ti);
     hv_lk_room_config rc = {
         .url = s->live->cfg->livekit_url,
         .token = token,
         .connect_timeout_ms = s->live->cfg->livekit_connect_timeout_ms,
+        .log_mint = s->mint,
     };
     hv_lk_room_callbacks cb = {
         .on_joined = on_room_joined,
@@ -757,7 +760,7 @@ hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb 
          * keeps a burst of starts from exhausting the machine. Joined sessions still answer. */
         g_autofree char *msg = g_strdup_printf(
             "Too many live sessions (limit %" G_GINT64_FORMAT ")", live->cfg->max_sessions);
-        g_message("[mint=%s] start refused: %s", mint_id, msg);
+        HV_MESSAGE(HV_CTX_MINT(mint_id), "start refused: %s", msg);
         cb(NULL, 503, msg, user_data);
         return NULL;
     }
@@ -779,7 +782,7 @@ hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb 
         s->channel = hv_hub_channel_new((size_t)live->cfg->audio_backlog_chunks, &hcb, s);
         g_hash_table_insert(live->sessions, s->mint, s);
         hv_metrics_count("haven_sessions_started_total", NULL, 1);
-        g_message("[mint=%s] starting a live session", s->mint);
+        HV_MESSAGE(S_CTX(s), "starting a live session");
     }
     /* Every caller of a starting session waits for the one start in progress. */
     bool answered = false;
@@ -969,12 +972,12 @@ hv_live_set_recording(hv_live *live, const char *mint_id, bool on, json_t **answ
         return 404;
     }
     if (on && !s->record) {
-        g_message("[mint=%s] recording requested", s->mint);
+        HV_MESSAGE(S_CTX(s), "recording requested");
         s->record = true;
         g_clear_pointer(&s->rec_error, g_free);
         hv_live_rec_maybe_start(s);
     } else if (!on && s->record) {
-        g_message("[mint=%s] recording stopped on request", s->mint);
+        HV_MESSAGE(S_CTX(s), "recording stopped on request");
         s->record = false;
         hv_live_rec_stop(s);
     }

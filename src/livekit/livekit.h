@@ -96,6 +96,7 @@ typedef struct {
     const char *url;            /* wss://host or ws://host (https/http accepted and converted) */
     const char *token;          /* JWT */
     int64_t connect_timeout_ms; /* WebSocket open + JoinResponse */
+    const char *log_mint;       /* (nullable, copied) log context: the stream this room is for */
 } hv_lk_room_config;
 
 /* Starts connecting. Returns (transfer full); failures are reported through on_closed. */

@@ -17,6 +17,7 @@
 #include "room-private.h"
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "livekit-proto.h"
 
@@ -62,7 +63,8 @@ struct hv_lk_room {
     GMainContext *ctx; /* thread-default at creation; timers and idles attach here */
     char *token;       /* newest token */
     int64_t connect_timeout_ms;
-    char *log_name; /* room name for the [room=…] log prefix */
+    char *log_name; /* log context: room name (NULL until known) */
+    char *log_mint; /* log context: the stream's mint (nullable) */
     room_state state;
     hv_lk_signal *signal; /* NULL when detached (tests) or closed */
     GPtrArray *sent;      /* detached rooms: captured SignalRequests (GBytes*) */
@@ -96,11 +98,15 @@ static void room_fail(hv_lk_room *room, hv_lk_close_reason reason, bool retryabl
 static void
 room_log(const hv_lk_room *room, GLogLevelFlags level, const char *fmt, ...)
 {
+    if (!hv_log_enabled(G_LOG_DOMAIN, level)) {
+        return;
+    }
     va_list ap;
     va_start(ap, fmt);
     g_autofree char *msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    g_log(G_LOG_DOMAIN, level, "[room=%s] %s", room->log_name, msg);
+    hv_log_ctx ctx = {.mint = room->log_mint, .room = room->log_name};
+    hv_log_structured(G_LOG_DOMAIN, level, &ctx, "%s", msg);
 }
 
 const char *
@@ -242,6 +248,7 @@ room_release(hv_lk_room *room)
     g_free(room->close_detail);
     g_free(room->token);
     g_free(room->log_name);
+    g_free(room->log_mint);
     g_main_context_unref(room->ctx);
     g_free(room);
 }
@@ -1018,9 +1025,8 @@ room_alloc(const hv_lk_room_config *cfg, const hv_lk_room_callbacks *cb, void *u
     hv_lk_token_info ti;
     if (hv_lk_token_decode(room->token, &ti, NULL) && ti.room[0] != '\0') {
         room->log_name = g_strdup(ti.room);
-    } else {
-        room->log_name = g_strdup("?");
     }
+    room->log_mint = g_strdup(cfg->log_mint);
     hv_lk_token_info_clear(&ti);
     room->connect_timer = room_timeout(room, room->connect_timeout_ms, on_connect_timeout);
     return room;

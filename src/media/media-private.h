@@ -36,10 +36,11 @@ typedef struct {
 struct hv_media_session {
     gatomicrefcount ref;
     int destroyed; /* atomic: set once by hv_media_session_free */
-    unsigned id;   /* log context: [media=N] */
+    unsigned id;   /* names the pipeline: hv-media-N */
 
     /* Immutable after _new; any thread may read. */
-    GMainContext *ctx; /* the owner's context: every callback runs there */
+    char *log_mint, *log_room; /* log context (nullable); freed with the memory */
+    GMainContext *ctx;         /* the owner's context: every callback runs there */
     GstElement *pipeline;
     GstElement *webrtc;
     int jpeg_quality;
@@ -90,7 +91,8 @@ struct hv_media_session {
     bool mail_wake_pending;
 };
 
-/* Logs with the session as context: "[media=N] message". Never on per-frame paths. */
+/* Logs with the session's mint and room as context fields. Never above debug on per-frame
+ * paths. */
 void hv_media_log(const hv_media_session *s, GLogLevelFlags level, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
 #define HV_MEDIA_DEBUG(s, ...) hv_media_log((s), G_LOG_LEVEL_DEBUG, __VA_ARGS__)

@@ -52,6 +52,9 @@ typedef struct {
      * Loopback (127.0.0.1) must work when listed: libnice skips it unless added explicitly. */
     const char *ice_addresses;
     int jpeg_quality; /* 1..100 */
+    /* Log context of the session's lines (nullable, copied): the stream and its room. */
+    const char *log_mint;
+    const char *log_room;
 } hv_media_config;
 
 /* Creates the pipeline with one webrtcbin (bundle-policy max-bundle) in PLAYING.

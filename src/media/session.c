@@ -12,6 +12,7 @@
 #include "media/media-private.h"
 
 #include "core/error.h"
+#include "core/log.h"
 
 #include <gst/sdp/sdp.h>
 #include <gst/webrtc/webrtc.h>
@@ -23,11 +24,15 @@ static unsigned next_session_id = 1; /* atomic */
 void
 hv_media_log(const hv_media_session *s, GLogLevelFlags level, const char *fmt, ...)
 {
+    if (!hv_log_enabled(G_LOG_DOMAIN, level)) {
+        return;
+    }
     va_list ap;
     va_start(ap, fmt);
     g_autofree char *msg = g_strdup_vprintf(fmt, ap);
     va_end(ap);
-    g_log(G_LOG_DOMAIN, level, "[media=%u] %s", s->id, msg);
+    hv_log_ctx ctx = {.mint = s->log_mint, .room = s->log_room};
+    hv_log_structured(G_LOG_DOMAIN, level, &ctx, "%s", msg);
 }
 
 /* ---- lifetime --------------------------------------------------------------------------- */
@@ -48,6 +53,8 @@ free_memory(hv_media_session *s)
     g_mutex_clear(&s->stats_lock);
     g_mutex_clear(&s->tap_lock);
     g_main_context_unref(s->ctx);
+    g_free(s->log_mint);
+    g_free(s->log_room);
     g_free(s);
 }
 
@@ -1149,6 +1156,8 @@ hv_media_session_new(const hv_media_config *cfg, const hv_media_callbacks *cb, v
     hv_media_session *s = g_new0(hv_media_session, 1);
     g_atomic_ref_count_init(&s->ref);
     s->id = (unsigned)g_atomic_int_add(&next_session_id, 1);
+    s->log_mint = g_strdup(cfg->log_mint);
+    s->log_room = g_strdup(cfg->log_room);
     s->ctx = g_main_context_ref_thread_default();
     s->cb = *cb;
     s->user_data = user_data;

@@ -10,6 +10,7 @@
 #include "pumpfun-private.h"
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/util.h"
 
 #include <string.h>
@@ -452,7 +453,7 @@ lookup_complete(lookup *lk)
     }
     if (error != NULL) {
         fetch_failed(&lk->fs, error, NULL);
-        g_warning("[mint=%s] lookup failed: %s", lk->mint, error->message);
+        HV_WARNING(HV_CTX_MINT(lk->mint), "lookup failed: %s", error->message);
     }
     g_clear_pointer(&lk->coin_body, g_bytes_unref);
     hv_pf_live_info_clear(&lk->live);
@@ -494,7 +495,7 @@ on_live(const hv_pf_response *resp, void *user_data)
     } else {
         /* Without live state the coin's own is_currently_live is used; not fatal. */
         note_upstream(lk->cat, "livestream", error);
-        g_debug("[mint=%s] livestream state unknown: %s", lk->mint, error->message);
+        HV_DEBUG(HV_CTX_MINT(lk->mint), "livestream state unknown: %s", error->message);
     }
     if (lk->coin_req == NULL) {
         lookup_complete(lk);

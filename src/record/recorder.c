@@ -7,6 +7,7 @@
 #include "record/record.h"
 
 #include "core/error.h"
+#include "core/log.h"
 #include "record/wav.h"
 
 #include <errno.h>
@@ -25,6 +26,7 @@ struct hv_recorder {
     gatomicrefcount ref;
 
     /* Immutable after _new. */
+    char *log_mint; /* log context */
     GMainContext *ctx;
     GstElement *pipeline;
     GstElement *vsrc, *asrc; /* borrowed from the pipeline; NULL when the kind is not recorded */
@@ -82,6 +84,7 @@ hv_recorder_unref(hv_recorder *r)
     }
     g_mutex_clear(&r->lock);
     g_free(r->stream_error);
+    g_free(r->log_mint);
     g_free(r->video_path);
     g_free(r->video_part);
     g_free(r->audio_path);
@@ -204,6 +207,10 @@ hv_recorder_push(hv_recorder *r, hv_record_kind kind, GstBuffer *buf, GstClockTi
             r->need_key = true;
         }
         g_mutex_unlock(&r->lock);
+        /* per packet: debug only, and at most once per 10 s */
+        HV_LOG_RATELIMITED(G_LOG_LEVEL_DEBUG, 10, HV_CTX_MINT(r->log_mint),
+                           "recording queue over %" G_GUINT64_FORMAT " bytes: dropping packets",
+                           (guint64)r->queue_bytes);
         return;
     }
     if (!GST_CLOCK_TIME_IS_VALID(r->last_pts) || pts > r->last_pts) {
@@ -554,6 +561,7 @@ hv_recorder_new(const hv_recorder_config *cfg, hv_recorder_done_cb cb, void *use
     r->ctx = g_main_context_ref_thread_default();
     r->cb = cb;
     r->user_data = user_data;
+    r->log_mint = g_strdup(cfg->mint_id);
     r->queue_bytes = (guint64)MAX(cfg->queue_bytes, 65536);
     r->start_rt = GST_CLOCK_TIME_NONE;
     r->last_pts = GST_CLOCK_TIME_NONE;
@@ -674,8 +682,8 @@ on_bus_message(GstBus *bus, GstMessage *msg, gpointer user_data)
         g_autoptr(GError) err = NULL;
         g_autofree char *dbg = NULL;
         gst_message_parse_error(msg, &err, &dbg);
-        g_debug("recording error from %s: %s (%s)", GST_OBJECT_NAME(GST_MESSAGE_SRC(msg)),
-                err->message, dbg != NULL ? dbg : "");
+        HV_DEBUG(HV_CTX_MINT(r->log_mint), "recording error from %s: %s (%s)",
+                 GST_OBJECT_NAME(GST_MESSAGE_SRC(msg)), err->message, dbg != NULL ? dbg : "");
         /* The debug text ends with the system's reason ("...: No space left on device"). */
         const char *colon = dbg != NULL ? strrchr(dbg, ':') : NULL;
         g_autofree char *detail = colon != NULL ? g_strstrip(g_strdup(colon + 1)) : NULL;
@@ -696,8 +704,9 @@ on_finish_timeout(gpointer user_data)
 {
     hv_recorder *r = user_data;
     g_clear_pointer(&r->timeout_source, g_source_unref);
-    g_warning("recording %s did not finish in time; keeping it as written",
-              r->video_path != NULL ? r->video_path : r->audio_path);
+    HV_WARNING(HV_CTX_MINT(r->log_mint),
+               "recording %s did not finish in time; keeping it as written",
+               r->video_path != NULL ? r->video_path : r->audio_path);
     finalize(r, NULL);
     return G_SOURCE_REMOVE;
 }

@@ -5,6 +5,8 @@
 #include "../common/fixture.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "core/json.h"
+#include "core/log.h"
 #include "core/util.h"
 
 #include <glib.h>
@@ -1207,6 +1209,292 @@ test_config_doc_matches_table(void)
     }
 }
 
+/* ==== logging (core/log.c): formats, context fields, JSON validity, levels, masking, rate
+ * limit. Each test sends the writer's lines to a GString (hv_log_set_capture) and restores
+ * stderr and the default level at the end. ============================================== */
+
+#define LOG_JWT                                                                  \
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ2aWV3ZXIiLCJyb29tIjoiciJ9." \
+    "c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+
+static GString *
+log_capture_begin(const char *level, bool json)
+{
+    GString *out = g_string_new(NULL);
+    hv_log_init(level, json);
+    hv_log_set_capture(out);
+    return out;
+}
+
+static void
+log_capture_end(void)
+{
+    hv_log_set_capture(NULL);
+    hv_log_init("info", false);
+}
+
+/* Splits captured output into lines; every record must end with exactly one '\n'. */
+static char **
+log_lines(const GString *out)
+{
+    g_assert_true(out->len == 0 || out->str[out->len - 1] == '\n');
+    g_autofree char *trimmed = g_strndup(out->str, out->len > 0 ? out->len - 1 : 0);
+    return out->len == 0 ? g_new0(char *, 1) : g_strsplit(trimmed, "\n", -1);
+}
+
+static json_t *
+log_parse_line(const char *line)
+{
+    json_error_t err;
+    json_t *j = json_loads(line, JSON_REJECT_DUPLICATES, &err);
+    if (j == NULL) {
+        g_test_message("not JSON (%s): %s", err.text, line);
+    }
+    g_assert_nonnull(j);
+    g_assert_true(json_is_object(j));
+    return j;
+}
+
+static void
+test_log_text_format(void)
+{
+    GString *out = log_capture_begin("info", false);
+    HV_INFO(&(hv_log_ctx){.mint = "MintAbc", .room = "room-1", .viewer = 3}, "hello %d", 42);
+    HV_MESSAGE(NULL, "no context");
+    g_message("plain g_message");
+    HV_INFO(&(hv_log_ctx){.session = 7, .recording = 9}, "ids");
+    HV_INFO(&(hv_log_ctx){.mint = "M"}, "two\nlines");
+    log_capture_end();
+    g_auto(GStrv) lines = log_lines(out);
+    g_assert_cmpuint(g_strv_length(lines), ==, 5);
+    static const char *want[] = {
+        "INFO  hv-test-core [mint=MintAbc room=room-1 viewer=3] hello 42",
+        "INFO  hv-test-core no context",
+        "INFO  hv-test-core plain g_message",
+        "INFO  hv-test-core [session=7 recording=9] ids",
+        "INFO  hv-test-core [mint=M] two\\nlines",
+    };
+    g_autoptr(GRegex) ts =
+        g_regex_new("^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{3}Z ", 0, 0, NULL);
+    for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {
+        g_assert_true(g_regex_match(ts, lines[i], 0, NULL));
+        g_assert_cmpstr(lines[i] + 25, ==, want[i]);
+    }
+    g_string_free(out, TRUE);
+}
+
+static void
+test_log_json_fields(void)
+{
+    GString *out = log_capture_begin("info", true);
+    HV_INFO(&(hv_log_ctx){.mint = "MintAbc", .room = "room-1", .viewer = 3}, "hello");
+    HV_MESSAGE(HV_CTX_MINT("MintOnly"), "mint only");
+    g_info("no context");
+    HV_INFO(&(hv_log_ctx){.session = 7, .recording = 9}, "ids");
+    log_capture_end();
+    g_auto(GStrv) lines = log_lines(out);
+    g_assert_cmpuint(g_strv_length(lines), ==, 4);
+    g_autoptr(json_t) a = log_parse_line(lines[0]);
+    g_assert_cmpstr(json_string_value(json_object_get(a, "level")), ==, "info");
+    g_assert_cmpstr(json_string_value(json_object_get(a, "domain")), ==, "hv-test-core");
+    g_assert_cmpstr(json_string_value(json_object_get(a, "msg")), ==, "hello");
+    g_assert_cmpstr(json_string_value(json_object_get(a, "mint")), ==, "MintAbc");
+    g_assert_cmpstr(json_string_value(json_object_get(a, "room")), ==, "room-1");
+    g_assert_cmpint(json_integer_value(json_object_get(a, "viewer")), ==, 3);
+    g_assert_true(json_is_string(json_object_get(a, "ts")));
+    g_autoptr(json_t) b = log_parse_line(lines[1]);
+    g_assert_cmpstr(json_string_value(json_object_get(b, "mint")), ==, "MintOnly");
+    g_assert_null(json_object_get(b, "room"));
+    g_assert_null(json_object_get(b, "viewer"));
+    g_autoptr(json_t) c = log_parse_line(lines[2]);
+    g_assert_cmpuint(json_object_size(c), ==, 4); /* ts level domain msg */
+    g_autoptr(json_t) d = log_parse_line(lines[3]);
+    g_assert_cmpint(json_integer_value(json_object_get(d, "session")), ==, 7);
+    g_assert_cmpint(json_integer_value(json_object_get(d, "recording")), ==, 9);
+    g_assert_null(json_object_get(d, "mint"));
+    g_string_free(out, TRUE);
+}
+
+static void
+test_log_json_escaping(void)
+{
+    static const char *nasty[] = {
+        "quote \" backslash \\ slash /",
+        "new\nline\r\ttab",
+        "ctl \x01\x02\x1f del \x7f",
+        "invalid utf-8 \xff\xfe \xc3 end",
+        "truncated \xe2\x82",
+        "valid \xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xa5",
+        "{\"looks\":\"like json\"}",
+        "",
+    };
+    GString *out = log_capture_begin("info", true);
+    for (size_t i = 0; i < G_N_ELEMENTS(nasty); i++) {
+        HV_INFO(&(hv_log_ctx){.mint = nasty[i], .room = nasty[(i + 1) % G_N_ELEMENTS(nasty)]}, "%s",
+                nasty[i]);
+    }
+    log_capture_end();
+    g_auto(GStrv) lines = log_lines(out);
+    g_assert_cmpuint(g_strv_length(lines), ==, G_N_ELEMENTS(nasty));
+    for (size_t i = 0; i < G_N_ELEMENTS(nasty); i++) {
+        g_autoptr(json_t) j = log_parse_line(lines[i]);
+        const char *msg = json_string_value(json_object_get(j, "msg"));
+        g_assert_nonnull(msg);
+        g_assert_true(g_utf8_validate(msg, -1, NULL));
+        if (g_utf8_validate(nasty[i], -1, NULL)) {
+            g_assert_cmpstr(msg, ==, nasty[i]); /* round trip */
+        } else {
+            g_assert_nonnull(strstr(msg, "\xef\xbf\xbd")); /* U+FFFD */
+        }
+    }
+    g_string_free(out, TRUE);
+}
+
+static void
+test_log_levels(void)
+{
+    GString *out = log_capture_begin("info", false);
+    HV_DEBUG(NULL, "debug hidden");
+    HV_INFO(NULL, "info shown");
+    log_capture_end();
+    g_assert_null(strstr(out->str, "debug hidden"));
+    g_assert_nonnull(strstr(out->str, "info shown"));
+    g_string_truncate(out, 0);
+
+    hv_log_init("error", false);
+    hv_log_set_capture(out);
+    HV_INFO(NULL, "info hidden");
+    g_message("message hidden");
+    g_assert_false(hv_log_enabled("hv-test-core", G_LOG_LEVEL_INFO));
+    log_capture_end();
+    g_assert_cmpuint(out->len, ==, 0);
+
+    /* warnings are fatal under g_test: lift that for this one line */
+    GLogLevelFlags fatal = g_log_set_always_fatal(G_LOG_FATAL_MASK);
+    hv_log_init("warning", false);
+    hv_log_set_capture(out);
+    HV_WARNING(HV_CTX_MINT("M"), "warning shown");
+    HV_INFO(NULL, "info hidden");
+    log_capture_end();
+    g_log_set_always_fatal(fatal);
+    g_assert_nonnull(strstr(out->str, " WARN  hv-test-core [mint=M] warning shown\n"));
+    g_assert_null(strstr(out->str, "info hidden"));
+    g_string_truncate(out, 0);
+
+    hv_log_init("debug", true);
+    hv_log_set_capture(out);
+    HV_DEBUG(NULL, "debug shown");
+    log_capture_end();
+    g_assert_nonnull(strstr(out->str, "\"level\":\"debug\""));
+    g_string_truncate(out, 0);
+
+    /* G_MESSAGES_DEBUG enables debug for the domains it names only */
+    g_autofree char *saved = g_strdup(g_getenv("G_MESSAGES_DEBUG"));
+    g_setenv("G_MESSAGES_DEBUG", "hv-other,hv-test-core", TRUE);
+    hv_log_init("info", false);
+    hv_log_set_capture(out);
+    HV_DEBUG(NULL, "domain debug shown");
+    hv_log_structured("hv-third", G_LOG_LEVEL_DEBUG, NULL, "third hidden");
+    hv_log_structured("hv-other", G_LOG_LEVEL_DEBUG, NULL, "other shown");
+    if (saved != NULL) {
+        g_setenv("G_MESSAGES_DEBUG", saved, TRUE);
+    } else {
+        g_unsetenv("G_MESSAGES_DEBUG");
+    }
+    log_capture_end();
+    g_assert_nonnull(strstr(out->str, "DEBUG hv-test-core domain debug shown"));
+    g_assert_nonnull(strstr(out->str, "DEBUG hv-other other shown"));
+    g_assert_null(strstr(out->str, "third hidden"));
+    g_string_free(out, TRUE);
+}
+
+static void
+test_log_masks_secrets(void)
+{
+    static const char api_token[] = "s3cr3t-api-token-0123456789";
+    hv_log_add_secret(api_token);
+    for (int json = 0; json <= 1; json++) {
+        GString *out = log_capture_begin("debug", json);
+        HV_INFO(NULL, "connecting to ws://127.0.0.1:7880/rtc?access_token=%s&protocol=17", LOG_JWT);
+        HV_INFO(NULL, "join response {\"token\":\"%s\"}", LOG_JWT);
+        HV_INFO(NULL, "bare %s end", LOG_JWT);
+        HV_INFO(NULL, "GET /api/live-sessions?token=%s HTTP/1.1", api_token);
+        HV_INFO(NULL, "Authorization: Bearer %s", api_token);
+        HV_INFO(NULL, "Cookie: session=abcdefghijklmnopqrstuvwxyz; other=1");
+        HV_INFO(NULL, "api token %s in text", api_token);
+        g_message("/rtc?access_token=%s", LOG_JWT); /* plain GLib calls too */
+        HV_INFO(HV_CTX_MINT(LOG_JWT), "even in context");
+        log_capture_end();
+        g_assert_null(strstr(out->str, LOG_JWT));
+        g_assert_null(strstr(out->str, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"));
+        g_assert_null(strstr(out->str, api_token));
+        g_assert_null(strstr(out->str, "abcdefghijklmnopqrstuvwxyz"));
+        g_assert_nonnull(strstr(out->str, "access_token=eyJhbG…&protocol=17"));
+        g_assert_nonnull(strstr(out->str, "token=s3cr3t…"));
+        g_assert_nonnull(strstr(out->str, "Bearer s3cr3t…"));
+        g_auto(GStrv) lines = log_lines(out);
+        g_assert_cmpuint(g_strv_length(lines), ==, 9);
+        for (guint i = 0; json && lines[i] != NULL; i++) {
+            g_autoptr(json_t) j = log_parse_line(lines[i]);
+        }
+        g_string_free(out, TRUE);
+    }
+    /* the rule itself: short values stay, words inside other words are not JWTs */
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"a=1&token=short&b=2", "a=1&token=short&b=2"},
+        {"refresh_token=abcdefghij", "refresh_token=abcdef…"},
+        {"mint 7eyJabcdefghijklmnop.qrs stays", "mint 7eyJabcdefghijklmnop.qrs stays"},
+        {"eyJabc.def short", "eyJabc.def short"},
+        {"no secrets here", "no secrets here"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *got = hv_log_mask_secrets(cases[i].in);
+        g_assert_cmpstr(got, ==, cases[i].out);
+    }
+}
+
+static void
+test_log_rate_limit(void)
+{
+    hv_log_limit lim = {0};
+    uint64_t n = 99;
+    g_assert_true(hv_log_limit_pass(&lim, (int64_t)3600 * G_USEC_PER_SEC, &n));
+    g_assert_cmpuint(n, ==, 0);
+    for (int i = 0; i < 5; i++) {
+        g_assert_false(hv_log_limit_pass(&lim, (int64_t)3600 * G_USEC_PER_SEC, &n));
+    }
+    lim.next_us = g_get_monotonic_time() - 1; /* the interval is over */
+    g_assert_true(hv_log_limit_pass(&lim, (int64_t)3600 * G_USEC_PER_SEC, &n));
+    g_assert_cmpuint(n, ==, 5);
+    g_assert_false(hv_log_limit_pass(&lim, (int64_t)3600 * G_USEC_PER_SEC, NULL));
+
+    /* the macro: one line for 1000 calls within the interval */
+    GString *out = log_capture_begin("debug", false);
+    for (int i = 0; i < 1000; i++) {
+        HV_LOG_RATELIMITED(G_LOG_LEVEL_DEBUG, 3600, HV_CTX_MINT("M"), "frame %d dropped", i);
+    }
+    log_capture_end();
+    g_assert_true(g_str_has_suffix(out->str, "[mint=M] frame 0 dropped\n"));
+    g_auto(GStrv) lines = log_lines(out);
+    g_assert_cmpuint(g_strv_length(lines), ==, 1);
+    /* the next line that passes reports the count */
+    g_string_truncate(out, 0);
+    hv_log_limit lim2 = {0};
+    hv_log_init("info", false);
+    hv_log_set_capture(out);
+    for (int i = 0; i < 4; i++) {
+        hv_log_limited("hv-test-core", G_LOG_LEVEL_INFO, &lim2, 0, NULL, "again %d", i);
+        lim2.next_us = i < 2 ? G_MAXINT64 : 0; /* refuse the next two, then let one pass */
+    }
+    log_capture_end();
+    g_assert_nonnull(strstr(out->str, "again 0\n"));
+    g_assert_nonnull(strstr(out->str, "again 3 (2 more suppressed)\n"));
+    g_assert_null(strstr(out->str, "again 1"));
+    g_string_free(out, TRUE);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1240,6 +1528,14 @@ main(int argc, char **argv)
     g_test_add_func("/core/config/file/secret-mode", test_config_file_secret_mode);
     g_test_add_func("/core/config/file/print-sources", test_config_file_print_sources);
     g_test_add_func("/core/config/file/example", test_config_file_example);
+
+    /* logging */
+    g_test_add_func("/core/log/text-format", test_log_text_format);
+    g_test_add_func("/core/log/json-fields", test_log_json_fields);
+    g_test_add_func("/core/log/json-escaping", test_log_json_escaping);
+    g_test_add_func("/core/log/levels", test_log_levels);
+    g_test_add_func("/core/log/masks-secrets", test_log_masks_secrets);
+    g_test_add_func("/core/log/rate-limit", test_log_rate_limit);
 
     return g_test_run();
 }
