@@ -269,11 +269,17 @@ on_media_candidate(const char *candidate, const char *sdp_mid, int mline_index, 
     }
 }
 
+static void mark_flowing(hv_live_session *s);
+
 static void
 on_media_track(const char *mid, const char *kind, const char *codec, void *user_data)
 {
     hv_live_session *s = user_data;
     HV_INFO(S_CTX(s), "receiving %s (%s) on mid %s", kind, codec, mid);
+    /* webrtcbin adds a track's pad when its first RTP packet arrives: media flows, even when
+     * nothing decodes it (no viewer yet, or a recording only). Without this, a session nobody
+     * watches stayed "reconnecting" after a reconnect, and its ICE timer could fire. */
+    mark_flowing(s);
     hv_live_rec_on_track(s, kind, codec);
 }
 

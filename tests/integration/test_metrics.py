@@ -282,9 +282,9 @@ def test_session_frames_histograms_and_viewers_move():
         assert page.value("haven_sessions_started_total") == 1
         assert page.value("haven_viewers") == 0
         # Nobody watches: frames arrive but are not decoded.
-        time.sleep(1.0)
-        idle = Page(h)
-        assert idle.value("haven_session_video_frames_received_total", mint=MINT) > 0
+        idle = wait_metric(
+            h, lambda p: (p.get("haven_session_video_frames_received_total", mint=MINT) or 0) > 30,
+            15, "frames received with no viewer")
         decoded_idle = idle.value("haven_session_video_frames_decoded_total", mint=MINT)
         v = Viewer(h, query="?audio_rate=48000&audio_channels=1")
         page = wait_metric(h, lambda p: p.get("haven_viewers") == 1, 10, "one viewer")
@@ -348,12 +348,14 @@ def test_slow_viewer_is_culled_and_counted():
                              stage="viewer")
         print(f"# culled: {chunks:.0f} audio chunks never delivered, {dropped:.0f} frames "
               f"skipped for the slow viewer", flush=True)
-        assert chunks > 4, chunks  # more than the 4-chunk backlog behind
+        assert chunks > 25, chunks  # more than the backlog behind
         assert dropped > 0
         assert fast.closed is None and fast.frames > 0
         slow.ws.sock.close()
         fast.ws.close()
-    with_session(body_fn, env={"HAVEN_AUDIO_BACKLOG": "4"})
+    # Half a second of audio: the stalled viewer's socket buffers fill up with JPEGs within a
+    # few seconds, then its video is skipped and its audio falls that far behind.
+    with_session(body_fn, env={"HAVEN_AUDIO_BACKLOG": "25"})
 
 
 def test_reconnects_are_counted():
