@@ -160,8 +160,11 @@ hv_log_mask_secrets(const char *text)
             const char *word;
             const char *stop; /* characters that end the value */
         } creds[] = {
-            {"token=", "& \t\r\n\"'<>,;"},
-            {"Bearer ", " \t\r\n\"',;"},
+            /* A value ends where a URL query or a header value does: API tokens may hold any
+             * visible character, so ',' or ';' inside one must not end the masking early and
+             * print the rest (fuzz-http_route found that). */
+            {"token=", "& \t\r\n\"'"},
+            {"Bearer ", " \t\r\n\"'"},
             {"Cookie: ", "\r\n\""},
             {"Set-Cookie: ", "\r\n\""},
         };

@@ -62,6 +62,22 @@ def _unreported_at_exit():
 atexit.register(_unreported_at_exit)
 
 
+def import_debian(name):
+    """Imports a module from one of Debian's python3-* packages (the test dependencies
+    tools/install-deps.sh installs). meson's python3 may be another Python (pyenv's) that cannot
+    see them: then the running test script starts again under Debian's /usr/bin/python3."""
+    import importlib
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        debian = "/usr/bin/python3"
+        if os.path.exists(debian) and \
+                os.path.realpath(sys.executable) != os.path.realpath(debian):
+            sys.stdout.flush()
+            os.execv(debian, [debian] + sys.argv)
+        raise
+
+
 def base_env(extra=None):
     """PATH and the sanitizer variables, plus extra: the environment for a haven process."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}

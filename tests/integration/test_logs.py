@@ -17,12 +17,11 @@ import json
 import os
 import re
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import ROOT, Fake, Haven, Sfu, request, run_tap  # noqa: E402
-from wsclient import Closed, WebSocket  # noqa: E402
+from wsclient import FrameCounter  # noqa: E402
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
 MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"  # live in the fixture roster
@@ -42,32 +41,8 @@ TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (CRIT|ERROR|WAR
 fake = Fake()
 
 
-class Viewer:
-    """Counts the JPEG frames a viewer WebSocket receives, in a thread."""
-
-    def __init__(self, h, query=""):
-        self.ws = WebSocket("127.0.0.1", h.port, f"/api/live-sessions/ws/live/{MINT}{query}")
-        self.frames = 0
-        self.closed = None
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        try:
-            while True:
-                kind, _ = self.ws.recv()
-                if kind == "binary":
-                    self.frames += 1
-        except Closed as c:
-            self.closed = (c.code, c.reason)
-        except (OSError, ConnectionError) as e:
-            self.closed = ("error", str(e))
-
-    def wait_frames(self, n, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.frames < n:
-            time.sleep(0.05)
-        assert self.frames >= n, f"{self.frames} frames, expected {n}"
+def Viewer(h, query="", read=True):
+    return FrameCounter(h.port, MINT, query, read)
 
 
 def post(h, path, body, headers=None):

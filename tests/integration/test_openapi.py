@@ -29,16 +29,12 @@ import tempfile
 import threading
 import time
 
-try:
-    from jsonschema import Draft202012Validator, RefResolver
-except ImportError:
-    if os.path.realpath(sys.executable) != os.path.realpath("/usr/bin/python3") and \
-            os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Fake, Haven, Sfu, request, run_tap  # noqa: E402
+from harness import ROOT, Fake, Haven, Sfu, import_debian, request, run_tap  # noqa: E402
+
+# Debian's python3-jsonschema (Draft 2020-12, as OpenAPI 3.1 uses).
+jsonschema = import_debian("jsonschema")
+Draft202012Validator, RefResolver = jsonschema.Draft202012Validator, jsonschema.RefResolver
 from wsclient import Closed, WebSocket  # noqa: E402
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")

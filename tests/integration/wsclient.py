@@ -8,6 +8,8 @@ import base64
 import os
 import socket
 import struct
+import threading
+import time
 
 
 class Closed(Exception):
@@ -111,3 +113,34 @@ class WebSocket:
         except OSError:
             pass
         self.sock.close()
+
+
+class FrameCounter:
+    """A viewer on haven's viewer socket that counts the JPEG frames it receives, reading in a
+    thread (read=False: connects and never reads, a stalled viewer). closed is (code, reason)
+    once the connection ends."""
+
+    def __init__(self, port, mint, query="", read=True):
+        self.ws = WebSocket("127.0.0.1", port, f"/api/live-sessions/ws/live/{mint}{query}")
+        self.frames = 0
+        self.closed = None
+        if read:
+            self.thread = threading.Thread(target=self._run, daemon=True)
+            self.thread.start()
+
+    def _run(self):
+        try:
+            while True:
+                kind, _ = self.ws.recv()
+                if kind == "binary":
+                    self.frames += 1
+        except Closed as c:
+            self.closed = (c.code, c.reason)
+        except (OSError, ConnectionError) as e:
+            self.closed = ("error", str(e))
+
+    def wait_frames(self, n, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.frames < n:
+            time.sleep(0.05)
+        assert self.frames >= n, f"{self.frames} frames, expected {n}"

@@ -1448,6 +1448,9 @@ test_log_masks_secrets(void)
         {"mint 7eyJabcdefghijklmnop.qrs stays", "mint 7eyJabcdefghijklmnop.qrs stays"},
         {"eyJabc.def short", "eyJabc.def short"},
         {"no secrets here", "no secrets here"},
+        /* an API token may hold ',' or ';': the value goes on to the query's '&' */
+        {"token=ab,cdefgh;ij&x=1", "token=ab,cde…&x=1"},
+        {"Authorization: Bearer ab;cdefgh,ij", "Authorization: Bearer ab;cde…"},
     };
     for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *got = hv_log_mask_secrets(cases[i].in);
