@@ -5,6 +5,7 @@
  * video on/off switch, renegotiation (and the 1.22 m-line reuse refusal), bad offers, and that
  * nothing is called after hv_media_session_free. Needs a loopback interface (run in unshare -n).
  */
+#include "core/metrics.h"
 #include "media/media.h"
 #include "sender.h"
 
@@ -614,6 +615,14 @@ test_session_vp8(void)
     hv_media_stats st;
     hv_media_session_get_stats(fx.s, &st);
     g_assert_cmpstr(st.video_codec, ==, "VP8");
+    /* Every decoded frame was received first; JPEG encoding and decoding were timed. */
+    g_assert_cmpuint(st.video_frames_received, >, 0);
+    g_assert_cmpuint(st.video_frames_received, >=, st.video_frames_decoded);
+    g_autoptr(GString) page = g_string_new(NULL);
+    hv_metrics_write_registry(page);
+    g_assert_null(strstr(page->str, "\nhaven_jpeg_encode_seconds_count 0\n"));
+    g_assert_null(strstr(page->str, "\nhaven_video_decode_seconds_count 0\n"));
+    g_assert_nonnull(strstr(page->str, "\nhaven_jpeg_encode_seconds_count "));
     check_audio(&fx);
     g_assert_true(track_seen(&fx, "audio", "OPUS"));
     hv_media_session_request_keyframe(fx.s);
