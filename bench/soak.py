@@ -39,6 +39,19 @@ def fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def get_metrics(port):
+    """GET /metrics as {sample name with labels: value}: scraped every sample, so a soak also
+    runs the metrics page for its whole length."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
 def get_json(port, path):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
         return json.loads(r.read())
@@ -138,6 +151,7 @@ def main():
     rnd = random.Random(1)
     viewers = []
     joins = leaves = abrupt = stalls = 0
+    metrics, scrapes, scrape_errors = {}, 0, 0
     samples = []
     start = time.monotonic()
     end = start + a.minutes * 60
@@ -153,6 +167,11 @@ def main():
             except OSError:
                 nview = -1
             samples.append((now - start, rss_kib(a.pid), fds(a.pid), nview))
+            try:
+                metrics = get_metrics(a.port)
+                scrapes += 1
+            except OSError:
+                scrape_errors += 1
             next_sample += a.interval
             el = int(now - start)
             print(f"soak: {el // 60:02d}:{el % 60:02d} rss {samples[-1][1] / 1024:.1f} MiB, "
@@ -183,8 +202,9 @@ def main():
     rec = active["sessions"][0]["recording"] if active["sessions"] else None
     with open(a.log) as f:
         log = f.read()
-    bad = [l for l in log.splitlines() if "CRITICAL" in l or "ERROR" in l or " E " in l]
-    warnings = [l for l in log.splitlines() if "WARNING" in l]
+    # The text format's levels: CRIT, ERROR, WARN, INFO, DEBUG (docs/OPERATIONS.md "Logs").
+    bad = [l for l in log.splitlines() if " CRIT " in l or " ERROR " in l]
+    warnings = [l for l in log.splitlines() if " WARN " in l]
     csv_path = os.path.splitext(a.svg)[0] + ".csv"
     with open(csv_path, "w", newline="") as f:
         w = csv.writer(f)
@@ -203,7 +223,7 @@ def main():
              f"fds besides viewer sockets {fd_lo}–{fd_hi}")
     svg(samples, a.svg, title)
     ok = (growth_mib < 8 and fd_hi - fd_lo <= 4 and not bad and rec is not None
-          and rec["status"] == "recording")
+          and rec["status"] == "recording" and scrape_errors == 0)
     print(f"soak: {a.minutes:g} min, {len(samples)} samples every {a.interval:g} s; viewers: "
           f"{joins} joined, {leaves} left ({abrupt} abruptly), {stalls} stalled")
     print(f"soak: RSS after the {WARMUP_S // 60}-min warm-up: first fifth {first / 1024:.1f} MiB, "
@@ -214,6 +234,14 @@ def main():
     print(f"soak: log: {len(bad)} error line(s), {len(warnings)} warning(s)"
           + ("".join("\n  " + l for l in (bad + warnings)[:10])))
     print(f"soak: recording: {json.dumps(rec)}")
+    m = f'{{mint="{a.mint}"}}'
+    print(f"soak: /metrics scraped {scrapes} times ({scrape_errors} failed); at the end: "
+          + ", ".join(f"{k} {metrics.get(k, float('nan')):.0f}" for k in (
+              f"haven_session_video_frames_received_total{m}",
+              f"haven_session_video_frames_sent_total{m}",
+              'haven_viewers_culled_total{reason="audio_backlog"}',
+              "haven_reconnects_total", "haven_recording_written_bytes_total",
+              "process_open_fds")))
     print(f"soak: curve {a.svg}, samples {csv_path}")
     print(f"soak: {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
