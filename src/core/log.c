@@ -127,13 +127,6 @@ jwt_len(const char *p)
     return dots >= 1 && n >= 16 ? n : 0;
 }
 
-/* Length of the value of a credential that starts at p: after "token=", "Bearer ", "Cookie: ". */
-static size_t
-value_len(const char *p, const char *stop)
-{
-    return strcspn(p, stop);
-}
-
 static bool
 ascii_prefix(const char *p, const char *word)
 {
@@ -176,7 +169,7 @@ hv_log_mask_secrets(const char *text)
                 size_t w = strlen(creds[i].word);
                 g_string_append_len(out, p, (gssize)w);
                 p += w;
-                n = value_len(p, creds[i].stop);
+                n = strcspn(p, creds[i].stop); /* the value, after the word */
                 append_masked(out, p, n);
                 p += n;
                 hit = true;
@@ -494,6 +487,15 @@ hv_log_structured(const char *domain, GLogLevelFlags level, const hv_log_ctx *ct
     va_start(ap, fmt);
     log_va(domain, level, ctx, 0, fmt, ap);
     va_end(ap);
+}
+
+void
+hv_log_structured_va(const char *domain, GLogLevelFlags level, const hv_log_ctx *ctx,
+                     const char *fmt, va_list ap)
+{
+    if (hv_log_enabled(domain, level)) {
+        log_va(domain, level, ctx, 0, fmt, ap);
+    }
 }
 
 void

@@ -18,6 +18,7 @@
 #define HV_CORE_LOG_H
 
 #include <glib.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -40,6 +41,10 @@ typedef struct {
  * where GLib's g_log would make them fatal (G_DEBUG=fatal-warnings, g_test). */
 void hv_log_structured(const char *domain, GLogLevelFlags level, const hv_log_ctx *ctx,
                        const char *fmt, ...) G_GNUC_PRINTF(4, 5);
+
+/* The same with a va_list, for modules' own wrappers that add their context. */
+void hv_log_structured_va(const char *domain, GLogLevelFlags level, const hv_log_ctx *ctx,
+                          const char *fmt, va_list ap);
 
 /* The context argument is part of __VA_ARGS__ so that a compound literal with commas in it
  * (&(hv_log_ctx){.mint = m, .room = r}) can be written inline. */

@@ -11,27 +11,38 @@
 typedef struct {
     const char *name;
     const char *help;
-    bool labelled; /* its series carry labels: none is shown before the first event */
+    /* Series shown as 0 before their first event, so rates and alerts work from the start:
+     * "" for a family without labels; the known label sets of a labelled one (NULL-ended).
+     * Other labelled series appear with their first event. */
+    const char *const *presets;
 } family_def;
+
+static const char *const unlabelled[] = {"", NULL};
+static const char *const ended_statuses[] = {"status=\"ended\"", "status=\"failed\"",
+                                             "status=\"stopped\"", NULL};
+static const char *const cull_reasons[] = {"reason=\"audio_backlog\"", "reason=\"event_queue\"",
+                                           NULL};
 
 /* Every counter family haven counts. Labels are documented in docs/OPERATIONS.md. */
 static const family_def counter_families[] = {
     {"haven_upstream_requests_total",
-     "Requests to pump.fun, by endpoint and HTTP status (\"error\": no HTTP answer).", true},
+     "Requests to pump.fun, by endpoint and HTTP status (\"error\": no HTTP answer).", NULL},
     {"haven_upstream_errors_total",
      "Failed requests to pump.fun, by endpoint and reason (http: a status outside 2xx/3xx, "
      "challenge: Cloudflare, timeout, network, too_large).",
-     true},
+     NULL},
     {"haven_sessions_started_total", "Live sessions created (a start for a mint without one).",
-     false},
+     unlabelled},
     {"haven_sessions_ended_total",
-     "Live sessions that ended, by final status (stopped, ended, failed).", true},
-    {"haven_reconnects_total", "Full reconnects of live sessions to their LiveKit room.", false},
+     "Live sessions that ended, by final status (stopped, ended, failed).", ended_statuses},
+    {"haven_reconnects_total", "Full reconnects of live sessions to their LiveKit room.",
+     unlabelled},
     {"haven_viewers_culled_total",
-     "Viewer WebSockets closed for falling behind, by reason (audio_backlog, event_queue).", true},
+     "Viewer WebSockets closed for falling behind, by reason (audio_backlog, event_queue).",
+     cull_reasons},
     {"haven_audio_chunks_culled_total",
      "Audio chunks culled viewers never received: their unread backlog when they were closed.",
-     false},
+     unlabelled},
 };
 
 typedef struct {
@@ -63,19 +74,9 @@ typedef struct {
 
 static histogram_state histograms[HV_METRICS_N_HISTOGRAMS];
 
-/* family name → GTree (labels string → uint64_t*), main thread only. */
+/* family name → GTree (labels string → uint64_t*), main thread only; made with the presets
+ * on first use (registry()). */
 static GHashTable *counters;
-
-static const family_def *
-counter_def(const char *family)
-{
-    for (size_t i = 0; i < G_N_ELEMENTS(counter_families); i++) {
-        if (strcmp(counter_families[i].name, family) == 0) {
-            return &counter_families[i];
-        }
-    }
-    return NULL;
-}
 
 static int
 cmp_labels(gconstpointer a, gconstpointer b, gpointer user_data)
@@ -83,36 +84,50 @@ cmp_labels(gconstpointer a, gconstpointer b, gpointer user_data)
     return strcmp(a, b);
 }
 
-void
-hv_metrics_count(const char *family, const char *labels, uint64_t n)
+static void
+series_add(GTree *series, const char *labels, uint64_t n)
 {
-    const family_def *def = counter_def(family);
-    if (def == NULL) {
-        g_critical("metrics: no counter family %s", family);
-        return;
+    uint64_t *v = g_tree_lookup(series, labels);
+    if (v == NULL) {
+        v = g_new0(uint64_t, 1);
+        g_tree_insert(series, g_strdup(labels), v);
     }
+    *v += n;
+}
+
+static GHashTable *
+registry(void)
+{
     if (counters == NULL) {
         counters =
             g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)g_tree_destroy);
+        for (size_t i = 0; i < G_N_ELEMENTS(counter_families); i++) {
+            const family_def *def = &counter_families[i];
+            GTree *series = g_tree_new_full(cmp_labels, NULL, g_free, g_free);
+            for (const char *const *p = def->presets; p != NULL && *p != NULL; p++) {
+                series_add(series, *p, 0);
+            }
+            g_hash_table_insert(counters, (gpointer)def->name, series);
+        }
     }
-    GTree *series = g_hash_table_lookup(counters, def->name);
+    return counters;
+}
+
+void
+hv_metrics_count(const char *family, const char *labels, uint64_t n)
+{
+    GTree *series = g_hash_table_lookup(registry(), family);
     if (series == NULL) {
-        series = g_tree_new_full(cmp_labels, NULL, g_free, g_free);
-        g_hash_table_insert(counters, (gpointer)def->name, series);
+        g_critical("metrics: no counter family %s", family);
+        return;
     }
-    const char *key = labels != NULL ? labels : "";
-    uint64_t *v = g_tree_lookup(series, key);
-    if (v == NULL) {
-        v = g_new0(uint64_t, 1);
-        g_tree_insert(series, g_strdup(key), v);
-    }
-    *v += n;
+    series_add(series, labels != NULL ? labels : "", n);
 }
 
 uint64_t
 hv_metrics_counter_value(const char *family, const char *labels)
 {
-    GTree *series = counters != NULL ? g_hash_table_lookup(counters, family) : NULL;
+    GTree *series = g_hash_table_lookup(registry(), family);
     uint64_t *v = series != NULL ? g_tree_lookup(series, labels != NULL ? labels : "") : NULL;
     return v != NULL ? *v : 0;
 }
@@ -247,17 +262,8 @@ hv_metrics_write_registry(GString *out)
     for (size_t i = 0; i < G_N_ELEMENTS(counter_families); i++) {
         const family_def *def = &counter_families[i];
         hv_metrics_write_header(out, def->name, "counter", def->help);
-        GTree *series = counters != NULL ? g_hash_table_lookup(counters, def->name) : NULL;
-        if (series == NULL || g_tree_nnodes(series) == 0) {
-            /* An unlabelled counter shows 0 from the start, so alerts see it exist; labelled
-             * series appear with their first event (or a hv_metrics_count(…, 0) at startup). */
-            if (!def->labelled) {
-                hv_metrics_write_sample(out, def->name, NULL, 0);
-            }
-            continue;
-        }
         void *ctx[2] = {out, (void *)def->name};
-        g_tree_foreach(series, write_series, ctx);
+        g_tree_foreach(g_hash_table_lookup(registry(), def->name), write_series, ctx);
     }
     for (int h = 0; h < HV_METRICS_N_HISTOGRAMS; h++) {
         write_histogram(out, (hv_metrics_histogram)h);

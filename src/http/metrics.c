@@ -203,18 +203,6 @@ write_process(GString *out, const hv_http_deps *deps)
 void
 hv_http_handle_metrics(hv_http_exchange *ex)
 {
-    /* Labelled counters whose label values are known in advance show 0 before their first
-     * event, so a rate() or an alert on them works from the start. */
-    static const char *const culled[] = {"audio_backlog", "event_queue"};
-    static const char *const ended[] = {"stopped", "ended", "failed"};
-    for (size_t i = 0; i < G_N_ELEMENTS(culled); i++) {
-        g_autofree char *l = hv_metrics_labels("reason", culled[i], NULL);
-        hv_metrics_count("haven_viewers_culled_total", l, 0);
-    }
-    for (size_t i = 0; i < G_N_ELEMENTS(ended); i++) {
-        g_autofree char *l = hv_metrics_labels("status", ended[i], NULL);
-        hv_metrics_count("haven_sessions_ended_total", l, 0);
-    }
     g_autoptr(GString) out = g_string_sized_new(8192);
     hv_metrics_write_header(out, "haven_build_info", "gauge", "haven's version (value 1).");
     g_autofree char *labels = hv_metrics_labels("version", ex->deps->version, NULL);

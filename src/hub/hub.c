@@ -40,7 +40,7 @@ struct hv_hub_channel {
     unsigned n_viewers;
     float latency_ms[HV_HUB_LATENCY_SAMPLES]; /* ring of the last sends' latencies */
     unsigned latency_n, latency_next;
-    hv_hub_viewer_stats totals; /* every viewer's sends and drops, departed ones included */
+    hv_hub_viewer_stats departed; /* the stats of viewers that left, summed */
 };
 
 struct hv_hub_viewer {
@@ -236,7 +236,6 @@ hv_hub_channel_publish_video(hv_hub_channel *ch, hv_hub_msg *jpeg, int width, in
         hv_hub_viewer *v = l->data;
         if (v->pending_video != NULL) {
             v->stats.video_dropped++; /* latest wins: the unsent one is skipped */
-            ch->totals.video_dropped++;
             hv_hub_msg_unref(v->pending_video);
         }
         v->pending_video = hv_hub_msg_ref(jpeg);
@@ -328,6 +327,16 @@ hv_hub_channel_video_size(const hv_hub_channel *ch, int *width, int *height)
     *height = ch->height;
 }
 
+static void
+add_stats(hv_hub_viewer_stats *sum, const hv_hub_viewer_stats *v)
+{
+    sum->video_sent += v->video_sent;
+    sum->video_dropped += v->video_dropped;
+    sum->audio_sent += v->audio_sent;
+    sum->events_sent += v->events_sent;
+    sum->bytes_sent += v->bytes_sent;
+}
+
 /* ---- viewers ------------------------------------------------------------------------------ */
 
 hv_hub_viewer *
@@ -374,6 +383,7 @@ hv_hub_viewer_free(hv_hub_viewer *v)
     if (ch != NULL) {
         ch->viewers = g_list_remove(ch->viewers, v);
         ch->n_viewers--;
+        add_stats(&ch->departed, &v->stats);
         audio_ring *r = v->ring;
         if (r != NULL && --r->users == 0) {
             g_ptr_array_remove(ch->rings, r);
@@ -425,7 +435,6 @@ hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
         *reason = v->cull_reason;
         return HV_HUB_CULLED;
     }
-    hv_hub_viewer_stats before = v->stats;
     hv_hub_msg *m = g_queue_pop_head(&v->events);
     if (m != NULL) {
         v->stats.events_sent++;
@@ -453,13 +462,6 @@ hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
         return HV_HUB_NOTHING;
     }
     v->stats.bytes_sent += m->len;
-    if (v->ch != NULL) {
-        hv_hub_viewer_stats *t = &v->ch->totals;
-        t->events_sent += v->stats.events_sent - before.events_sent;
-        t->audio_sent += v->stats.audio_sent - before.audio_sent;
-        t->video_sent += v->stats.video_sent - before.video_sent;
-        t->bytes_sent += m->len;
-    }
     *msg = m;
     return HV_HUB_SEND;
 }
@@ -467,7 +469,10 @@ hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
 void
 hv_hub_channel_get_totals(const hv_hub_channel *ch, hv_hub_viewer_stats *out)
 {
-    *out = ch->totals;
+    *out = ch->departed;
+    for (GList *l = ch->viewers; l != NULL; l = l->next) {
+        add_stats(out, &((const hv_hub_viewer *)l->data)->stats);
+    }
 }
 
 void

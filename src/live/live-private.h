@@ -51,7 +51,6 @@ struct hv_live_session {
     bool video_needed;
     GHashTable *audio_formats; /* "rate/channels" → count */
     int last_width, last_height;
-    uint64_t bytes_before_reconnects;
     hv_media_stats media_before; /* counters of the peer connections before the current one */
     uint64_t reconnects;
     char *end_reason;

@@ -76,7 +76,7 @@ free_connection(hv_live_session *s)
     if (s->media != NULL) {
         hv_media_stats st;
         hv_media_session_get_stats(s->media, &st);
-        s->bytes_before_reconnects += st.bytes_received;
+        s->media_before.bytes_received += st.bytes_received;
         s->media_before.video_frames_received += st.video_frames_received;
         s->media_before.video_frames_decoded += st.video_frames_decoded;
         s->media_before.video_frames_encoded += st.video_frames_encoded;
@@ -897,7 +897,7 @@ session_json(hv_live_session *s)
         (json_int_t)st.video_frames_encoded, "audio", "codec",
         st.audio_codec[0] != '\0' ? st.audio_codec : NULL, "chunks", (json_int_t)st.audio_chunks,
         "started_at", started, "uptime_s", (double)(hv_now_ms() - s->started_ms) / 1000.0,
-        "bytes_received", (json_int_t)(s->bytes_before_reconnects + st.bytes_received),
+        "bytes_received", (json_int_t)(s->media_before.bytes_received + st.bytes_received),
         "reconnects", (json_int_t)s->reconnects);
     /* RTP arrival → handed to a viewer's socket, over the last video sends */
     json_object_set_new(out, "latency_ms", latency);
@@ -959,7 +959,7 @@ hv_live_session_metrics_list(hv_live *live)
             .frames_dropped_viewer = sent.video_dropped,
             .audio_chunks = b->audio_chunks + st.audio_chunks,
             .audio_sent = sent.audio_sent,
-            .bytes_received = s->bytes_before_reconnects + st.bytes_received,
+            .bytes_received = b->bytes_received + st.bytes_received,
             .reconnects = s->reconnects,
         };
         g_array_append_val(out, m);

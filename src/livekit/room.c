@@ -98,15 +98,11 @@ static void room_fail(hv_lk_room *room, hv_lk_close_reason reason, bool retryabl
 static void
 room_log(const hv_lk_room *room, GLogLevelFlags level, const char *fmt, ...)
 {
-    if (!hv_log_enabled(G_LOG_DOMAIN, level)) {
-        return;
-    }
+    hv_log_ctx ctx = {.mint = room->log_mint, .room = room->log_name};
     va_list ap;
     va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    hv_log_structured_va(G_LOG_DOMAIN, level, &ctx, fmt, ap);
     va_end(ap);
-    hv_log_ctx ctx = {.mint = room->log_mint, .room = room->log_name};
-    hv_log_structured(G_LOG_DOMAIN, level, &ctx, "%s", msg);
 }
 
 const char *

@@ -395,11 +395,10 @@ account_packet(hv_media_branch *b, GstBuffer *buf, bool enabled, int64_t now_us)
 {
     GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
     if (gst_rtp_buffer_map(buf, GST_MAP_READ, &rtp)) {
-        hv_media_stats_add_bytes(b->s, gst_rtp_buffer_get_payload_len(&rtp));
         uint32_t ts = gst_rtp_buffer_get_timestamp(&rtp);
-        if (b->is_video && (!b->have_rtp_ts || ts != b->last_rtp_ts)) {
-            hv_media_stats_frame_received(b->s); /* a new RTP timestamp is a new frame */
-        }
+        /* a new RTP timestamp on a video track is a new frame */
+        hv_media_stats_packet(b->s, gst_rtp_buffer_get_payload_len(&rtp),
+                              b->is_video && (!b->have_rtp_ts || ts != b->last_rtp_ts));
         if (!b->have_rtp_ts) {
             b->have_rtp_ts = true;
             b->ext_rtp_ts = ts;

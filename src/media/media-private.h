@@ -109,8 +109,8 @@ void hv_media_post(hv_media_session *s, GSourceFunc fn, void *data, GDestroyNoti
 /* Any thread: hands a finished frame (transfer full) to the main thread's mailbox. */
 void hv_media_post_frame(hv_media_session *s, hv_frame *f);
 /* Streaming threads: counters. */
-void hv_media_stats_add_bytes(hv_media_session *s, uint64_t n);
-void hv_media_stats_frame_received(hv_media_session *s);
+/* One RTP packet: its payload bytes, and whether it starts a new video frame. */
+void hv_media_stats_packet(hv_media_session *s, uint64_t payload_bytes, bool new_video_frame);
 void hv_media_stats_decoded(hv_media_session *s, int64_t now_us);
 void hv_media_stats_size(hv_media_session *s, int width, int height);
 void hv_media_stats_encoded(hv_media_session *s);

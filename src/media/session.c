@@ -24,15 +24,11 @@ static unsigned next_session_id = 1; /* atomic */
 void
 hv_media_log(const hv_media_session *s, GLogLevelFlags level, const char *fmt, ...)
 {
-    if (!hv_log_enabled(G_LOG_DOMAIN, level)) {
-        return;
-    }
+    hv_log_ctx ctx = {.mint = s->log_mint, .room = s->log_room};
     va_list ap;
     va_start(ap, fmt);
-    g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+    hv_log_structured_va(G_LOG_DOMAIN, level, &ctx, fmt, ap);
     va_end(ap);
-    hv_log_ctx ctx = {.mint = s->log_mint, .room = s->log_room};
-    hv_log_structured(G_LOG_DOMAIN, level, &ctx, "%s", msg);
 }
 
 /* ---- lifetime --------------------------------------------------------------------------- */
@@ -191,18 +187,11 @@ hv_media_post_frame(hv_media_session *s, hv_frame *f)
 /* ---- stats ------------------------------------------------------------------------------ */
 
 void
-hv_media_stats_add_bytes(hv_media_session *s, uint64_t n)
+hv_media_stats_packet(hv_media_session *s, uint64_t payload_bytes, bool new_video_frame)
 {
     g_mutex_lock(&s->stats_lock);
-    s->stats.bytes_received += n;
-    g_mutex_unlock(&s->stats_lock);
-}
-
-void
-hv_media_stats_frame_received(hv_media_session *s)
-{
-    g_mutex_lock(&s->stats_lock);
-    s->stats.video_frames_received++;
+    s->stats.bytes_received += payload_bytes;
+    s->stats.video_frames_received += new_video_frame ? 1 : 0;
     g_mutex_unlock(&s->stats_lock);
 }
 

@@ -45,6 +45,9 @@ test_counters(void)
     g_assert_cmpfloat(sample(before, "haven_reconnects_total"), ==, 0);
     g_assert_null(strstr(before, "haven_upstream_requests_total{"));
     g_assert_nonnull(strstr(before, "# TYPE haven_upstream_requests_total counter\n"));
+    /* Known label sets of a labelled family are there at 0 from the start. */
+    g_assert_cmpfloat(sample(before, "haven_viewers_culled_total{reason=\"event_queue\"}"), ==, 0);
+    g_assert_cmpfloat(sample(before, "haven_sessions_ended_total{status=\"stopped\"}"), ==, 0);
 
     g_autofree char *ok = hv_metrics_labels("endpoint", "/coins/{mint}", "status", "200", NULL);
     g_autofree char *err = hv_metrics_labels("endpoint", "/coins/{mint}", "status", "error", NULL);
