@@ -5,7 +5,8 @@ set -eu
 
 # Build: GLib, libwebsockets on the GLib loop, libcurl, SQLite, jansson, zlib, protobuf-c,
 # GStreamer 1.22 with webrtcbin/libnice and the decoders. Tests: python3, Node (the fake LiveKit
-# SFU), gst-launch (its media source), python3-jsonschema (the OpenAPI test),
+# SFU), gst-launch (its media source), gst-discoverer-1.0 (the recording tests read the files
+# back with it: gstreamer1.0-plugins-base-apps), python3-jsonschema (the OpenAPI test),
 # python3-prometheus-client (the metrics test parses /metrics with its parser), chromium (the
 # web player's browser test), wrk (bench).
 PKGS="meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libwebsockets-dev \
@@ -14,6 +15,7 @@ protobuf-c-compiler libprotobuf-c-dev libnice-dev libjpeg62-turbo-dev \
 libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev \
 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
 gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools \
+gstreamer1.0-plugins-base-apps \
 python3 python3-jsonschema python3-prometheus-client curl wrk iproute2 util-linux clang-format \
 chromium"
 # The memory-error runs of `make test`: valgrind (ASan and UBSan come with gcc).

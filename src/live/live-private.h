@@ -37,14 +37,25 @@ struct hv_live_session {
     hv_pf_waiter *info_waiter;
     hv_pf_join *join;
     hv_lk_room *room;
+    bool room_on_refresh;   /* the room was opened with a LiveKit refresh token, not pump.fun's */
+    bool token_refused;     /* LiveKit refused that token (401): forget it, ask pump.fun */
+    char *lk_token;         /* the newest LiveKit token of the last room (refresh_token) */
+    int64_t lk_token_exp_s; /* its expiry (Unix seconds), 0 unknown */
+    uint64_t pumpfun_joins; /* tokens asked from pump.fun for this session */
     hv_media_session *media;
+    hv_media_state media_state;
     hv_hub_channel *channel;
     char *room_name, *participant_sid, *streamer_identity;
-    GQueue ops; /* start callers waiting for STARTING to resolve */
+    /* The streamer's tracks haven receives (stage.c's choice): one video, the audio mixed. */
+    char *video_track, *audio_track; /* sids: decoded/tapped video, tapped audio (nullable) */
+    const char *video_source;        /* "camera", "screen_share", ... (static) or NULL */
+    unsigned audio_tracks;           /* audio tracks the streamer publishes */
+    char *video_unsupported;         /* why the streamer's video cannot be shown, or NULL */
+    GQueue ops;                      /* start callers waiting for STARTING to resolve */
     guint retry_timer, idle_timer, teardown_idle;
+    guint mline_idle;     /* a reconnect for too many dormant m-lines is on its way */
     guint media_timer;    /* the peer connection must connect before it fires */
     guint streamer_timer; /* the streamer left: the session ends unless it is back before this */
-    uint64_t streamer_left_conn; /* `reconnects` when it left: which connection lost it */
     int attempt;
     int64_t reconnect_since_ms;
     int64_t started_ms, started_wall_ms;

@@ -35,6 +35,8 @@ struct hv_live_op {
 
 static void session_end(hv_live_session *s, const char *status, const char *reason);
 static void begin_join(hv_live_session *s);
+static void open_room(hv_live_session *s, const char *token, bool refreshed);
+static void reconnect(hv_live_session *s, const char *why);
 
 /* ---- start answers ------------------------------------------------------------------------ */
 
@@ -61,6 +63,34 @@ hv_live_op_cancel(hv_live_op *op)
     }
 }
 
+/* ---- LiveKit tokens ----------------------------------------------------------------------- */
+
+/* Keeps the newest LiveKit token (pump.fun's, or the server's refresh_token) with its expiry:
+ * reconnects use it while it is valid, so a dropped connection costs no pump.fun join (which
+ * rate-limits, and whose Cloudflare challenges datacenter addresses) and keeps the identity. */
+static void
+remember_token(hv_live_session *s, const char *token)
+{
+    if (token == NULL || token[0] == '\0' || g_strcmp0(token, s->lk_token) == 0) {
+        return;
+    }
+    g_free(s->lk_token);
+    s->lk_token = g_strdup(token);
+    hv_lk_token_info ti = {0};
+    s->lk_token_exp_s = hv_lk_token_decode(token, &ti, NULL) ? ti.expires_at_s : 0;
+    hv_lk_token_info_clear(&ti);
+}
+
+/* The LiveKit token still good for a connection (valid for at least another 30 s), or NULL. */
+static const char *
+usable_token(const hv_live_session *s)
+{
+    if (s->lk_token == NULL || s->lk_token_exp_s <= 0) {
+        return NULL;
+    }
+    return s->lk_token_exp_s - hv_wall_ms() / 1000 > 30 ? s->lk_token : NULL;
+}
+
 /* ---- teardown ----------------------------------------------------------------------------- */
 
 static void
@@ -85,6 +115,12 @@ free_connection(hv_live_session *s)
         hv_media_session_free(s->media);
         s->media = NULL;
     }
+    if (s->room != NULL && !s->token_refused) {
+        remember_token(s, hv_lk_room_token(s->room));
+    } else if (s->token_refused) {
+        g_clear_pointer(&s->lk_token, g_free); /* LiveKit said no: pump.fun's turn */
+        s->token_refused = false;
+    }
     g_clear_pointer(&s->room, hv_lk_room_free);
     g_clear_pointer(&s->join, hv_pf_join_cancel);
 }
@@ -108,12 +144,19 @@ session_free(hv_live_session *s)
     if (s->teardown_idle != 0) {
         g_source_remove(s->teardown_idle);
     }
+    if (s->mline_idle != 0) {
+        g_source_remove(s->mline_idle);
+    }
     hv_hub_channel_free(s->channel, s->end_reason);
     hv_pf_stream_unref(s->info);
     g_hash_table_destroy(s->audio_formats);
     g_free(s->room_name);
     g_free(s->participant_sid);
     g_free(s->streamer_identity);
+    g_free(s->video_track);
+    g_free(s->audio_track);
+    g_free(s->video_unsupported);
+    g_free(s->lk_token);
     g_free(s->end_reason);
     g_free(s);
 }
@@ -251,12 +294,33 @@ on_audio_format_needed(int rate, int channels, bool needed, void *user_data)
 
 /* ---- media callbacks ---------------------------------------------------------------------- */
 
+/* livekit-server gives a republished track a new m-line (haven announces a client it never
+ * reuses dormant m-lines for: see signal.c), so every republish leaves two dormant ones in the
+ * peer connection. Past this many, a fresh peer connection (a reconnect with the same LiveKit
+ * token) starts over: the SDP and webrtcbin's transceivers stay bounded on a stream that runs
+ * for days. */
+#define MAX_MEDIA_LINES 64
+
+static gboolean
+on_too_many_mlines(gpointer user_data)
+{
+    hv_live_session *s = user_data;
+    s->mline_idle = 0;
+    reconnect(s, "too many dormant m-lines in the peer connection; starting a fresh one");
+    return G_SOURCE_REMOVE;
+}
+
 static void
 on_media_answer(const char *sdp, uint32_t offer_id, void *user_data)
 {
     hv_live_session *s = user_data;
     if (s->room != NULL) {
         hv_lk_room_send_answer(s->room, sdp, offer_id);
+    }
+    hv_media_stats st;
+    hv_media_session_get_stats(s->media, &st);
+    if (st.media_lines > MAX_MEDIA_LINES && s->mline_idle == 0) {
+        s->mline_idle = g_idle_add(on_too_many_mlines, s); /* not from inside media's call */
     }
 }
 
@@ -272,15 +336,21 @@ on_media_candidate(const char *candidate, const char *sdp_mid, int mline_index, 
 static void mark_flowing(hv_live_session *s);
 
 static void
-on_media_track(const char *mid, const char *kind, const char *codec, void *user_data)
+on_media_track(const char *mid, const char *track_sid, const char *kind, const char *codec,
+               void *user_data)
 {
     hv_live_session *s = user_data;
-    HV_INFO(S_CTX(s), "receiving %s (%s) on mid %s", kind, codec, mid);
+    HV_INFO(S_CTX(s), "receiving %s track %s (%s) on mid %s", kind, track_sid, codec, mid);
     /* webrtcbin adds a track's pad when its first RTP packet arrives: media flows, even when
      * nothing decodes it (no viewer yet, or a recording only). Without this, a session nobody
      * watches stayed "reconnecting" after a reconnect, and its ICE timer could fire. */
     mark_flowing(s);
-    hv_live_rec_on_track(s, kind, codec);
+    /* The recording takes the selected tracks: the one video, the primary audio. */
+    bool video = g_strcmp0(kind, "video") == 0;
+    const char *want = video ? s->video_track : s->audio_track;
+    if (want == NULL || track_sid[0] == '\0' || strcmp(want, track_sid) == 0) {
+        hv_live_rec_on_track(s, kind, codec);
+    }
 }
 
 static void
@@ -334,8 +404,9 @@ on_media_video(hv_frame *jpeg, void *user_data)
 static void
 on_media_audio(hv_frame *pcm, void *user_data)
 {
+    /* No mark_flowing here: the mixer sends silence while no track is there, so PCM proves
+     * nothing about the peer connection (a track's first packet does: on_media_track). */
     hv_live_session *s = user_data;
-    mark_flowing(s);
     const hv_frame_info *fi = hv_frame_info_const(pcm);
     /* Encoded once per chunk and format, then shared by every viewer of that format. */
     hv_hub_msg *m = hv_hub_msg_new_audio_text(hv_frame_payload_const(pcm), hv_frame_len(pcm));
@@ -343,12 +414,11 @@ on_media_audio(hv_frame *pcm, void *user_data)
     hv_hub_msg_unref(m);
 }
 
-static void reconnect(hv_live_session *s, const char *why);
-
 static void
 on_media_state(hv_media_state state, const char *reason, void *user_data)
 {
     hv_live_session *s = user_data;
+    s->media_state = state;
     if (state == HV_MEDIA_CONNECTED && s->media_timer != 0) {
         g_source_remove(s->media_timer);
         s->media_timer = 0;
@@ -413,6 +483,11 @@ static gboolean
 on_media_timeout(gpointer user_data)
 {
     hv_live_session *s = user_data;
+    if (s->media_state == HV_MEDIA_NEW) {
+        /* No offer with any m-line yet (the server may offer nothing until there is something
+         * to subscribe to): there is no transport to connect, so nothing has failed. */
+        return G_SOURCE_CONTINUE;
+    }
     s->media_timer = 0;
     g_autofree char *why =
         g_strdup_printf("peer connection failed: ICE not connected within %" G_GINT64_FORMAT " ms",
@@ -445,11 +520,13 @@ on_room_joined(const hv_lk_join_info *info, void *user_data)
         .on_state = on_media_state,
     };
     g_autoptr(GError) error = NULL;
+    s->media_state = HV_MEDIA_NEW;
     s->media = hv_media_session_new(&mc, &cb, s, &error);
     if (s->media == NULL) {
         fail_start(s, 500, error->message);
         return;
     }
+    hv_media_session_select_tracks(s->media, s->video_track, s->audio_track);
     apply_needs(s);
     s->media_timer =
         g_timeout_add((guint)s->live->cfg->livekit_connect_timeout_ms, on_media_timeout, s);
@@ -462,12 +539,21 @@ on_room_joined(const hv_lk_join_info *info, void *user_data)
     }
 }
 
+static const char *const *
+track_codecs(const char *track_sid, void *data)
+{
+    hv_live_session *s = data;
+    return s->room != NULL ? hv_lk_room_track_codecs(s->room, track_sid) : NULL;
+}
+
 static void
 on_room_offer(const char *sdp, uint32_t offer_id, GHashTable *mid_to_track_id, void *user_data)
 {
     hv_live_session *s = user_data;
     if (s->media != NULL) {
-        hv_media_session_set_offer(s->media, sdp, offer_id);
+        /* The codec each track is published in goes first in the answer's preferences. */
+        hv_media_offer_info info = {mid_to_track_id, track_codecs, s};
+        hv_media_session_set_offer(s->media, sdp, offer_id, &info);
     }
 }
 
@@ -480,6 +566,47 @@ on_room_candidate(const char *candidate, const char *sdp_mid, int mline_index, v
     }
 }
 
+/* Why a video track cannot be shown here (none of its codecs decodable), or NULL. */
+static char *
+unsupported_reason(const hv_lk_track *t)
+{
+    g_autoptr(GString) names = g_string_new(NULL);
+    for (size_t i = 0; t->codecs[i] != NULL; i++) {
+        if (hv_media_codec_decodable(t->codecs[i])) {
+            return NULL;
+        }
+        const char *slash = strchr(t->codecs[i], '/');
+        g_string_append_printf(names, "%s%s", i > 0 ? ", " : "",
+                               slash != NULL ? slash + 1 : t->codecs[i]);
+    }
+    if (names->len == 0) {
+        return NULL; /* the server did not say: try */
+    }
+    return g_strdup_printf("the stream's video is %s, which haven cannot decode (GStreamer 1.22 "
+                           "has no depayloader for it)",
+                           names->str);
+}
+
+/* The streamer's video cannot be shown: viewers are told once, /active says why. */
+static void
+set_video_unsupported(hv_live_session *s, char *reason)
+{
+    if (g_strcmp0(reason, s->video_unsupported) == 0) {
+        g_free(reason);
+        return;
+    }
+    g_free(s->video_unsupported);
+    s->video_unsupported = reason;
+    if (reason == NULL) {
+        return;
+    }
+    HV_WARNING(S_CTX(s), "%s", reason);
+    g_autoptr(json_t) ev = json_pack("{s:s, s:s, s:s}", "type", "unsupported_codec", "kind",
+                                     "video", "reason", reason);
+    g_autofree char *text = json_dumps(ev, JSON_COMPACT);
+    hv_hub_channel_publish_event(s->channel, text);
+}
+
 static void
 on_room_streamer(const char *participant_sid, const char *identity, const hv_lk_track *tracks,
                  size_t n_tracks, void *user_data)
@@ -487,21 +614,70 @@ on_room_streamer(const char *participant_sid, const char *identity, const hv_lk_
     hv_live_session *s = user_data;
     g_free(s->streamer_identity);
     s->streamer_identity = g_strdup(identity);
-    HV_MESSAGE(S_CTX(s), "streamer %s (%s) publishes %zu track(s)", identity, participant_sid,
-               n_tracks);
+    /* stage.c lists the one video track first, then every audio track; the recording takes a
+     * microphone before screen audio. */
+    const hv_lk_track *video = n_tracks > 0 && tracks[0].is_video ? &tracks[0] : NULL;
+    const hv_lk_track *audio = NULL;
+    s->audio_tracks = 0;
+    for (size_t i = 0; i < n_tracks; i++) {
+        if (!tracks[i].is_video) {
+            s->audio_tracks++;
+            if (audio == NULL || (tracks[i].source == HV_LK_SOURCE_MICROPHONE &&
+                                  audio->source != HV_LK_SOURCE_MICROPHONE)) {
+                audio = &tracks[i];
+            }
+        }
+    }
+    HV_MESSAGE(S_CTX(s), "streamer %s (%s): video %s (%s), %u audio track(s)", identity,
+               participant_sid, video != NULL ? video->sid : "none",
+               video != NULL ? hv_lk_source_name(video->source) : "-", s->audio_tracks);
+    bool changed = g_strcmp0(s->video_track, video != NULL ? video->sid : NULL) != 0 ||
+                   g_strcmp0(s->audio_track, audio != NULL ? audio->sid : NULL) != 0;
+    g_free(s->video_track);
+    s->video_track = g_strdup(video != NULL ? video->sid : NULL);
+    g_free(s->audio_track);
+    s->audio_track = g_strdup(audio != NULL ? audio->sid : NULL);
+    s->video_source =
+        video == NULL ? NULL
+        : video->source == HV_LK_SOURCE_CAMERA || video->source == HV_LK_SOURCE_SCREEN_SHARE
+            ? hv_lk_source_name(video->source)
+            : "unknown";
+    set_video_unsupported(s, video != NULL ? unsupported_reason(video) : NULL);
+    if (s->media != NULL) {
+        hv_media_session_select_tracks(s->media, s->video_track, s->audio_track);
+    }
     if (s->streamer_timer != 0) {
+        /* Back within the grace period: the new tracks are subscribed on this connection. */
         g_source_remove(s->streamer_timer);
         s->streamer_timer = 0;
-        if (s->streamer_left_conn == s->reconnects) {
-            /* Back on the connection that lost it: its tracks are new, and a fresh peer
-             * connection (the reconnect path, with a fresh token) is the one renegotiation
-             * webrtcbin handles reliably; the recording goes on in a new file. */
-            reconnect(s, "the streamer came back");
-            return;
-        }
-        /* Found again by a connection made since: it subscribes as usual. */
+        HV_MESSAGE(S_CTX(s), "streamer %s is back", identity);
+        hv_hub_channel_publish_event(s->channel, "{\"type\":\"streamer_back\"}");
+    }
+    if (changed && s->rec != NULL) {
+        /* Other tracks (a republish, a camera switch, a screen share): their timeline and
+         * codec parameters are new, so the file ends and a new one starts on their first
+         * keyframe. */
+        HV_MESSAGE(S_CTX(s), "the streamer's tracks changed; the recording goes on in a new file");
+        hv_live_rec_stop(s);
+        s->video_codec[0] = '\0';
+        s->audio_codec[0] = '\0';
     }
     hv_live_rec_on_streamer(s, tracks, n_tracks);
+}
+
+static void
+on_room_subscription_error(const char *track_sid, const char *error, void *user_data)
+{
+    hv_live_session *s = user_data;
+    if (g_strcmp0(track_sid, s->video_track) == 0 &&
+        g_strcmp0(error, "SE_CODEC_UNSUPPORTED") == 0 && s->room != NULL) {
+        const char *const *codecs = hv_lk_room_track_codecs(s->room, track_sid);
+        g_autofree char *list = codecs != NULL ? g_strjoinv(", ", (char **)codecs) : NULL;
+        set_video_unsupported(
+            s, g_strdup_printf("the LiveKit server could not send the stream's video in a codec "
+                               "haven decodes (published as %s)",
+                               list != NULL && list[0] != '\0' ? list : "unknown"));
+    }
 }
 
 static gboolean
@@ -531,7 +707,6 @@ on_room_streamer_left(const char *identity, void *user_data)
     }
     HV_MESSAGE(S_CTX(s), "streamer %s left; waiting %" G_GINT64_FORMAT " ms for it to come back",
                identity, grace);
-    s->streamer_left_conn = s->reconnects;
     s->streamer_timer =
         g_timeout_add((guint)MIN(grace, (int64_t)G_MAXUINT), on_streamer_grace_over, s);
     g_autoptr(json_t) ev =
@@ -550,7 +725,8 @@ on_retry_timer(gpointer user_data)
 }
 
 /* Full reconnect (the only recovery webrtcbin allows): drop the room and the peer connection,
- * then after a backoff ask pump.fun for a fresh token and join again. */
+ * then after a backoff join again: with the newest LiveKit token while it is valid (same
+ * identity, no pump.fun request), else with a fresh one from pump.fun. */
 static void
 reconnect(hv_live_session *s, const char *why)
 {
@@ -606,6 +782,15 @@ on_room_closed(hv_lk_close_reason reason, bool retryable, const char *detail, vo
         fail_start(s, status, msg);
         return;
     }
+    if (reason == HV_LK_UNAUTHORIZED && s->room_on_refresh) {
+        /* LiveKit refused the refresh token (revoked, or expired sooner than it said): ask
+         * pump.fun for a new one. */
+        HV_MESSAGE(S_CTX(s), "LiveKit refused the refreshed token (%s); asking pump.fun",
+                   detail != NULL ? detail : "401");
+        s->token_refused = true;
+        reconnect(s, why);
+        return;
+    }
     if (!retryable) {
         session_end(s, reason == HV_LK_LEAVE_DISCONNECT ? "ended" : "failed", why);
         return;
@@ -635,20 +820,31 @@ on_token(const char *token, const GError *error, void *user_data)
         }
         return;
     }
+    s->pumpfun_joins++;
+    open_room(s, token, false);
+}
+
+/* Opens the LiveKit room with token (pump.fun's, or the refresh token of an earlier room). */
+static void
+open_room(hv_live_session *s, const char *token, bool refreshed)
+{
     hv_lk_token_info ti = {0};
     g_autoptr(GError) terr = NULL;
     if (hv_lk_token_decode(token, &ti, &terr)) {
-        HV_INFO(S_CTX(s), "token for room %s, identity %s, expires %" G_GINT64_FORMAT, ti.room,
-                ti.identity, ti.expires_at_s);
+        HV_INFO(S_CTX(s), "%s token for room %s, identity %s, expires %" G_GINT64_FORMAT,
+                refreshed ? "LiveKit's refreshed" : "pump.fun's", ti.room, ti.identity,
+                ti.expires_at_s);
     } else {
         HV_INFO(S_CTX(s), "token not decodable (%s); joining anyway", terr->message);
     }
     hv_lk_token_info_clear(&ti);
+    remember_token(s, token);
     hv_lk_room_config rc = {
         .url = s->live->cfg->livekit_url,
         .token = token,
         .connect_timeout_ms = s->live->cfg->livekit_connect_timeout_ms,
         .log_mint = s->mint,
+        .streamer_identity = s->streamer_identity,
     };
     hv_lk_room_callbacks cb = {
         .on_joined = on_room_joined,
@@ -656,14 +852,22 @@ on_token(const char *token, const GError *error, void *user_data)
         .on_remote_candidate = on_room_candidate,
         .on_streamer = on_room_streamer,
         .on_streamer_left = on_room_streamer_left,
+        .on_subscription_error = on_room_subscription_error,
         .on_closed = on_room_closed,
     };
+    s->room_on_refresh = refreshed;
     s->room = hv_lk_room_new(&rc, &cb, s);
 }
 
 static void
 begin_join(hv_live_session *s)
 {
+    const char *token = usable_token(s);
+    if (token != NULL) {
+        g_autofree char *copy = g_strdup(token);
+        open_room(s, copy, true);
+        return;
+    }
     s->join = hv_pf_join_start(s->live->client, s->live->cfg->pumpfun_livestream_api, s->mint,
                                on_token, s);
 }
@@ -902,8 +1106,24 @@ session_json(hv_live_session *s)
     /* RTP arrival → handed to a viewer's socket, over the last video sends */
     json_object_set_new(out, "latency_ms", latency);
     json_object_set_new(out, "recording", hv_live_rec_json(s));
-    json_object_set_new(json_object_get(out, "video"), "frames_dropped",
-                        json_integer((json_int_t)st.video_frames_dropped));
+    json_t *video = json_object_get(out, "video");
+    json_object_set_new(video, "frames_dropped", json_integer((json_int_t)st.video_frames_dropped));
+    /* Which of the streamer's tracks is shown (a screen share before a camera), and why
+     * nothing is when its codec cannot be decoded here. */
+    json_object_set_new(video, "source",
+                        s->video_source != NULL ? json_string(s->video_source) : json_null());
+    json_object_set_new(video, "track_sid",
+                        s->video_track != NULL ? json_string(s->video_track) : json_null());
+    json_object_set_new(video, "unsupported",
+                        s->video_unsupported != NULL ? json_string(s->video_unsupported)
+                                                     : json_null());
+    json_object_set_new(json_object_get(out, "audio"), "tracks",
+                        json_integer((json_int_t)s->audio_tracks));
+    hv_lk_room_stats rs = {0};
+    if (s->room != NULL) {
+        hv_lk_room_get_stats(s->room, &rs);
+    }
+    json_object_set_new(out, "room_participants", json_integer((json_int_t)rs.participants));
     return out;
 }
 

@@ -6,6 +6,7 @@
 #ifndef HV_LIVEKIT_PRIVATE_H
 #define HV_LIVEKIT_PRIVATE_H
 
+#include "livekit-proto.h"
 #include "livekit.h"
 
 #include <glib.h>
@@ -15,15 +16,68 @@
 
 /* Signal protocol version announced in the query (spec §2.4). */
 #define HV_LK_PROTOCOL_VERSION    17
-/* Largest SignalResponse/SignalRequest accepted or sent; larger → HV_LK_PROTOCOL_ERROR. */
-#define HV_LK_MAX_MESSAGE_BYTES   ((size_t)1024 * 1024)
-/* Outgoing messages waiting for the socket; more → the connection is stuck (SIGNAL_LOST). */
-#define HV_LK_MAX_QUEUED_MESSAGES 64
+/* Largest SignalResponse accepted; larger → HV_LK_PROTOCOL_ERROR. A JoinResponse lists every
+ * participant of the room, about 100 bytes each (spec Appendix A.14): 16 MiB holds a room of
+ * 50,000 with room to spare. The buffer exists only while such a message is reassembled. */
+#define HV_LK_MAX_MESSAGE_BYTES   ((size_t)16 * 1024 * 1024)
+/* Largest SignalRequest we send (an answer SDP is a few kB). */
+#define HV_LK_MAX_REQUEST_BYTES   ((size_t)1024 * 1024)
+/* Outgoing messages waiting for the socket, by count and by bytes; beyond either, a request is
+ * refused with HV_EAGAIN. A burst of local candidates (hundreds on a host with many addresses)
+ * fits; a connection that stops draining does not grow without bound. */
+#define HV_LK_MAX_QUEUED_MESSAGES 2048
+#define HV_LK_MAX_QUEUED_BYTES    ((size_t)2 * 1024 * 1024)
 /* How long a closing connection may take to flush its last messages and the close frame. */
 #define HV_LK_CLOSE_GRACE_S       3
 
 /* (transfer full) The loggable form of a token: its first 8 characters and "…". */
 char *hv_lk_token_redact(const char *token);
+
+/* ---- the stage (stage.c): publishers, the streamer, the tracks to receive ------------------- */
+
+typedef struct hv_lk_stage hv_lk_stage;
+
+/* mint (nullable): the stream's mint, a hint for the host's identity. streamer (nullable): the
+ * streamer an earlier connection of the same session chose; it keeps its place. */
+hv_lk_stage *hv_lk_stage_new(const char *mint, const char *streamer);
+void hv_lk_stage_free(hv_lk_stage *st);
+/* Ourselves (from the JoinResponse): never a candidate. */
+void hv_lk_stage_set_self(hv_lk_stage *st, const char *sid, const char *identity);
+/* One participant snapshot (JoinResponse.other_participants or an update). */
+void hv_lk_stage_apply(hv_lk_stage *st, const Livekit__ParticipantInfo *pi);
+/* Whether identity is a participant the stage remembers (its trackless snapshots matter). */
+bool hv_lk_stage_knows(const hv_lk_stage *st, const char *identity);
+
+/* What hv_lk_stage_update() found. */
+typedef struct {
+    GPtrArray *subscribe;   /* (element-type char*, owned) track sids to subscribe */
+    GPtrArray *unsubscribe; /* (element-type char*, owned) track sids to unsubscribe */
+    bool changed;           /* the streamer or its chosen tracks changed: report them */
+    char *left;             /* the streamer stopped publishing (or left): its identity */
+} hv_lk_stage_delta;
+
+/* Re-evaluates the streamer and its tracks after snapshots were applied. */
+void hv_lk_stage_update(hv_lk_stage *st, hv_lk_stage_delta *out);
+void hv_lk_stage_delta_clear(hv_lk_stage_delta *d);
+/* The streamer's identity (NULL before the first choice) and participant sid (NULL while it
+ * does not publish). */
+const char *hv_lk_stage_streamer(const hv_lk_stage *st, const char **sid);
+/* (transfer container: g_free) The chosen tracks, video (if any) first; the strings stay valid
+ * until the next hv_lk_stage_apply(). */
+hv_lk_track *hv_lk_stage_tracks(const hv_lk_stage *st, size_t *n);
+/* The codecs of one of the streamer's tracks (MIME types, primary first); NULL if unknown. */
+const char *const *hv_lk_stage_track_codecs(const hv_lk_stage *st, const char *track_sid);
+
+/* ---- big rooms (wire.c) --------------------------------------------------------------------- */
+
+/* Whether a trackless participant of this identity must still be decoded. */
+typedef bool (*hv_lk_wire_keep_fn)(const char *identity, void *data);
+/* For a large SignalResponse carrying join or update: (transfer full) a copy without the
+ * ParticipantInfo entries that publish nothing and that keep() does not want, *dropped = how
+ * many were left out. NULL (decode buf as it is) when the message is small, carries no such
+ * list, drops nothing, or cannot be walked. */
+GBytes *hv_lk_wire_filter_participants(const uint8_t *buf, size_t len, hv_lk_wire_keep_fn keep,
+                                       void *data, size_t *dropped);
 
 /* ---- the WebSocket transport (signal.c) --------------------------------------------------- */
 

@@ -50,12 +50,29 @@ typedef struct {
     char *server_version, *server_region;
 } hv_lk_join_info;
 
+/* TrackInfo.source. */
+typedef enum {
+    HV_LK_SOURCE_UNKNOWN = 0,
+    HV_LK_SOURCE_CAMERA = 1,
+    HV_LK_SOURCE_MICROPHONE = 2,
+    HV_LK_SOURCE_SCREEN_SHARE = 3,
+    HV_LK_SOURCE_SCREEN_SHARE_AUDIO = 4,
+} hv_lk_source;
+
+/* "camera", "microphone", "screen_share", "screen_share_audio", "unknown". */
+const char *hv_lk_source_name(hv_lk_source source);
+
 /* A remote participant's published track as the server describes it (TrackInfo). */
 typedef struct {
     const char *sid;       /* TR_... */
     bool is_video;         /* false: audio */
     const char *mime_type; /* "video/VP8", "video/H264", "audio/opus", ... (may be "") */
-    int width, height;     /* video, 0 if unknown */
+    /* The codecs the publisher sends it in, as MIME types: mime_type first, then the backup
+     * codecs of TrackInfo.codecs (e.g. "video/AV1", "video/VP8"). NULL-terminated, never NULL;
+     * empty when the server names none. */
+    const char *const *codecs;
+    hv_lk_source source;
+    int width, height; /* video, 0 if unknown */
     bool muted;
 } hv_lk_track;
 
@@ -79,13 +96,16 @@ typedef struct {
     /* A remote ICE candidate for the subscriber PC ("candidate:..." line). */
     void (*on_remote_candidate)(const char *candidate, const char *sdp_mid, int mline_index,
                                 void *user_data);
-    /* The streamer was chosen (or changed): the participant that publishes, preferring one whose
-     * identity does not contain "viewer", then the largest video. Its tracks have been
-     * subscribed. tracks is valid during the call only. */
+    /* The streamer was chosen, or the tracks haven receives from it changed (stage.c: the
+     * host, never a guest on stage). tracks are the subscribed ones: its one video track (a
+     * screen share before a camera), first, then every audio track. Valid during the call. */
     void (*on_streamer)(const char *participant_sid, const char *identity,
                         const hv_lk_track *tracks, size_t n_tracks, void *user_data);
     /* The streamer stopped publishing or left (DISCONNECTED, or no tracks any more). */
     void (*on_streamer_left)(const char *identity, void *user_data);
+    /* The server could not subscribe us to a track: error is the SubscriptionError name
+     * ("SE_CODEC_UNSUPPORTED", "SE_TRACK_NOTFOUND", ...). Optional. */
+    void (*on_subscription_error)(const char *track_sid, const char *error, void *user_data);
     /* The signalling connection is gone for good; the room must be freed by the caller (not
      * from inside this callback: use an idle). retryable: a full reconnect makes sense. */
     void (*on_closed)(hv_lk_close_reason reason, bool retryable, const char *detail,
@@ -96,7 +116,12 @@ typedef struct {
     const char *url;            /* wss://host or ws://host (https/http accepted and converted) */
     const char *token;          /* JWT */
     int64_t connect_timeout_ms; /* WebSocket open + JoinResponse */
-    const char *log_mint;       /* (nullable, copied) log context: the stream this room is for */
+    /* (nullable, copied) the stream this room is for: log context, and a hint for finding the
+     * host among the publishers (stage.c). */
+    const char *log_mint;
+    /* (nullable, copied) the streamer an earlier connection of the same session chose: it
+     * stays the streamer whatever other publishers the room holds. */
+    const char *streamer_identity;
 } hv_lk_room_config;
 
 /* Starts connecting. Returns (transfer full); failures are reported through on_closed. */
@@ -111,6 +136,12 @@ void hv_lk_room_send_candidate(hv_lk_room *room, const char *candidate, const ch
                                int mline_index);
 /* The newest token (the original, or the last refresh_token); (transfer none). */
 const char *hv_lk_room_token(const hv_lk_room *room);
+/* The codecs (MIME types, primary first, then backups) the streamer publishes one of its
+ * tracks in; NULL for a track sid the room does not know. (transfer none; valid until the next
+ * message is handled). */
+const char *const *hv_lk_room_track_codecs(const hv_lk_room *room, const char *track_sid);
+/* The streamer's identity, NULL before one was chosen. (transfer none) */
+const char *hv_lk_room_streamer_identity(const hv_lk_room *room);
 /* True once the room has closed: its on_closed is on its way (from an idle source) and says
  * why. A caller seeing another failure meanwhile (the peer connection dying because the server
  * just hung up) lets on_closed decide instead of acting on the symptom. */
@@ -120,6 +151,11 @@ typedef struct {
     uint64_t messages_in, messages_out;
     int64_t rtt_ms; /* last ping round trip, -1 unknown */
     bool joined;
+    /* Participants in the room as the server counts them (Room.num_participants of the join
+     * and of room updates); 0 when the server does not say. */
+    uint32_t participants;
+    /* Participant snapshots of big rooms left undecoded (silent viewers; wire.c). */
+    uint64_t participants_skipped;
 } hv_lk_room_stats;
 void hv_lk_room_get_stats(const hv_lk_room *room, hv_lk_room_stats *out);
 

@@ -6,9 +6,11 @@
  *
  * Main thread only: everything runs on the thread-default GMainContext captured at creation
  * (lws delivers socket events there too). The room owns its signal (signal.c), its timers, the
- * participant table (keyed by identity: SIDs change when a publisher reconnects) and copies of
- * everything it reports. Every exit goes through room_fail(), which closes the socket and
- * delivers on_closed from an idle source, never from inside the caller's own call.
+ * stage (stage.c: the publishers, keyed by identity since SIDs change when a publisher
+ * reconnects, the streamer and the tracks chosen from it) and copies of everything it reports.
+ * Big rooms' participant lists are thinned at the wire level before decoding (wire.c). Every exit
+ * goes through room_fail(), which closes the socket and delivers on_closed from an idle source,
+ * never from inside the caller's own call.
  *
  * Re-entrancy: a callback may call hv_lk_room_free(). The room then stops processing (state
  * CLOSED) and its memory is released when the outermost dispatch unwinds (depth counter), so
@@ -31,31 +33,12 @@
 /* Used when the server leaves them out (the OSS server sends 5 / 15). */
 #define HV_LK_DEFAULT_PING_INTERVAL_S    5
 #define HV_LK_DEFAULT_PING_TIMEOUT_S     15
-/* Publishers remembered per room (the streamer is one of them; others are candidates). */
-#define HV_LK_MAX_PUBLISHERS             256
-
 typedef enum {
     ROOM_CONNECTING, /* WebSocket opening */
     ROOM_OPEN,       /* WebSocket open, waiting for join */
     ROOM_JOINED,
     ROOM_CLOSED, /* failed, left or freed: nothing more happens */
 } room_state;
-
-/* A remote participant's audio or video track (data tracks are not kept). */
-typedef struct {
-    char *sid;
-    char *mime_type;
-    bool is_video;
-    int width, height;
-    bool muted;
-} lk_track;
-
-typedef struct {
-    char *sid;
-    char *identity;
-    uint32_t version;
-    GPtrArray *tracks; /* lk_track*, owned */
-} lk_participant;
 
 struct hv_lk_room {
     hv_lk_room_callbacks cb;
@@ -69,11 +52,7 @@ struct hv_lk_room {
     hv_lk_signal *signal; /* NULL when detached (tests) or closed */
     GPtrArray *sent;      /* detached rooms: captured SignalRequests (GBytes*) */
     hv_lk_join_info join;
-    GHashTable *participants; /* identity → lk_participant*: remote publishers only */
-    char *streamer_identity;
-    char *streamer_sid;
-    char *streamer_signature; /* participant sid + track sids, to notice changes */
-    GHashTable *requested;    /* track sids subscribed for the streamer (set) */
+    hv_lk_stage *stage;
     GSource *connect_timer;
     GSource *ping_timer;
     GSource *ping_timeout_timer;
@@ -176,45 +155,6 @@ join_info_clear(hv_lk_join_info *j)
     memset(j, 0, sizeof(*j));
 }
 
-static void
-track_free(gpointer p)
-{
-    lk_track *t = p;
-    g_free(t->sid);
-    g_free(t->mime_type);
-    g_free(t);
-}
-
-static void
-participant_free(gpointer p)
-{
-    lk_participant *pa = p;
-    g_free(pa->sid);
-    g_free(pa->identity);
-    g_ptr_array_unref(pa->tracks);
-    g_free(pa);
-}
-
-static bool
-is_viewer_identity(const char *identity)
-{
-    g_autofree char *lower = g_ascii_strdown(identity, -1);
-    return strstr(lower, "viewer") != NULL;
-}
-
-static int64_t
-largest_video_area(const lk_participant *p)
-{
-    int64_t best = 0;
-    for (guint i = 0; i < p->tracks->len; i++) {
-        const lk_track *t = g_ptr_array_index(p->tracks, i);
-        if (t->is_video && (int64_t)t->width * t->height > best) {
-            best = (int64_t)t->width * t->height;
-        }
-    }
-    return best;
-}
-
 static bool
 retryable_for(hv_lk_close_reason reason)
 {
@@ -236,11 +176,7 @@ room_release(hv_lk_room *room)
         g_ptr_array_unref(room->sent);
     }
     join_info_clear(&room->join);
-    g_hash_table_unref(room->participants);
-    g_hash_table_unref(room->requested);
-    g_free(room->streamer_identity);
-    g_free(room->streamer_sid);
-    g_free(room->streamer_signature);
+    hv_lk_stage_free(room->stage);
     g_free(room->close_detail);
     g_free(room->token);
     g_free(room->log_name);
@@ -332,9 +268,14 @@ room_send(hv_lk_room *room, const Livekit__SignalRequest *req)
         return;
     }
     int rc = send_request(room, req);
-    if (rc == HV_EAGAIN) {
-        room_fail(room, HV_LK_SIGNAL_LOST, true, "send queue full (%d messages)",
-                  HV_LK_MAX_QUEUED_MESSAGES);
+    if (rc == HV_EAGAIN && req->message_case == LIVEKIT__SIGNAL_REQUEST__MESSAGE_TRICKLE) {
+        /* A burst of local candidates beyond the queue: ICE goes on with those already sent
+         * (one working pair is enough); losing some is no reason to drop the room. */
+        room_log(room, G_LOG_LEVEL_DEBUG, "send queue full: dropping a local candidate");
+    } else if (rc == HV_EAGAIN) {
+        room_fail(room, HV_LK_SIGNAL_LOST, true,
+                  "send queue full (%d messages or %zu bytes waiting)", HV_LK_MAX_QUEUED_MESSAGES,
+                  HV_LK_MAX_QUEUED_BYTES);
     } else if (rc == HV_EINVAL) {
         room_log(room, G_LOG_LEVEL_MESSAGE, "dropping an oversized request");
     }
@@ -411,239 +352,78 @@ start_keepalive(hv_lk_room *room)
     room->ping_timeout_timer = room_timeout(room, ping_timeout_ms(room), on_ping_timeout);
 }
 
-/* ---- participants and the streamer (spec §6.1) --------------------------------------------- */
-
-static lk_participant *
-participant_from_info(const Livekit__ParticipantInfo *pi)
-{
-    lk_participant *p = g_new0(lk_participant, 1);
-    p->sid = g_strdup(pi->sid);
-    p->identity = g_strdup(pi->identity);
-    p->version = pi->version;
-    p->tracks = g_ptr_array_new_with_free_func(track_free);
-    for (size_t i = 0; i < pi->n_tracks; i++) {
-        const Livekit__TrackInfo *ti = pi->tracks[i];
-        if (ti == NULL || ti->sid == NULL || ti->sid[0] == '\0' ||
-            (ti->type != LIVEKIT__TRACK_TYPE__AUDIO && ti->type != LIVEKIT__TRACK_TYPE__VIDEO)) {
-            continue;
-        }
-        lk_track *t = g_new0(lk_track, 1);
-        t->sid = g_strdup(ti->sid);
-        t->mime_type = g_strdup(ti->mime_type != NULL ? ti->mime_type : "");
-        t->is_video = ti->type == LIVEKIT__TRACK_TYPE__VIDEO;
-        t->width = (int)MIN(ti->width, (uint32_t)G_MAXINT);
-        t->height = (int)MIN(ti->height, (uint32_t)G_MAXINT);
-        t->muted = ti->muted;
-        g_ptr_array_add(p->tracks, t);
-    }
-    return p;
-}
-
-/* Applies one participant snapshot (join's other_participants or an update). */
-static void
-upsert_participant(hv_lk_room *room, const Livekit__ParticipantInfo *pi)
-{
-    if (pi == NULL || pi->identity == NULL || pi->identity[0] == '\0') {
-        return;
-    }
-    if (g_strcmp0(pi->sid, room->join.participant_sid) == 0 ||
-        g_strcmp0(pi->identity, room->join.identity) == 0) {
-        return; /* ourselves */
-    }
-    lk_participant *cur = g_hash_table_lookup(room->participants, pi->identity);
-    bool same_sid = cur != NULL && g_strcmp0(cur->sid, pi->sid) == 0;
-    if (pi->state == LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED) {
-        /* Only the session we know: a late DISCONNECTED for an older SID of a publisher that
-         * already came back must not remove the new one. */
-        if (same_sid) {
-            g_hash_table_remove(room->participants, pi->identity);
-        }
-        return;
-    }
-    if (same_sid && pi->version != 0 && pi->version < cur->version) {
-        return; /* older snapshot than the one we hold */
-    }
-    /* Only publishers are kept: a room may hold thousands of silent viewers. */
-    lk_participant *p = participant_from_info(pi);
-    if (p->tracks->len == 0) {
-        participant_free(p);
-        if (cur != NULL) {
-            g_hash_table_remove(room->participants, pi->identity);
-        }
-        return;
-    }
-    if (cur == NULL && g_hash_table_size(room->participants) >= HV_LK_MAX_PUBLISHERS) {
-        room_log(room, G_LOG_LEVEL_DEBUG, "ignoring publisher %s: %d already known", pi->identity,
-                 HV_LK_MAX_PUBLISHERS);
-        participant_free(p);
-        return;
-    }
-    g_hash_table_replace(room->participants, g_strdup(pi->identity), p);
-}
-
-/* > 0 when a is the better streamer: not a "viewer", then the larger video, then the current
- * streamer (no flapping between equals), then the smaller identity (deterministic). */
-static int
-compare_candidates(const hv_lk_room *room, const lk_participant *a, const lk_participant *b)
-{
-    int va = is_viewer_identity(a->identity) ? 0 : 1;
-    int vb = is_viewer_identity(b->identity) ? 0 : 1;
-    if (va != vb) {
-        return va - vb;
-    }
-    int64_t aa = largest_video_area(a);
-    int64_t ab = largest_video_area(b);
-    if (aa != ab) {
-        return aa > ab ? 1 : -1;
-    }
-    if (g_strcmp0(a->identity, room->streamer_identity) == 0) {
-        return 1;
-    }
-    if (g_strcmp0(b->identity, room->streamer_identity) == 0) {
-        return -1;
-    }
-    return strcmp(b->identity, a->identity);
-}
-
-static lk_participant *
-best_candidate(const hv_lk_room *room)
-{
-    lk_participant *best = NULL;
-    GHashTableIter it;
-    gpointer value = NULL;
-    g_hash_table_iter_init(&it, room->participants);
-    while (g_hash_table_iter_next(&it, NULL, &value)) {
-        lk_participant *p = value;
-        if (p->tracks->len > 0 && (best == NULL || compare_candidates(room, p, best) > 0)) {
-            best = p;
-        }
-    }
-    return best;
-}
-
-/* Drops the current streamer. Calls on_streamer_left unless it is merely replaced by a better
- * one while still publishing (then its tracks are unsubscribed instead). */
-static void
-drop_streamer(hv_lk_room *room)
-{
-    lk_participant *old = g_hash_table_lookup(room->participants, room->streamer_identity);
-    bool still_publishing = old != NULL && old->tracks->len > 0;
-    if (still_publishing && g_hash_table_size(room->requested) > 0) {
-        g_autoptr(GPtrArray) sids = g_ptr_array_new();
-        GHashTableIter it;
-        gpointer key = NULL;
-        g_hash_table_iter_init(&it, room->requested);
-        while (g_hash_table_iter_next(&it, &key, NULL)) {
-            g_ptr_array_add(sids, key);
-        }
-        send_subscription(room, sids, false);
-    }
-    g_autofree char *identity = room->streamer_identity;
-    room->streamer_identity = NULL;
-    g_clear_pointer(&room->streamer_sid, g_free);
-    g_clear_pointer(&room->streamer_signature, g_free);
-    g_hash_table_remove_all(room->requested);
-    if (!still_publishing && room->state != ROOM_CLOSED) {
-        room_log(room, G_LOG_LEVEL_INFO, "streamer %s left", identity);
-        if (room->cb.on_streamer_left != NULL) {
-            room->cb.on_streamer_left(identity, room->user_data);
-        }
-    }
-}
-
-static char *
-streamer_signature(const lk_participant *p)
-{
-    GString *s = g_string_new(p->sid);
-    for (guint i = 0; i < p->tracks->len; i++) {
-        const lk_track *t = g_ptr_array_index(p->tracks, i);
-        g_string_append_printf(s, "|%s", t->sid);
-    }
-    return g_string_free(s, FALSE);
-}
+/* ---- the streamer (spec §6.1; stage.c) ----------------------------------------------------- */
 
 static void
-notify_streamer(hv_lk_room *room, const lk_participant *p)
+notify_streamer(hv_lk_room *room)
 {
-    room_log(room, G_LOG_LEVEL_INFO, "streamer %s (%s), %u track(s)", p->identity, p->sid,
-             p->tracks->len);
-    if (room->cb.on_streamer == NULL) {
-        return;
+    const char *sid = NULL;
+    const char *identity = hv_lk_stage_streamer(room->stage, &sid);
+    size_t n = 0;
+    g_autofree hv_lk_track *tracks = hv_lk_stage_tracks(room->stage, &n);
+    g_autoptr(GString) desc = g_string_new(NULL);
+    for (size_t i = 0; i < n; i++) {
+        g_string_append_printf(desc, "%s%s %s %s", i > 0 ? ", " : "", tracks[i].sid,
+                               hv_lk_source_name(tracks[i].source),
+                               tracks[i].mime_type[0] != '\0' ? tracks[i].mime_type : "?");
     }
-    hv_lk_track *tracks = g_new0(hv_lk_track, p->tracks->len + 1);
-    for (guint i = 0; i < p->tracks->len; i++) {
-        const lk_track *t = g_ptr_array_index(p->tracks, i);
-        tracks[i] = (hv_lk_track){t->sid, t->is_video, t->mime_type, t->width, t->height, t->muted};
+    room_log(room, G_LOG_LEVEL_INFO, "streamer %s (%s), receiving %zu track(s): %s", identity, sid,
+             n, desc->str);
+    if (room->cb.on_streamer != NULL) {
+        room->cb.on_streamer(sid, identity, tracks, n, room->user_data);
     }
-    room->cb.on_streamer(p->sid, p->identity, tracks, p->tracks->len, room->user_data);
-    g_free(tracks);
 }
 
-/* Re-evaluates the streamer after the participant table changed: switch, subscribe to tracks
- * not yet requested, tell the caller. */
+/* Re-evaluates the streamer after the participant table changed: subscribe to what is newly
+ * chosen, unsubscribe what no longer is, tell the caller. */
 static void
 update_streamer(hv_lk_room *room)
 {
-    lk_participant *best = best_candidate(room);
-    if (room->streamer_identity != NULL &&
-        (best == NULL || strcmp(best->identity, room->streamer_identity) != 0)) {
-        drop_streamer(room);
-        if (room->state == ROOM_CLOSED) {
-            return;
+    hv_lk_stage_delta d;
+    hv_lk_stage_update(room->stage, &d);
+    if (d.unsubscribe->len > 0) {
+        send_subscription(room, d.unsubscribe, false);
+    }
+    if (d.subscribe->len > 0 && room->state != ROOM_CLOSED) {
+        send_subscription(room, d.subscribe, true);
+    }
+    if (room->state != ROOM_CLOSED && d.left != NULL) {
+        room_log(room, G_LOG_LEVEL_INFO, "streamer %s left", d.left);
+        if (room->cb.on_streamer_left != NULL) {
+            room->cb.on_streamer_left(d.left, room->user_data);
         }
     }
-    if (best == NULL) {
-        return;
+    if (room->state != ROOM_CLOSED && d.changed) {
+        notify_streamer(room);
     }
-    if (room->streamer_identity == NULL) {
-        room->streamer_identity = g_strdup(best->identity);
-    }
-    if (g_strcmp0(room->streamer_sid, best->sid) != 0) {
-        /* New session of the streamer (or a new streamer): its track sids are all new. */
-        g_free(room->streamer_sid);
-        room->streamer_sid = g_strdup(best->sid);
-        g_hash_table_remove_all(room->requested);
-    }
-    g_autoptr(GHashTable) current = g_hash_table_new(g_str_hash, g_str_equal);
-    g_autoptr(GPtrArray) fresh = g_ptr_array_new();
-    for (guint i = 0; i < best->tracks->len; i++) {
-        lk_track *t = g_ptr_array_index(best->tracks, i);
-        g_hash_table_add(current, t->sid);
-        if (!g_hash_table_contains(room->requested, t->sid)) {
-            g_ptr_array_add(fresh, t->sid);
-        }
-    }
-    /* Forget tracks that went away, so a sid that comes back is requested again. */
-    GHashTableIter it;
-    gpointer key = NULL;
-    g_hash_table_iter_init(&it, room->requested);
-    while (g_hash_table_iter_next(&it, &key, NULL)) {
-        if (!g_hash_table_contains(current, key)) {
-            g_hash_table_iter_remove(&it);
-        }
-    }
-    if (fresh->len > 0) {
-        send_subscription(room, fresh, true);
-        for (guint i = 0; i < fresh->len; i++) {
-            g_hash_table_add(room->requested, g_strdup(g_ptr_array_index(fresh, i)));
-        }
-    }
-    if (room->state == ROOM_CLOSED) {
-        return;
-    }
-    g_autofree char *sig = streamer_signature(best);
-    if (g_strcmp0(sig, room->streamer_signature) != 0) {
-        g_free(room->streamer_signature);
-        room->streamer_signature = g_steal_pointer(&sig);
-        notify_streamer(room, best);
-    }
+    hv_lk_stage_delta_clear(&d);
 }
 
 /* ---- handlers for each SignalResponse ------------------------------------------------------ */
 
-/* "stun:h:p" → "stun://h:p"; "turn(s):h:p?transport=x" + credentials →
- * "turn(s)://user:pass@h:p?transport=x" (percent-encoded; webrtcbin unescapes them). NULL for
- * schemes webrtcbin cannot use (stuns:). */
+/* Whether a TURN URL needs TLS, which libnice (webrtcbin's ICE agent) cannot speak: every
+ * turns: URL, and TCP on port 443, where LiveKit Cloud's TURN listens behind TLS. Gathering
+ * against them would only spend the connect timeout. */
+static bool
+turn_needs_tls(const char *url)
+{
+    if (g_str_has_prefix(url, "turns:")) {
+        return true;
+    }
+    if (!g_str_has_prefix(url, "turn:") || strstr(url, "transport=tcp") == NULL) {
+        return false;
+    }
+    const char *q = strchr(url, '?');
+    size_t hostport = q != NULL ? (size_t)(q - url) : strlen(url);
+    g_autofree char *hp = g_strndup(url, hostport);
+    const char *colon = strrchr(hp, ':');
+    const char *bracket = strrchr(hp, ']');
+    return colon != NULL && (bracket == NULL || colon > bracket) && strcmp(colon + 1, "443") == 0;
+}
+
+/* "stun:h:p" → "stun://h:p"; "turn:h:p?transport=x" + credentials →
+ * "turn://user:pass@h:p?transport=x" (percent-encoded; webrtcbin unescapes them). NULL for
+ * what webrtcbin cannot use (stuns:, and TURN over TLS: see turn_needs_tls). */
 static char *
 ice_url_to_gst(const char *url, const char *username, const char *credential)
 {
@@ -652,10 +432,7 @@ ice_url_to_gst(const char *url, const char *username, const char *credential)
     if (g_str_has_prefix(url, "stun:")) {
         scheme = "stun";
         rest = url + 5;
-    } else if (g_str_has_prefix(url, "turns:")) {
-        scheme = "turns";
-        rest = url + 6;
-    } else if (g_str_has_prefix(url, "turn:")) {
+    } else if (g_str_has_prefix(url, "turn:") && !turn_needs_tls(url)) {
         scheme = "turn";
         rest = url + 5;
     } else {
@@ -677,18 +454,27 @@ ice_url_to_gst(const char *url, const char *username, const char *credential)
     return g_strdup_printf("%s://%s:%s@%s", scheme, user, pass, rest);
 }
 
+/* The usable ICE servers as GStreamer URIs; the others are named in one log line. */
 static char **
-convert_ice_servers(Livekit__ICEServer *const *servers, size_t n)
+convert_ice_servers(hv_lk_room *room, Livekit__ICEServer *const *servers, size_t n)
 {
     GPtrArray *out = g_ptr_array_new();
+    g_autoptr(GString) skipped = g_string_new(NULL);
     for (size_t i = 0; i < n; i++) {
         const Livekit__ICEServer *s = servers[i];
         for (size_t u = 0; s != NULL && u < s->n_urls; u++) {
             char *uri = ice_url_to_gst(s->urls[u], s->username, s->credential);
             if (uri != NULL) {
                 g_ptr_array_add(out, uri);
+            } else {
+                g_string_append_printf(skipped, "%s%s", skipped->len > 0 ? ", " : "", s->urls[u]);
             }
         }
+    }
+    if (skipped->len > 0) {
+        room_log(room, G_LOG_LEVEL_INFO,
+                 "skipping ICE servers libnice cannot use (TLS, or an unknown scheme): %s",
+                 skipped->str);
     }
     g_ptr_array_add(out, NULL);
     return (char **)g_ptr_array_free(out, FALSE);
@@ -713,7 +499,7 @@ handle_join(hv_lk_room *room, const Livekit__JoinResponse *jr)
     j->room_sid = g_strdup(jr->room != NULL ? jr->room->sid : "");
     j->participant_sid = g_strdup(jr->participant != NULL ? jr->participant->sid : "");
     j->identity = g_strdup(jr->participant != NULL ? jr->participant->identity : "");
-    j->ice_servers = convert_ice_servers(jr->ice_servers, jr->n_ice_servers);
+    j->ice_servers = convert_ice_servers(room, jr->ice_servers, jr->n_ice_servers);
     j->ping_interval_s = jr->ping_interval > 0 ? jr->ping_interval : HV_LK_DEFAULT_PING_INTERVAL_S;
     j->ping_timeout_s = jr->ping_timeout > 0 ? jr->ping_timeout : HV_LK_DEFAULT_PING_TIMEOUT_S;
     j->subscriber_primary = jr->subscriber_primary;
@@ -726,12 +512,21 @@ handle_join(hv_lk_room *room, const Livekit__JoinResponse *jr)
     }
     room->state = ROOM_JOINED;
     room->stats.joined = true;
+    if (jr->room != NULL && jr->room->num_participants > 0) {
+        room->stats.participants = jr->room->num_participants;
+    } else {
+        room->stats.participants = (uint32_t)MIN(
+            jr->n_other_participants + room->stats.participants_skipped + 1, (uint64_t)G_MAXUINT32);
+    }
+    hv_lk_stage_set_self(room->stage, j->participant_sid, j->identity);
     clear_source(&room->connect_timer);
     start_keepalive(room);
     room_log(room, G_LOG_LEVEL_INFO,
-             "joined as %s (%s), server %s protocol %d, %zu other participant(s), ping %d/%d s",
+             "joined as %s (%s), server %s protocol %d, %u participant(s) (%zu decoded), "
+             "ping %d/%d s",
              j->identity, j->participant_sid, j->server_version, j->server_protocol,
-             jr->n_other_participants, j->ping_interval_s, j->ping_timeout_s);
+             room->stats.participants, jr->n_other_participants, j->ping_interval_s,
+             j->ping_timeout_s);
     if (!j->subscriber_primary) {
         room_log(room, G_LOG_LEVEL_MESSAGE, "server did not make the subscriber PC primary");
     }
@@ -742,7 +537,7 @@ handle_join(hv_lk_room *room, const Livekit__JoinResponse *jr)
         }
     }
     for (size_t i = 0; i < jr->n_other_participants; i++) {
-        upsert_participant(room, jr->other_participants[i]);
+        hv_lk_stage_apply(room->stage, jr->other_participants[i]);
     }
     update_streamer(room);
 }
@@ -802,7 +597,7 @@ static void
 handle_update(hv_lk_room *room, const Livekit__ParticipantUpdate *up)
 {
     for (size_t i = 0; i < up->n_participants; i++) {
-        upsert_participant(room, up->participants[i]);
+        hv_lk_stage_apply(room->stage, up->participants[i]);
     }
     update_streamer(room);
 }
@@ -860,11 +655,21 @@ static void
 handle_notice(hv_lk_room *room, const Livekit__SignalResponse *msg)
 {
     switch (msg->message_case) {
-    case LIVEKIT__SIGNAL_RESPONSE__MESSAGE_SUBSCRIPTION_RESPONSE:
-        room_log(
-            room, G_LOG_LEVEL_MESSAGE, "subscription to %s failed: %s",
-            msg->subscription_response->track_sid,
-            enum_name(&livekit__subscription_error__descriptor, msg->subscription_response->err));
+    case LIVEKIT__SIGNAL_RESPONSE__MESSAGE_SUBSCRIPTION_RESPONSE: {
+        const char *err =
+            enum_name(&livekit__subscription_error__descriptor, msg->subscription_response->err);
+        room_log(room, G_LOG_LEVEL_MESSAGE, "subscription to %s failed: %s",
+                 msg->subscription_response->track_sid, err);
+        if (room->cb.on_subscription_error != NULL) {
+            room->cb.on_subscription_error(msg->subscription_response->track_sid, err,
+                                           room->user_data);
+        }
+        break;
+    }
+    case LIVEKIT__SIGNAL_RESPONSE__MESSAGE_ROOM_UPDATE:
+        if (msg->room_update->room != NULL && msg->room_update->room->num_participants > 0) {
+            room->stats.participants = msg->room_update->room->num_participants;
+        }
         break;
     case LIVEKIT__SIGNAL_RESPONSE__MESSAGE_SUBSCRIPTION_PERMISSION_UPDATE:
         room_log(room, G_LOG_LEVEL_MESSAGE, "permission for %s: %s",
@@ -939,6 +744,13 @@ dispatch(hv_lk_room *room, const Livekit__SignalResponse *msg)
     }
 }
 
+static bool
+keep_participant(const char *identity, void *data)
+{
+    const hv_lk_room *room = data;
+    return hv_lk_stage_knows(room->stage, identity);
+}
+
 int
 hv_lk_room_handle_message(hv_lk_room *room, const uint8_t *buf, size_t len)
 {
@@ -948,6 +760,15 @@ hv_lk_room_handle_message(hv_lk_room *room, const uint8_t *buf, size_t len)
     }
     room->stats.messages_in++;
     room->last_rx_ms = hv_now_ms(); /* any message proves the signal alive (spec §5) */
+    size_t skipped = 0;
+    g_autoptr(GBytes) thin =
+        hv_lk_wire_filter_participants(buf, len, keep_participant, room, &skipped);
+    if (thin != NULL) {
+        room->stats.participants_skipped += skipped;
+        room_log(room, G_LOG_LEVEL_DEBUG, "%zu-byte message: %zu silent participant(s) skipped",
+                 len, skipped);
+        buf = g_bytes_get_data(thin, &len);
+    }
     Livekit__SignalResponse *msg = livekit__signal_response__unpack(NULL, len, buf);
     if (msg == NULL) {
         room_fail(room, HV_LK_PROTOCOL_ERROR, true, "undecodable SignalResponse (%zu bytes)", len);
@@ -1013,8 +834,7 @@ room_alloc(const hv_lk_room_config *cfg, const hv_lk_room_callbacks *cb, void *u
     room->token = g_strdup(cfg->token != NULL ? cfg->token : "");
     room->connect_timeout_ms =
         cfg->connect_timeout_ms > 0 ? cfg->connect_timeout_ms : HV_LK_DEFAULT_CONNECT_TIMEOUT_MS;
-    room->participants = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, participant_free);
-    room->requested = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    room->stage = hv_lk_stage_new(cfg->log_mint, cfg->streamer_identity);
     room->second_ms = 1000;
     room->stats.rtt_ms = -1;
     room->last_rx_ms = hv_now_ms();
@@ -1143,6 +963,20 @@ hv_lk_room_token(const hv_lk_room *room)
 {
     g_return_val_if_fail(room != NULL, NULL);
     return room->token;
+}
+
+const char *const *
+hv_lk_room_track_codecs(const hv_lk_room *room, const char *track_sid)
+{
+    g_return_val_if_fail(room != NULL && track_sid != NULL, NULL);
+    return hv_lk_stage_track_codecs(room->stage, track_sid);
+}
+
+const char *
+hv_lk_room_streamer_identity(const hv_lk_room *room)
+{
+    g_return_val_if_fail(room != NULL, NULL);
+    return hv_lk_stage_streamer(room->stage, NULL);
 }
 
 bool

@@ -11,7 +11,8 @@
  * the room lets go (hv_lk_signal_free) the signal is detached: it makes no more callbacks, and
  * is freed by LWS_CALLBACK_WSI_DESTROY, lws' last word on the connection, after flushing and
  * closing. If lws is already done with the connection, free releases it at once. Every buffer is
- * bounded: 1 MiB per message in either direction, 64 messages queued for sending.
+ * bounded: HV_LK_MAX_MESSAGE_BYTES per message received, HV_LK_MAX_REQUEST_BYTES per message
+ * sent, HV_LK_MAX_QUEUED_MESSAGES / HV_LK_MAX_QUEUED_BYTES queued for sending.
  *
  * Names are resolved with GLib's asynchronous resolver (Debian's lws 4.1 has no async DNS and
  * would block the loop in getaddrinfo); lws then connects to the address while the Host header,
@@ -52,6 +53,7 @@ struct hv_lk_signal {
     int peer_close_code;
     enum lws_close_status close_status; /* what we send when closing: 1000, or 1009 */
     GQueue out;                         /* out_msg*, owned */
+    size_t out_bytes;                   /* payload bytes in out */
     GByteArray *rx;                     /* the message being reassembled */
     bool rx_binary;
 };
@@ -72,6 +74,7 @@ drop_queue(hv_lk_signal *sig)
     while ((m = g_queue_pop_head(&sig->out)) != NULL) {
         g_free(m);
     }
+    sig->out_bytes = 0;
 }
 
 static void
@@ -157,6 +160,13 @@ on_receive(hv_lk_signal *sig, struct lws *wsi, const void *in, size_t len)
     if (lws_is_first_fragment(wsi)) {
         g_byte_array_set_size(sig->rx, 0);
         sig->rx_binary = lws_frame_is_binary(wsi) != 0;
+        /* A big message (a JoinResponse of a crowded room) usually comes as one frame: reserve
+         * it whole instead of growing the buffer by doubling through every size below it. */
+        size_t expect = len + lws_remaining_packet_payload(wsi);
+        if (expect > (size_t)64 * 1024 && expect <= HV_LK_MAX_MESSAGE_BYTES) {
+            g_byte_array_unref(sig->rx);
+            sig->rx = g_byte_array_sized_new((guint)expect);
+        }
     }
     if (sig->rx->len + len > HV_LK_MAX_MESSAGE_BYTES) {
         /* Never return non-zero from CLIENT_RECEIVE: lws 4.1 then keeps feeding the rest of
@@ -193,6 +203,9 @@ static int
 on_writable(hv_lk_signal *sig, struct lws *wsi)
 {
     out_msg *m = g_queue_pop_head(&sig->out);
+    if (m != NULL) {
+        sig->out_bytes -= m->len;
+    }
     if (m == NULL) {
         if (sig->closing) {
             lws_close_reason(wsi, sig->close_status, NULL, 0);
@@ -416,10 +429,16 @@ hv_lk_signal_parse_url(const char *url, const char *token, hv_lk_url *out, GErro
     }
     g_autofree char *tok = g_uri_escape_string(token != NULL ? token : "", NULL, FALSE);
     /* Spec §2.2. No `sdk`: the server then treats us as UNKNOWN, which makes it renegotiate
-     * instead of switching codecs in place (what a webrtcbin receiver wants). */
+     * instead of switching codecs in place (what a webrtcbin receiver wants).
+     * browser=Safari: livekit-server then never reuses a dormant m-line for a new track
+     * (ClientInfo.SupportsTransceiverReuse), which webrtcbin 1.22 cannot take (its inactive →
+     * recvonly direction change fails set-local-description): a republished track gets a new
+     * m-line instead, and no reconnect is needed. The server's other Safari rules change
+     * nothing here: no RED audio (we answer Opus only anyway) and AV1 in the client
+     * configuration's disabled codecs (we cannot decode AV1). docs/internals/livekit.md. */
     g_string_append_printf(path,
                            "rtc?access_token=%s&protocol=%d&auto_subscribe=0&adaptive_stream=0"
-                           "&version=%s",
+                           "&browser=Safari&version=%s",
                            tok, HV_LK_PROTOCOL_VERSION, HAVEN_VERSION);
     out->path = g_string_free(path, FALSE);
     return true;
@@ -544,16 +563,18 @@ hv_lk_signal_send(hv_lk_signal *sig, const uint8_t *buf, size_t len)
     if (sig->detached || sig->reported || sig->lws_closing) {
         return HV_ECLOSED;
     }
-    if (len > HV_LK_MAX_MESSAGE_BYTES) {
+    if (len > HV_LK_MAX_REQUEST_BYTES) {
         return HV_EINVAL;
     }
-    if (g_queue_get_length(&sig->out) >= HV_LK_MAX_QUEUED_MESSAGES) {
+    if (g_queue_get_length(&sig->out) >= HV_LK_MAX_QUEUED_MESSAGES ||
+        sig->out_bytes + len > HV_LK_MAX_QUEUED_BYTES) {
         return HV_EAGAIN;
     }
     out_msg *m = g_malloc(sizeof(*m) + LWS_PRE + len);
     m->len = len;
     memcpy(m->buf + LWS_PRE, buf, len);
     g_queue_push_tail(&sig->out, m);
+    sig->out_bytes += len;
     if (sig->established && sig->wsi != NULL) {
         lws_callback_on_writable(sig->wsi);
     }

@@ -1,20 +1,30 @@
-/* decode.c: one depayload/decode branch per webrtcbin src pad, and the frames they produce.
+/* decode.c: one depayload/decode branch per webrtcbin src pad, the audio mixer, and the frames
+ * they produce.
  *
- *   video: [entry probe] depay ! (h264parse) ! decoder ! videoconvert
+ *   video: [entry probe] depay ! (h264parse | h265parse) ! decoder ! videoconvert
  *          ! queue(leaky, 1 buffer) ! jpegenc ! appsink            → JPEG hv_frames
- *   audio: [entry probe] rtpopusdepay ! opusdec ! audioconvert ! audioresample ! tee
+ *   audio: [entry probe] rtpopusdepay ! opusdec ! audioconvert ! audioresample
+ *          ! capsfilter(S16LE, 48 kHz, stereo) ! ┐
+ *   (every audio track)                         audiomixer ! tee
  *          per requested format: queue(leaky) ! audioconvert ! audioresample
  *          ! capsfilter(S16LE, rate, channels) ! appsink           → PCM hv_frames
  *
+ * A streamer may publish a camera and a screen share, a microphone and screen audio: only the
+ * selected video track (hv_media_session_select_tracks) is decoded and tapped, so viewers never
+ * see two pictures alternate; every audio track is decoded and mixed, so they hear all of it as
+ * one stream at the announced rate, and only the selected audio track is tapped.
+ *
  * Threads: a branch is built and linked on the streaming thread that emits pad-added (before
  * that pad's first buffer), then registered on the main thread, which alone owns the list,
- * adds/removes audio outputs and tears branches down (EOS or pad-removed). The entry probe
- * (the thread pushing out of webrtcbin) counts bytes, drops packets nobody needs decoded,
- * asks for a keyframe after a re-enable and stamps arrival times; appsink callbacks (queue
- * threads) only build frames for the mailbox. Ownership: see struct hv_media_branch.
+ * adds/removes audio outputs, sets each branch's selection and tears branches down (EOS or
+ * pad-removed). The entry probe (the thread pushing out of webrtcbin) counts bytes, drops
+ * packets nobody needs decoded, asks for a keyframe after a re-enable and stamps arrival times;
+ * appsink callbacks (queue threads) only build frames for the mailbox. Ownership: see struct
+ * hv_media_branch.
  */
 #include "media/media-private.h"
 
+#include "core/error.h"
 #include "core/metrics.h"
 
 #include <gst/app/gstappsink.h>
@@ -27,16 +37,13 @@
 #define STAMP_MAX_AGE_NS (2 * GST_SECOND)
 #define STAMP_SLACK_NS   (1 * GST_MSECOND)
 
-typedef struct hv_media_output hv_media_output;
-
 typedef struct {
     GstClockTime pts;
     int64_t arrival_us;
 } arrival_stamp;
 
 /* Refcounted: the main list, the webrtcbin pad's qdata, each probe and appsink callback hold
- * references. The bin is owned by the pipeline; the branch only borrows pointers into it.
- * Audio outputs hold their branch; branch->outputs holds them until teardown/clear. */
+ * references. The bin is owned by the pipeline; the branch only borrows pointers into it. */
 struct hv_media_branch {
     gatomicrefcount ref;
     hv_media_session *s; /* strong */
@@ -44,11 +51,15 @@ struct hv_media_branch {
     bool supported; /* false: the pad goes to a fakesink */
     char codec[16];
     char *mid;
+    char *track_sid; /* main thread: the LiveKit track, from the offer ("" unknown) */
+    /* Atomic: video: this track is the one decoded and tapped; audio: the one tapped. Starts
+     * 0: nothing leaves the branch before the main thread registered and selected it. */
+    int selected;
 
     /* Borrowed from the bin (owned by the pipeline); used by the main thread only while
      * registered && !removed, or by the threads running inside the bin. */
     GstElement *bin;
-    GstElement *tee;   /* audio */
+    GstPad *mix_pad;   /* audio: the mixer's request pad (strong), released at teardown */
     GstPad *entry;     /* the depayloader's sink pad */
     GstPad *depay_src; /* the depayloader's src pad: tap and decode gate */
 
@@ -79,6 +90,13 @@ struct hv_media_branch {
      * the same thread one after the other. */
     int64_t jpeg_in_us;
 
+    /* Audio into the mixer (the mix probe's thread only): the branch's own timeline, see
+     * on_mix_probe. */
+    GstSegment mix_segment;
+    bool mix_have_segment;
+    bool mix_anchored;
+    GstClockTime mix_next_rt; /* running time of the next sample into the mixer */
+
     /* STAMPS_LOCK: the entry probe writes, appsink callbacks read. */
     GMutex stamps_lock;
     arrival_stamp stamps[HV_MEDIA_STAMPS];
@@ -86,19 +104,20 @@ struct hv_media_branch {
     unsigned stamps_count;
 
     /* Main thread only. */
-    GPtrArray *outputs; /* (element-type hv_media_output) audio outputs, one ref each */
     bool registered;
     bool removed;
 };
 
+/* One PCM format on the mixer's tee. Refcounted: s->outputs, the appsink callback and a
+ * pending unlink hold references. */
 struct hv_media_output {
     gatomicrefcount ref;
-    hv_media_branch *branch; /* strong */
+    hv_media_session *s; /* strong */
     int rate_hz;
     int channels;
-    GstElement *bin; /* borrowed: owned by branch->bin */
-    GstPad *tee_pad; /* strong: the request pad on branch->tee */
-    bool removing;   /* main: an idle probe will unlink it; then it leaves branch->outputs */
+    GstElement *bin; /* borrowed: owned by the pipeline */
+    GstPad *tee_pad; /* strong: the request pad on s->mix_tee */
+    bool removing;   /* main: an idle probe will unlink it; then it leaves s->outputs */
 };
 
 /* ---- refcounting ------------------------------------------------------------------------ */
@@ -117,10 +136,13 @@ branch_unref(gpointer p)
     if (b == NULL || !g_atomic_ref_count_dec(&b->ref)) {
         return;
     }
-    g_ptr_array_unref(b->outputs);
+    if (b->mix_pad != NULL) {
+        gst_object_unref(b->mix_pad);
+    }
     g_mutex_clear(&b->stamps_lock);
     g_mutex_clear(&b->timing_lock);
     g_free(b->mid);
+    g_free(b->track_sid);
     hv_media_session_unref(b->s);
     g_free(b);
 }
@@ -148,7 +170,7 @@ output_unref(gpointer p)
     if (o->tee_pad != NULL) {
         gst_object_unref(o->tee_pad);
     }
-    branch_unref(o->branch);
+    hv_media_session_unref(o->s);
     g_free(o);
 }
 
@@ -164,10 +186,10 @@ branch_new(hv_media_session *s, bool is_video, const char *codec, const char *mi
         *c = g_ascii_toupper(*c);
     }
     b->mid = g_strdup(mid != NULL ? mid : "");
+    b->track_sid = g_strdup("");
     b->entry_last_pts = GST_CLOCK_TIME_NONE;
     g_mutex_init(&b->stamps_lock);
     g_mutex_init(&b->timing_lock);
-    b->outputs = g_ptr_array_new_with_free_func(output_unref);
     return b;
 }
 
@@ -251,6 +273,19 @@ rtp_time_caps(void)
 
 /* ---- probes (streaming threads) --------------------------------------------------------- */
 
+/* A SEGMENT event in TIME format is copied into `into`; false for any other. */
+static bool
+copy_time_segment(GstEvent *ev, GstSegment *into)
+{
+    const GstSegment *seg = NULL;
+    gst_event_parse_segment(ev, &seg);
+    if (seg->format != GST_FORMAT_TIME) {
+        return false;
+    }
+    gst_segment_copy_into(seg, into);
+    return true;
+}
+
 static void
 request_keyframe_on(GstPad *entry)
 {
@@ -261,19 +296,33 @@ request_keyframe_on(GstPad *entry)
 
 static gboolean on_branch_teardown(gpointer p);
 
-/* Whether a viewer needs this branch decoded (a tap alone does not). */
+static bool
+is_selected(hv_media_branch *b)
+{
+    return g_atomic_int_get(&b->selected) != 0;
+}
+
+/* Whether a viewer needs this branch decoded (a tap alone does not): the selected video track,
+ * every audio track. */
 static bool
 decode_wanted(hv_media_branch *b)
 {
-    return b->is_video ? g_atomic_int_get(&b->s->video_enabled) != 0
+    return b->is_video ? g_atomic_int_get(&b->s->video_enabled) != 0 && is_selected(b)
                        : g_atomic_int_get(&b->s->audio_active) > 0;
 }
 
-/* The tap, referenced for one call, or NULL. */
-static void *
-tap_get(hv_media_session *s, hv_media_tap *out)
+static bool
+tap_wanted(hv_media_branch *b)
 {
-    if (g_atomic_int_get(&s->tap_active) == 0) {
+    return g_atomic_int_get(&b->s->tap_active) != 0 && is_selected(b);
+}
+
+/* The tap, referenced for one call, or NULL (also for a branch the tap does not take). */
+static void *
+tap_get(hv_media_branch *b, hv_media_tap *out)
+{
+    hv_media_session *s = b->s;
+    if (!tap_wanted(b)) {
         return NULL;
     }
     g_mutex_lock(&s->tap_lock);
@@ -344,19 +393,13 @@ static GstPadProbeReturn
 on_depay_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
     hv_media_branch *b = user_data;
-    hv_media_session *s = b->s;
     hv_media_tap tap;
     if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
         GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
         if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT) {
-            const GstSegment *seg = NULL;
-            gst_event_parse_segment(ev, &seg);
-            if (seg->format == GST_FORMAT_TIME) {
-                gst_segment_copy_into(seg, &b->segment);
-                b->have_segment = true;
-            }
+            b->have_segment = copy_time_segment(ev, &b->segment) || b->have_segment;
         } else if (GST_EVENT_TYPE(ev) == GST_EVENT_CAPS) {
-            void *data = tap_get(s, &tap);
+            void *data = tap_get(b, &tap);
             if (data != NULL) {
                 GstCaps *caps = NULL;
                 gst_event_parse_caps(ev, &caps);
@@ -366,7 +409,7 @@ on_depay_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         }
         return GST_PAD_PROBE_OK;
     }
-    void *data = tap_get(s, &tap);
+    void *data = tap_get(b, &tap);
     if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
         GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
         if (data != NULL) {
@@ -429,8 +472,7 @@ on_entry_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         hv_media_post(s, on_branch_teardown, branch_ref(b), branch_unref);
         return GST_PAD_PROBE_DROP;
     }
-    bool enabled = !hv_media_session_is_destroyed(s) &&
-                   (decode_wanted(b) || g_atomic_int_get(&s->tap_active) != 0);
+    bool enabled = !hv_media_session_is_destroyed(s) && (decode_wanted(b) || tap_wanted(b));
     int64_t now_us = g_get_monotonic_time();
     if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
         account_packet(b, GST_PAD_PROBE_INFO_BUFFER(info), enabled, now_us);
@@ -571,7 +613,7 @@ frame_from_sample(hv_media_branch *b, GstSample *sample, hv_frame_kind kind)
     GstReferenceTimestampMeta *meta = gst_buffer_get_reference_timestamp_meta(buf, arrival_caps());
     if (meta != NULL) {
         arrival = (int64_t)(meta->timestamp / GST_USECOND);
-    } else {
+    } else if (b != NULL) {
         arrival = lookup_arrival(b, pts);
     }
     info->captured_us = arrival >= 0 ? arrival : g_get_monotonic_time();
@@ -612,14 +654,18 @@ on_audio_sample(GstAppSink *sink, gpointer user_data)
     if (sample == NULL) {
         return GST_FLOW_OK;
     }
-    if (!hv_media_session_is_destroyed(o->branch->s)) {
-        hv_frame *f = frame_from_sample(o->branch, sample, HV_FRAME_PCM_S16LE);
+    if (!hv_media_session_is_destroyed(o->s)) {
+        /* After the mixer there is no branch (and no arrival stamp): the chunk is stamped with
+         * the time it left the pipeline. */
+        hv_frame *f = frame_from_sample(NULL, sample, HV_FRAME_PCM_S16LE);
         if (f != NULL) {
             hv_frame_info *info = hv_frame_info_of(f);
             info->rate_hz = o->rate_hz;
             info->channels = o->channels;
-            hv_media_stats_audio_chunk(o->branch->s);
-            hv_media_post_frame(o->branch->s, f);
+            if (g_atomic_int_get(&o->s->audio_branches) > 0) {
+                hv_media_stats_audio_chunk(o->s); /* decoded sound, not the mixer's silence */
+            }
+            hv_media_post_frame(o->s, f);
         }
     }
     gst_sample_unref(sample);
@@ -685,32 +731,20 @@ static bool
 build_video(hv_media_branch *b)
 {
     hv_media_session *s = b->s;
-    const char *depay_name = NULL;
-    const char *dec_name = NULL;
-    bool h264 = false;
-    if (strcmp(b->codec, "VP8") == 0 && s->have_vp8) {
-        depay_name = "rtpvp8depay";
-        dec_name = "vp8dec";
-    } else if (strcmp(b->codec, "VP9") == 0 && s->have_vp9) {
-        depay_name = "rtpvp9depay";
-        dec_name = "vp9dec";
-    } else if (strcmp(b->codec, "H264") == 0 && s->have_h264) {
-        depay_name = "rtph264depay";
-        dec_name = s->h264_decoder;
-        h264 = true;
-    } else {
+    const hv_media_codec *c = hv_media_codec_find(b->codec);
+    if (c == NULL || !c->is_video) {
         return false;
     }
     GstBin *bin = GST_BIN(b->bin);
-    GstElement *depay = add_new(bin, depay_name);
-    GstElement *parse = h264 ? add_new(bin, "h264parse") : NULL;
-    GstElement *dec = add_new(bin, dec_name);
+    GstElement *depay = add_new(bin, c->depay);
+    GstElement *parse = c->parse != NULL ? add_new(bin, c->parse) : NULL;
+    GstElement *dec = add_new(bin, c->decoder);
     GstElement *conv = add_new(bin, "videoconvert");
     GstElement *queue = add_new(bin, "queue");
     GstElement *jpeg = add_new(bin, "jpegenc");
     GstElement *sink = add_new(bin, "appsink");
-    if (depay == NULL || (h264 && parse == NULL) || dec == NULL || conv == NULL || queue == NULL ||
-        jpeg == NULL || sink == NULL) {
+    if (depay == NULL || (c->parse != NULL && parse == NULL) || dec == NULL || conv == NULL ||
+        queue == NULL || jpeg == NULL || sink == NULL) {
         return false;
     }
     /* After a gap (loss, or packets dropped while disabled) wait for and ask for a keyframe
@@ -728,8 +762,9 @@ build_video(hv_media_branch *b)
                           closure_unref_branch, 0);
     g_object_set(jpeg, "quality", s->jpeg_quality, NULL);
     setup_appsink(sink, 1, on_video_sample, branch_ref(b), branch_unref);
-    bool linked = h264 ? gst_element_link_many(depay, parse, dec, conv, queue, jpeg, sink, NULL)
-                       : gst_element_link_many(depay, dec, conv, queue, jpeg, sink, NULL);
+    bool linked = parse != NULL
+                      ? gst_element_link_many(depay, parse, dec, conv, queue, jpeg, sink, NULL)
+                      : gst_element_link_many(depay, dec, conv, queue, jpeg, sink, NULL);
     if (!linked || !add_ghost_sink(b->bin, depay)) {
         return false;
     }
@@ -753,29 +788,112 @@ build_video(hv_media_branch *b)
     return true;
 }
 
+static GstCaps *
+mix_caps(void)
+{
+    return gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "S16LE", "rate", G_TYPE_INT,
+                               HV_MEDIA_MIX_RATE, "channels", G_TYPE_INT, HV_MEDIA_MIX_CHANNELS,
+                               "layout", G_TYPE_STRING, "interleaved", NULL);
+}
+
+/* Into the mixer, each track's audio gets a timeline of its own: it starts at the running time
+ * its first chunk arrives and then advances by the samples it carries, re-anchored only when
+ * arrival drifts from it by more than HV_MEDIA_MIX_RESYNC_MS (sender clock skew, a gap in the
+ * stream). The timestamps the jitterbuffer gives are not fit for live mixing: rtpbin's
+ * lip-sync moves them by hundreds of milliseconds whenever sender reports come in (the SFU's
+ * tracks share one CNAME), and the mixer then dropped that track for as long as the jump
+ * lasted. Its latency query is answered with what the branch adds after this point (none):
+ * its chunks arrive when their timeline says, so the mixer needs only HV_MEDIA_MIX_SLACK_MS
+ * for scheduling jitter, not the jitterbuffer's 200 ms on top of the audio's delay. */
+static GstPadProbeReturn
+on_mix_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
+{
+    hv_media_branch *b = user_data;
+    if ((info->type & GST_PAD_PROBE_TYPE_QUERY_UPSTREAM) != 0) {
+        GstQuery *q = GST_PAD_PROBE_INFO_QUERY(info);
+        if (GST_QUERY_TYPE(q) == GST_QUERY_LATENCY && (info->type & GST_PAD_PROBE_TYPE_PULL)) {
+            gboolean live = FALSE;
+            GstClockTime min = 0, max = GST_CLOCK_TIME_NONE;
+            gst_query_parse_latency(q, &live, &min, &max);
+            gst_query_set_latency(q, TRUE, 0, max);
+        }
+        return GST_PAD_PROBE_OK;
+    }
+    if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
+        GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
+        if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT && copy_time_segment(ev, &b->mix_segment)) {
+            b->mix_have_segment = true;
+            b->mix_anchored = false;
+        }
+        return GST_PAD_PROBE_OK;
+    }
+    GstElement *pipeline = b->s->pipeline;
+    GstClock *clock = pipeline != NULL ? gst_element_get_clock(pipeline) : NULL;
+    if (clock == NULL || !b->mix_have_segment) {
+        if (clock != NULL) {
+            gst_object_unref(clock);
+        }
+        return GST_PAD_PROBE_OK;
+    }
+    GstClockTime now = gst_clock_get_time(clock) - gst_element_get_base_time(pipeline);
+    gst_object_unref(clock);
+    GstBuffer *buf = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
+    GstClockTime dur = GST_BUFFER_DURATION(buf);
+    if (!GST_CLOCK_TIME_IS_VALID(dur)) {
+        dur = gst_util_uint64_scale(gst_buffer_get_size(buf) / (2 * HV_MEDIA_MIX_CHANNELS),
+                                    GST_SECOND, HV_MEDIA_MIX_RATE);
+    }
+    GstClockTimeDiff drift = GST_CLOCK_DIFF(b->mix_next_rt, now);
+    if (!b->mix_anchored || ABS(drift) > (GstClockTimeDiff)HV_MEDIA_MIX_RESYNC_MS * GST_MSECOND) {
+        b->mix_next_rt = now;
+        b->mix_anchored = true;
+    }
+    guint64 pts =
+        gst_segment_position_from_running_time(&b->mix_segment, GST_FORMAT_TIME, b->mix_next_rt);
+    GST_BUFFER_PTS(buf) = pts;
+    GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
+    GST_BUFFER_DURATION(buf) = dur;
+    b->mix_next_rt += dur;
+    GST_PAD_PROBE_INFO_DATA(info) = buf;
+    return GST_PAD_PROBE_OK;
+}
+
+/* depay ! opusdec ! audioconvert ! audioresample ! capsfilter(mix format), whose src is ghosted
+ * and linked to a new mixer pad by hv_media_decode_pad_added. */
 static bool
 build_audio(hv_media_branch *b)
 {
-    if (strcmp(b->codec, "OPUS") != 0 || !b->s->have_opus) {
+    const hv_media_codec *c = hv_media_codec_find(b->codec);
+    if (c == NULL || c->is_video) {
         return false;
     }
     GstBin *bin = GST_BIN(b->bin);
-    GstElement *depay = add_new(bin, "rtpopusdepay");
-    GstElement *dec = add_new(bin, "opusdec");
+    GstElement *depay = add_new(bin, c->depay);
+    GstElement *dec = add_new(bin, c->decoder);
     GstElement *conv = add_new(bin, "audioconvert");
     GstElement *res = add_new(bin, "audioresample");
-    GstElement *tee = add_new(bin, "tee");
-    if (depay == NULL || dec == NULL || conv == NULL || res == NULL || tee == NULL) {
+    GstElement *filter = add_new(bin, "capsfilter");
+    if (depay == NULL || dec == NULL || conv == NULL || res == NULL || filter == NULL) {
         return false;
     }
     set_if_exists(dec, "max-errors", -1, NULL);
-    /* With no output format linked the tee must not fail the stream. */
-    g_object_set(tee, "allow-not-linked", TRUE, NULL);
-    if (!gst_element_link_many(depay, dec, conv, res, tee, NULL) ||
+    GstCaps *caps = mix_caps();
+    g_object_set(filter, "caps", caps, NULL);
+    gst_caps_unref(caps);
+    if (!gst_element_link_many(depay, dec, conv, res, filter, NULL) ||
         !add_ghost_sink(b->bin, depay)) {
         return false;
     }
-    b->tee = tee;
+    GstPad *target = gst_element_get_static_pad(filter, "src");
+    gst_pad_add_probe(target,
+                      GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
+                          GST_PAD_PROBE_TYPE_QUERY_UPSTREAM,
+                      on_mix_probe, branch_ref(b), branch_unref);
+    GstPad *ghost = gst_ghost_pad_new("src", target);
+    gst_object_unref(target);
+    if (ghost == NULL || !gst_element_add_pad(b->bin, ghost)) {
+        return false;
+    }
     b->entry = gst_element_get_static_pad(depay, "sink");
     gst_object_unref(b->entry);
     add_depay_probe(b, depay);
@@ -794,9 +912,51 @@ build_discard(hv_media_branch *b)
     return add_ghost_sink(b->bin, sink);
 }
 
-/* ---- registration and teardown (main thread) -------------------------------------------- */
+/* ---- selection (main thread) -------------------------------------------------------------- */
 
-static void add_output_to_branch(hv_media_branch *b, int rate_hz, int channels);
+/* Whether the branch is the selected video track, or the tapped audio track (the first audio
+ * branch when none is named). */
+static bool
+compute_selected(hv_media_session *s, hv_media_branch *b)
+{
+    const char *want = b->is_video ? s->video_track : s->tap_audio_track;
+    if (want != NULL) {
+        return strcmp(b->track_sid, want) == 0;
+    }
+    if (b->is_video) {
+        return true;
+    }
+    for (unsigned i = 0; i < s->branches->len; i++) {
+        hv_media_branch *o = g_ptr_array_index(s->branches, i);
+        if (!o->is_video && o->supported) {
+            return o == b; /* the first registered audio branch */
+        }
+    }
+    return false;
+}
+
+void
+hv_media_decode_select(hv_media_session *s)
+{
+    for (unsigned i = 0; i < s->branches->len; i++) {
+        hv_media_branch *b = g_ptr_array_index(s->branches, i);
+        const char *sid = g_hash_table_lookup(s->mid_tracks, b->mid);
+        if (sid != NULL && strcmp(sid, b->track_sid) != 0) {
+            g_free(b->track_sid);
+            b->track_sid = g_strdup(sid);
+        }
+        bool sel = b->supported && compute_selected(s, b);
+        if (sel != is_selected(b)) {
+            HV_MEDIA_DEBUG(s, "%s track %s (mid %s) %s", b->is_video ? "video" : "audio",
+                           b->track_sid, b->mid, sel ? "selected" : "not selected");
+        }
+        /* A video branch selected again resumes on a keyframe: the entry probe asks for one
+         * on its first packet through (entry_enabled was cleared while it dropped them). */
+        g_atomic_int_set(&b->selected, sel ? 1 : 0);
+    }
+}
+
+/* ---- registration and teardown (main thread) -------------------------------------------- */
 
 static gboolean
 on_branch_register(gpointer p)
@@ -808,25 +968,31 @@ on_branch_register(gpointer p)
     }
     b->registered = true;
     g_ptr_array_add(s->branches, branch_ref(b));
+    const char *sid = g_hash_table_lookup(s->mid_tracks, b->mid);
+    g_free(b->track_sid);
+    b->track_sid = g_strdup(sid != NULL ? sid : "");
     const char *kind = b->is_video ? "video" : "audio";
     if (!b->supported) {
-        HV_MEDIA_INFO(s, "track mid=%s: %s codec '%s' is not decodable; discarding", b->mid, kind,
-                      b->codec);
+        HV_MEDIA_INFO(s, "track %s (mid %s): %s codec '%s' is not decodable; discarding",
+                      b->track_sid, b->mid, kind, b->codec);
         return G_SOURCE_REMOVE;
     }
-    HV_MEDIA_DEBUG(s, "track mid=%s %s %s", b->mid, kind, b->codec);
-    g_mutex_lock(&s->stats_lock);
-    g_strlcpy(b->is_video ? s->stats.video_codec : s->stats.audio_codec, b->codec,
-              sizeof(s->stats.video_codec));
-    g_mutex_unlock(&s->stats_lock);
+    HV_MEDIA_DEBUG(s, "track %s (mid %s) %s %s", b->track_sid, b->mid, kind, b->codec);
+    hv_media_decode_select(s);
+    if (is_selected(b)) {
+        g_mutex_lock(&s->stats_lock);
+        g_strlcpy(b->is_video ? s->stats.video_codec : s->stats.audio_codec, b->codec,
+                  sizeof(s->stats.video_codec));
+        g_mutex_unlock(&s->stats_lock);
+    }
     if (!b->is_video) {
-        for (unsigned i = 0; i < s->formats->len; i++) {
-            const hv_media_audio_format *f = &g_array_index(s->formats, hv_media_audio_format, i);
-            add_output_to_branch(b, f->rate_hz, f->channels);
-        }
+        g_atomic_int_inc(&s->audio_branches);
+        /* A live input joined the mixer: the pipeline works out its latency again (the
+         * mixer's deadline depends on its inputs'). */
+        gst_bin_recalculate_latency(GST_BIN(s->pipeline));
     }
     if (s->cb.on_track != NULL) {
-        s->cb.on_track(b->mid, kind, b->codec, s->user_data);
+        s->cb.on_track(b->mid, b->track_sid, kind, b->codec, s->user_data);
     }
     return G_SOURCE_REMOVE;
 }
@@ -840,10 +1006,14 @@ on_branch_teardown(gpointer p)
         return G_SOURCE_REMOVE;
     }
     b->removed = true;
-    if (b->registered && g_ptr_array_remove_fast(s->branches, b)) {
+    if (b->registered && g_ptr_array_remove(s->branches, b)) {
+        if (!b->is_video && b->supported) {
+            (void)g_atomic_int_dec_and_test(&s->audio_branches);
+        }
         branch_unref(b);
     }
-    HV_MEDIA_DEBUG(s, "track mid=%s %s ended; removing its branch", b->mid, b->codec);
+    HV_MEDIA_DEBUG(s, "track %s (mid %s) %s ended; removing its branch", b->track_sid, b->mid,
+                   b->codec);
     GstElement *bin = gst_object_ref(b->bin);
     GstPad *sink = gst_element_get_static_pad(bin, "sink");
     GstPad *peer = sink != NULL ? gst_pad_get_peer(sink) : NULL;
@@ -858,14 +1028,31 @@ on_branch_teardown(gpointer p)
     if (gst_element_set_state(bin, GST_STATE_NULL) == GST_STATE_CHANGE_FAILURE) {
         HV_MEDIA_DEBUG(s, "branch did not stop cleanly");
     }
-    g_ptr_array_set_size(b->outputs, 0); /* after NULL: no idle probe can still run */
+    if (b->mix_pad != NULL) {
+        /* The bin is stopped: nothing pushes into the mixer pad any more. */
+        gst_element_release_request_pad(s->mixer, b->mix_pad);
+        g_clear_pointer(&b->mix_pad, gst_object_unref);
+    }
     gst_bin_remove(GST_BIN(s->pipeline), bin);
     b->bin = NULL;
-    b->tee = NULL;
     b->entry = NULL;
     b->depay_src = NULL;
     gst_object_unref(bin);
+    hv_media_decode_select(s); /* another audio branch may be the tapped one now */
     return G_SOURCE_REMOVE;
+}
+
+/* Audio branches end in the mixer: a new request pad, linked from the branch's src ghost. */
+static bool
+link_to_mixer(hv_media_session *s, hv_media_branch *b)
+{
+    b->mix_pad = gst_element_request_pad_simple(s->mixer, "sink_%u");
+    GstPad *src = gst_element_get_static_pad(b->bin, "src");
+    bool ok = b->mix_pad != NULL && src != NULL && gst_pad_link(src, b->mix_pad) == GST_PAD_LINK_OK;
+    if (src != NULL) {
+        gst_object_unref(src);
+    }
+    return ok;
 }
 
 void
@@ -900,18 +1087,34 @@ hv_media_decode_pad_added(hv_media_session *s, GstPad *pad)
 
     b->bin = gst_bin_new(NULL);
     b->supported = is_video ? build_video(b) : build_audio(b);
+    if (b->supported) {
+        gst_bin_add(GST_BIN(s->pipeline), b->bin);
+        if (!is_video && !link_to_mixer(s, b)) {
+            HV_MEDIA_INFO(s, "cannot link audio %s to the mixer", GST_PAD_NAME(pad));
+            b->supported = false;
+            if (b->mix_pad != NULL) {
+                gst_element_release_request_pad(s->mixer, b->mix_pad);
+                g_clear_pointer(&b->mix_pad, gst_object_unref);
+            }
+            gst_bin_remove(GST_BIN(s->pipeline), b->bin); /* drops the pipeline's ref */
+            b->bin = NULL;
+        }
+    } else {
+        gst_object_unref(gst_object_ref_sink(b->bin));
+        b->bin = NULL;
+    }
     if (!b->supported) {
         /* Start over with an empty bin: a half-built one may hold unlinked elements. */
-        gst_object_unref(gst_object_ref_sink(b->bin));
         b->bin = gst_bin_new(NULL);
         b->entry = NULL;
-        b->tee = NULL;
+        b->depay_src = NULL;
         if (!build_discard(b)) {
             HV_MEDIA_INFO(s, "cannot build any branch for %s", GST_PAD_NAME(pad));
             gst_object_unref(gst_object_ref_sink(b->bin));
             branch_unref(b);
             return;
         }
+        gst_bin_add(GST_BIN(s->pipeline), b->bin);
     }
     if (b->entry != NULL) {
         gst_pad_add_probe(b->entry,
@@ -919,7 +1122,6 @@ hv_media_decode_pad_added(hv_media_session *s, GstPad *pad)
                               GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
                           on_entry_probe, branch_ref(b), branch_unref);
     }
-    gst_bin_add(GST_BIN(s->pipeline), b->bin);
     if (!gst_element_sync_state_with_parent(b->bin)) {
         HV_MEDIA_DEBUG(s, "branch for %s did not reach the pipeline state", GST_PAD_NAME(pad));
     }
@@ -947,20 +1149,70 @@ hv_media_decode_request_keyframe(hv_media_session *s)
 {
     for (unsigned i = 0; i < s->branches->len; i++) {
         hv_media_branch *b = g_ptr_array_index(s->branches, i);
-        if (b->is_video && b->supported && b->entry != NULL) {
+        if (b->is_video && b->supported && b->entry != NULL && is_selected(b)) {
             request_keyframe_on(b->entry);
         }
     }
 }
 
-/* ---- audio outputs (main thread) -------------------------------------------------------- */
+/* ---- the mixer and its PCM outputs (main thread) ---------------------------------------- */
 
-static void
-add_output_to_branch(hv_media_branch *b, int rate_hz, int channels)
+bool
+hv_media_decode_build_mixer(hv_media_session *s, GError **error)
+{
+    s->mixer = gst_element_factory_make("audiomixer", "mix");
+    GstElement *filter = gst_element_factory_make("capsfilter", NULL);
+    s->mix_tee = gst_element_factory_make("tee", "mix-tee");
+    GstElement *silence = gst_element_factory_make("audiotestsrc", "mix-silence");
+    GstElement *silence_caps = gst_element_factory_make("capsfilter", NULL);
+    if (s->mixer == NULL || filter == NULL || s->mix_tee == NULL || silence == NULL ||
+        silence_caps == NULL) {
+        g_set_error(error, HV_ERROR, HV_ENOTFOUND, "cannot create the audio mixer");
+        GstElement *all[] = {s->mixer, filter, s->mix_tee, silence, silence_caps};
+        for (size_t i = 0; i < G_N_ELEMENTS(all); i++) {
+            if (all[i] != NULL) {
+                gst_object_unref(gst_object_ref_sink(all[i]));
+            }
+        }
+        s->mixer = s->mix_tee = NULL;
+        return false;
+    }
+    /* Live mixing: output starts at the first input's time (not at 0, which would make up
+     * silence for all the time before it), and a track that sends nothing (DTX, muted) is
+     * skipped at the deadline instead of holding the others back. */
+    g_object_set(s->mixer, "start-time-selection", 1 /* first */, NULL);
+    set_if_exists(s->mixer, "ignore-inactive-pads", TRUE, NULL);
+    /* Each input's chunks come when their timeline says (on_mix_probe): the mixer waits that
+     * much longer for the late ones. */
+    g_object_set(s->mixer, "latency", (guint64)HV_MEDIA_MIX_SLACK_MS * GST_MSECOND, NULL);
+    /* One input is always there: live silence. An aggregator whose last input goes away
+     * (a republished microphone: the old track's pad leaves before the new one's comes)
+     * counts as having reached the end of every stream and stops for good; and without a
+     * live input between tracks it would make up the gap in one burst once the next one
+     * came. The silent input keeps the output going in real time, silent between tracks. */
+    g_object_set(silence, "is-live", TRUE, "wave", 4 /* silence */, "samplesperbuffer",
+                 HV_MEDIA_MIX_RATE / 50, NULL);
+    GstCaps *caps = mix_caps();
+    g_object_set(filter, "caps", caps, NULL);
+    g_object_set(silence_caps, "caps", caps, NULL);
+    gst_caps_unref(caps);
+    /* With no output format linked the tee must not fail the stream. */
+    g_object_set(s->mix_tee, "allow-not-linked", TRUE, NULL);
+    gst_bin_add_many(GST_BIN(s->pipeline), silence, silence_caps, s->mixer, filter, s->mix_tee,
+                     NULL);
+    if (!gst_element_link_many(silence, silence_caps, s->mixer, filter, s->mix_tee, NULL)) {
+        g_set_error(error, HV_ERROR, HV_EIO, "cannot link the audio mixer");
+        return false;
+    }
+    return true;
+}
+
+void
+hv_media_decode_add_output(hv_media_session *s, int rate_hz, int channels)
 {
     hv_media_output *o = g_new0(hv_media_output, 1);
     g_atomic_ref_count_init(&o->ref);
-    o->branch = branch_ref(b);
+    o->s = hv_media_session_ref(s);
     o->rate_hz = rate_hz;
     o->channels = channels;
 
@@ -971,7 +1223,7 @@ add_output_to_branch(hv_media_branch *b, int rate_hz, int channels)
     GstElement *filter = add_new(GST_BIN(bin), "capsfilter");
     GstElement *sink = add_new(GST_BIN(bin), "appsink");
     if (queue == NULL || conv == NULL || res == NULL || filter == NULL || sink == NULL) {
-        HV_MEDIA_INFO(b->s, "cannot build the %d Hz/%d ch audio output", rate_hz, channels);
+        HV_MEDIA_INFO(s, "cannot build the %d Hz/%d ch audio output", rate_hz, channels);
         gst_object_unref(gst_object_ref_sink(bin));
         output_unref(o);
         return;
@@ -987,46 +1239,48 @@ add_output_to_branch(hv_media_branch *b, int rate_hz, int channels)
     setup_appsink(sink, 8, on_audio_sample, output_ref(o), output_unref);
     if (!gst_element_link_many(queue, conv, res, filter, sink, NULL) ||
         !add_ghost_sink(bin, queue)) {
-        HV_MEDIA_INFO(b->s, "cannot link the %d Hz/%d ch audio output", rate_hz, channels);
+        HV_MEDIA_INFO(s, "cannot link the %d Hz/%d ch audio output", rate_hz, channels);
         gst_object_unref(gst_object_ref_sink(bin));
         output_unref(o);
         return;
     }
-    gst_bin_add(GST_BIN(b->bin), bin);
+    gst_bin_add(GST_BIN(s->pipeline), bin);
     (void)gst_element_sync_state_with_parent(bin);
     o->bin = bin;
-    o->tee_pad = gst_element_request_pad_simple(b->tee, "src_%u");
+    o->tee_pad = gst_element_request_pad_simple(s->mix_tee, "src_%u");
     GstPad *ghost = gst_element_get_static_pad(bin, "sink");
     if (o->tee_pad == NULL || gst_pad_link(o->tee_pad, ghost) != GST_PAD_LINK_OK) {
-        HV_MEDIA_INFO(b->s, "cannot attach the %d Hz/%d ch audio output", rate_hz, channels);
+        HV_MEDIA_INFO(s, "cannot attach the %d Hz/%d ch audio output", rate_hz, channels);
     }
     gst_object_unref(ghost);
-    g_ptr_array_add(b->outputs, o);
+    g_ptr_array_add(s->outputs, o);
 }
 
 static gboolean
 on_output_unlinked(gpointer p)
 {
     hv_media_output *o = p;
-    hv_media_branch *b = o->branch;
-    if (b->removed || b->bin == NULL || o->bin == NULL) {
+    hv_media_session *s = o->s;
+    if (o->bin == NULL) {
         return G_SOURCE_REMOVE;
     }
-    gst_element_release_request_pad(b->tee, o->tee_pad);
+    gst_element_release_request_pad(s->mix_tee, o->tee_pad);
     GstElement *bin = gst_object_ref(o->bin);
     o->bin = NULL;
     if (gst_element_set_state(bin, GST_STATE_NULL) == GST_STATE_CHANGE_FAILURE) {
-        HV_MEDIA_DEBUG(b->s, "audio output did not stop cleanly");
+        HV_MEDIA_DEBUG(s, "audio output did not stop cleanly");
     }
-    gst_bin_remove(GST_BIN(b->bin), bin);
+    gst_bin_remove(GST_BIN(s->pipeline), bin);
     gst_object_unref(bin);
-    (void)g_ptr_array_remove(b->outputs, o); /* drops the list's reference */
+    if (g_ptr_array_remove(s->outputs, o)) {
+        output_unref(o); /* the list's reference */
+    }
     return G_SOURCE_REMOVE;
 }
 
 /* Runs when no buffer is inside the tee pad: at once on the main thread, or on the streaming
- * thread after the current push. o stays alive meanwhile: branch->outputs holds it until
- * on_output_unlinked, and a teardown clears that list only after the bin is in NULL. */
+ * thread after the current push. o stays alive meanwhile: s->outputs holds it until
+ * on_output_unlinked. */
 static GstPadProbeReturn
 on_tee_pad_idle(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
@@ -1036,40 +1290,27 @@ on_tee_pad_idle(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         (void)gst_pad_unlink(pad, peer);
         gst_object_unref(peer);
     }
-    hv_media_post(o->branch->s, on_output_unlinked, output_ref(o), output_unref);
+    hv_media_post(o->s, on_output_unlinked, output_ref(o), output_unref);
     return GST_PAD_PROBE_REMOVE;
-}
-
-void
-hv_media_decode_add_output(hv_media_session *s, int rate_hz, int channels)
-{
-    for (unsigned i = 0; i < s->branches->len; i++) {
-        hv_media_branch *b = g_ptr_array_index(s->branches, i);
-        if (!b->is_video && b->supported && b->tee != NULL) {
-            add_output_to_branch(b, rate_hz, channels);
-        }
-    }
 }
 
 void
 hv_media_decode_remove_output(hv_media_session *s, int rate_hz, int channels)
 {
-    for (unsigned i = 0; i < s->branches->len; i++) {
-        hv_media_branch *b = g_ptr_array_index(s->branches, i);
-        for (unsigned k = 0; k < b->outputs->len; k++) {
-            hv_media_output *o = g_ptr_array_index(b->outputs, k);
-            if (o->removing || o->rate_hz != rate_hz || o->channels != channels) {
-                continue;
-            }
-            o->removing = true;
-            if (o->tee_pad != NULL && o->bin != NULL) {
-                /* Unlink only between buffers; the rest happens on the main thread. */
-                gst_pad_add_probe(o->tee_pad, GST_PAD_PROBE_TYPE_IDLE, on_tee_pad_idle, o, NULL);
-            } else {
-                g_ptr_array_remove_index(b->outputs, k);
-            }
-            break;
+    for (unsigned k = 0; k < s->outputs->len; k++) {
+        hv_media_output *o = g_ptr_array_index(s->outputs, k);
+        if (o->removing || o->rate_hz != rate_hz || o->channels != channels) {
+            continue;
         }
+        o->removing = true;
+        if (o->tee_pad != NULL && o->bin != NULL) {
+            /* Unlink only between buffers; the rest happens on the main thread. */
+            gst_pad_add_probe(o->tee_pad, GST_PAD_PROBE_TYPE_IDLE, on_tee_pad_idle, o, NULL);
+        } else {
+            g_ptr_array_remove_index(s->outputs, k);
+            output_unref(o);
+        }
+        break;
     }
 }
 
@@ -1078,7 +1319,7 @@ hv_media_decode_tap_caps(hv_media_session *s, const hv_media_tap *tap, void *dat
 {
     for (unsigned i = 0; i < s->branches->len; i++) {
         hv_media_branch *b = g_ptr_array_index(s->branches, i);
-        if (!b->supported || b->depay_src == NULL || b->removed) {
+        if (!b->supported || b->depay_src == NULL || b->removed || !is_selected(b)) {
             continue;
         }
         GstCaps *caps = gst_pad_get_current_caps(b->depay_src);
@@ -1095,8 +1336,13 @@ hv_media_decode_clear(hv_media_session *s)
     for (unsigned i = 0; i < s->branches->len; i++) {
         hv_media_branch *b = g_ptr_array_index(s->branches, i);
         b->removed = true;
-        g_ptr_array_set_size(b->outputs, 0);
         branch_unref(b);
     }
     g_ptr_array_set_size(s->branches, 0);
+    for (unsigned i = 0; i < s->outputs->len; i++) {
+        hv_media_output *o = g_ptr_array_index(s->outputs, i);
+        o->bin = NULL; /* the pipeline, in NULL, owns it; no pending unlink may touch it */
+        output_unref(o);
+    }
+    g_ptr_array_set_size(s->outputs, 0);
 }

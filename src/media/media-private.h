@@ -22,9 +22,45 @@
 #define HV_MEDIA_FPS_RING          256 /* decode times kept for the frame-rate estimate */
 #define HV_MEDIA_FPS_WINDOW_US     (2 * G_USEC_PER_SEC)
 #define HV_MEDIA_STAMPS            64 /* arrival stamps remembered per branch */
-#define HV_MEDIA_MAX_PENDING_CANDS 64 /* local candidates held until the first answer is out */
+/* Local candidates held until the first answer is out: a host with many addresses (and TCP
+ * candidates for each) can have hundreds. */
+#define HV_MEDIA_MAX_PENDING_CANDS 512
+/* PCM format every audio track is brought to before the mixer. */
+#define HV_MEDIA_MIX_RATE          48000
+#define HV_MEDIA_MIX_CHANNELS      2
+/* The mixer waits this long for late inputs; a track's timeline is re-anchored when its audio
+ * arrives this far from it (decode.c, on_mix_probe). */
+#define HV_MEDIA_MIX_SLACK_MS      60
+#define HV_MEDIA_MIX_RESYNC_MS     120
 
 typedef struct hv_media_branch hv_media_branch;
+typedef struct hv_media_output hv_media_output;
+
+/* A codec haven receives (codecs.c). */
+typedef struct {
+    const char *encoding; /* RTP encoding name, upper case: "VP8", "H264", "OPUS" */
+    bool is_video;
+    const char *depay;       /* depayloader */
+    const char *parse;       /* parser between depayloader and decoder, or NULL */
+    const char *decoders[2]; /* candidates, best first */
+    const char *decoder;     /* the first installed one; NULL = not receivable here */
+} hv_media_codec;
+
+/* The codec for an encoding name or MIME type ("H264", "video/H264"), if every element it
+ * needs is installed; NULL otherwise (and for AV1). */
+const hv_media_codec *hv_media_codec_find(const char *name);
+/* Whether a GStreamer element factory is installed. */
+bool hv_media_have_element(const char *name);
+/* (transfer full) "VP8=vp8dec VP9=vp9dec H264=avdec_h264 …", for logs. */
+char *hv_media_codec_list(void);
+
+typedef struct hv_media_offer hv_media_offer;
+
+/* What the signalling layer said about one m-line of an offer. */
+typedef struct {
+    char *track_sid; /* the track it carries (mid_to_track_id, else a=msid); NULL if none */
+    char **prefer;   /* encoding names the track is published in, primary first; NULL-terminated */
+} hv_media_mline_hint;
 
 /* One requested PCM format and how many users asked for it (main thread only). */
 typedef struct {
@@ -43,30 +79,38 @@ struct hv_media_session {
     GMainContext *ctx;         /* the owner's context: every callback runs there */
     GstElement *pipeline;
     GstElement *webrtc;
+    GstElement *mixer;   /* audiomixer: every audio track goes in, one PCM stream comes out */
+    GstElement *mix_tee; /* after the mixer: one branch per requested PCM format */
     int jpeg_quality;
-    bool have_vp8, have_vp9, have_h264, have_opus;
-    const char *h264_decoder; /* "avdec_h264" or "openh264dec" */
 
     /* Atomics read per buffer by streaming threads, written by the main thread. */
     int video_enabled;
-    int audio_active; /* number of formats with users > 0 */
+    int audio_active;   /* number of formats with users > 0 */
+    int audio_branches; /* registered audio branches (tracks in the mix) */
 
     /* Main thread only. */
     hv_media_callbacks cb;
     void *user_data;
     hv_media_state state;
     GSource *bus_source;
-    GPtrArray *branches;      /* (element-type hv_media_branch) registered branches, one ref */
-    GArray *formats;          /* (element-type hv_media_audio_format) */
-    GPtrArray *data_channels; /* kept alive as the server expects (protocol doc §4.4) */
-    bool negotiating;         /* an offer is between set-remote and set-local */
-    char *pending_offer;      /* the next offer, applied when the current one is done */
-    uint32_t pending_offer_id;
-    char *last_ufrag;      /* ICE ufrag of the last applied offer (restart detection) */
-    char **offer_mids;     /* a=mid per m-line of the last applied offer ("" if none) */
-    bool answer_sent;      /* local candidates are held until the first answer is out */
-    GPtrArray *held_cands; /* (element-type hv_media_cand) */
-    char **answer_mids;    /* a=mid per m-line of the last answer, for on_local_candidate */
+    GPtrArray *branches;           /* (element-type hv_media_branch) registered branches, one ref */
+    GArray *formats;               /* (element-type hv_media_audio_format) */
+    GPtrArray *outputs;            /* (element-type hv_media_output) PCM outputs on mix_tee */
+    GPtrArray *data_channels;      /* kept alive as the server expects (protocol doc §4.4) */
+    bool negotiating;              /* an offer is between set-remote and set-local */
+    hv_media_offer *pending_offer; /* the next offer, applied when the current is done */
+    /* Atomic: the offer create-answer is working on (for hv_media_on_new_transceiver), which
+     * its negotiation step owns; NULL outside create-answer. */
+    hv_media_offer *answering;
+    GHashTable *mid_tracks; /* mid → track sid, from the last applied offer */
+    unsigned media_lines;   /* audio/video m-lines of the last applied offer */
+    char *video_track;      /* hv_media_session_select_tracks(), NULL = any */
+    char *tap_audio_track;  /* likewise; NULL = the first audio track */
+    char *last_ufrag;       /* ICE ufrag of the last applied offer (restart detection) */
+    char **offer_mids;      /* a=mid per m-line of the last applied offer ("" if none) */
+    bool answer_sent;       /* local candidates are held until the first answer is out */
+    GPtrArray *held_cands;  /* (element-type hv_media_cand) */
+    char **answer_mids;     /* a=mid per m-line of the last answer, for on_local_candidate */
 
     /* TAP_LOCK guards the tap; streaming threads take a reference on tap_data per call. */
     GMutex tap_lock;
@@ -98,14 +142,33 @@ void hv_media_log(const hv_media_session *s, GLogLevelFlags level, const char *f
 #define HV_MEDIA_DEBUG(s, ...) hv_media_log((s), G_LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define HV_MEDIA_INFO(s, ...)  hv_media_log((s), G_LOG_LEVEL_INFO, __VA_ARGS__)
 
-/* ---- session.c, used by decode.c ----------------------------------------------------------- */
+/* ---- session.c, used by the other files ------------------------------------------------------ */
 
 hv_media_session *hv_media_session_ref(hv_media_session *s);
 void hv_media_session_unref(hv_media_session *s);
 bool hv_media_session_is_destroyed(const hv_media_session *s);
+/* Main thread: the one way into FAILED (reported once; later offers are ignored). */
+void hv_media_session_fail(hv_media_session *s, const char *reason);
+void hv_media_session_set_state(hv_media_session *s, hv_media_state st);
 /* Any thread: runs fn(data) on the owner's main context (never inline); destroy frees data
  * afterwards, also when the context is gone. */
 void hv_media_post(hv_media_session *s, GSourceFunc fn, void *data, GDestroyNotify destroy);
+/* ---- negotiate.c ------------------------------------------------------------------------- */
+
+void hv_media_offer_free(hv_media_offer *o);
+/* Frees a held local candidate (the elements of held_cands). */
+void hv_media_cand_free(gpointer p);
+/* webrtcbin on-new-transceiver (its thread, inside create-answer): codec preferences and
+ * direction for the transceiver of an m-line new in the offer. */
+struct _GstWebRTCRTPTransceiver;
+void hv_media_on_new_transceiver(GstElement *webrtc, struct _GstWebRTCRTPTransceiver *t,
+                                 gpointer user_data);
+/* webrtcbin on-ice-candidate (its thread): posts the candidate to the main thread. */
+void hv_media_on_ice_candidate(GstElement *webrtc, guint mline, gchar *candidate,
+                               gpointer user_data);
+
+/* ---- mailbox.c ----------------------------------------------------------------------------- */
+
 /* Any thread: hands a finished frame (transfer full) to the main thread's mailbox. */
 void hv_media_post_frame(hv_media_session *s, hv_frame *f);
 /* Streaming threads: counters. */
@@ -119,6 +182,11 @@ void hv_media_stats_audio_chunk(hv_media_session *s);
 
 /* ---- decode.c ------------------------------------------------------------------------------ */
 
+/* Main thread: the selection changed (or a branch registered): every branch's flags again. */
+void hv_media_decode_select(hv_media_session *s);
+/* Main thread, from _new: the mixer and its tee, in the pipeline (not yet playing). */
+bool hv_media_decode_build_mixer(hv_media_session *s, GError **error);
+
 /* webrtcbin pad-added (streaming thread): builds and links the branch for pad, then posts its
  * registration (on_track, audio outputs) to the main thread. */
 void hv_media_decode_pad_added(hv_media_session *s, GstPad *pad);
@@ -129,7 +197,7 @@ void hv_media_decode_pad_removed(hv_media_session *s, GstPad *pad);
 void hv_media_decode_request_keyframe(hv_media_session *s);
 void hv_media_decode_add_output(hv_media_session *s, int rate_hz, int channels);
 void hv_media_decode_remove_output(hv_media_session *s, int rate_hz, int channels);
-/* Main thread, after the pipeline is in NULL: drops every branch and breaks its cycles. */
+/* Main thread, after the pipeline is in NULL: drops every branch and output. */
 void hv_media_decode_clear(hv_media_session *s);
 /* Main thread: hands the current caps of every branch to a newly set tap. */
 void hv_media_decode_tap_caps(hv_media_session *s, const hv_media_tap *tap, void *data);

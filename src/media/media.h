@@ -34,10 +34,11 @@ typedef struct {
     /* A local ICE candidate ("candidate:..." line without "a="), to trickle to the server. */
     void (*on_local_candidate)(const char *candidate, const char *sdp_mid, int mline_index,
                                void *user_data);
-    /* A media track started: mid is the transceiver's mid (look it up in the offer's
-     * mid_to_track_id), kind "audio" or "video", codec the encoding name ("VP8", "H264",
-     * "VP9", "OPUS"). */
-    void (*on_track)(const char *mid, const char *kind, const char *codec, void *user_data);
+    /* A media track started: mid is the transceiver's mid, track_sid the LiveKit track it
+     * carries ("" when the offer did not say), kind "audio" or "video", codec the encoding
+     * name ("VP8", "VP9", "H264", "H265", "OPUS"). */
+    void (*on_track)(const char *mid, const char *track_sid, const char *kind, const char *codec,
+                     void *user_data);
     void (*on_video_frame)(hv_frame *jpeg, void *user_data);
     void (*on_audio_frame)(hv_frame *pcm, void *user_data);
     /* State changes; reason is set for HV_MEDIA_FAILED. */
@@ -64,15 +65,42 @@ hv_media_session *hv_media_session_new(const hv_media_config *cfg, const hv_medi
 /* Stops the pipeline (state NULL) and frees everything; no callback runs afterwards. */
 void hv_media_session_free(hv_media_session *s);
 
+/* What the signalling layer knows about an offer's tracks (every field nullable). */
+typedef struct {
+    /* mid → track sid (char* → char*): SessionDescription.mid_to_track_id. An m-line it does
+     * not name is looked up by the track id of its a=msid line (LiveKit's "PA_x|TR_y TR_y"). */
+    GHashTable *mid_to_track_id;
+    /* The codecs a track is published in, as MIME types, primary first then backups
+     * ("video/AV1", "video/VP8"); NULL when unknown. Called during set_offer only. */
+    const char *const *(*track_codecs)(const char *track_sid, void *data);
+    void *data;
+} hv_media_offer_info;
+
 /* Applies a server offer: every audio/video transceiver becomes recvonly with codec
- * preferences limited to what can be decoded (video: VP8, H264, VP9 when a decoder exists;
- * audio: OPUS); the m=application (data channel) section is accepted; then an answer is
- * created and reported with on_answer. A later offer (renegotiation) is handled the same way.
- * A refused offer reports HV_MEDIA_FAILED with the reason (the caller then reconnects). */
-void hv_media_session_set_offer(hv_media_session *s, const char *sdp, uint32_t offer_id);
+ * preferences limited to what can be decoded, the codec the track is published in FIRST
+ * (webrtcbin 1.22 answers a single codec per m-line: the first preference the offer has, and
+ * LiveKit offers its whole codec table, VP8 first, whatever the track carries); the
+ * m=application (data channel) section is accepted; H.264 payload types keep the offer's
+ * profile-level-id (RFC 6184 §8.2.2), which webrtcbin drops; then the answer is reported with
+ * on_answer. An offer without any m-line is answered too. A later offer (renegotiation) is
+ * handled the same way. A refused offer reports HV_MEDIA_FAILED with the reason (the caller
+ * then reconnects). info: (nullable) used during the call only. */
+void hv_media_session_set_offer(hv_media_session *s, const char *sdp, uint32_t offer_id,
+                                const hv_media_offer_info *info);
 /* A remote trickled candidate ("candidate:..." with or without "a="). */
 void hv_media_session_add_candidate(hv_media_session *s, const char *candidate, const char *sdp_mid,
                                     int mline_index);
+
+/* Which tracks feed viewers and the tap (by LiveKit track sid; NULL = any): video_track is the
+ * one video track decoded (to JPEG) and tapped; every audio track is decoded and mixed into one
+ * PCM stream, and tap_audio_track is the one whose packets the tap gets (NULL = the first).
+ * A streamer with a camera and a screen share, or a microphone and screen audio, thus gives
+ * viewers one picture and all the sound. */
+void hv_media_session_select_tracks(hv_media_session *s, const char *video_track,
+                                    const char *tap_audio_track);
+
+/* Whether a codec (MIME type "video/AV1" or encoding name "H265") can be received here. */
+bool hv_media_codec_decodable(const char *name);
 
 /* Decoding runs only while something needs it: with video off, video RTP is dropped before the
  * decoder (no decode, no JPEG); likewise audio. Both start off. */
@@ -86,8 +114,9 @@ void hv_media_session_request_keyframe(hv_media_session *s);
 
 /* ---- encoded-media tap (recording) ----
  *
- * A tap sees every depayloaded access unit before any decoder: H.264 (as rtph264depay gives
- * it), VP8, VP9 frames and Opus packets, with the running time of the session's pipeline, which
+ * A tap sees every depayloaded access unit of the selected tracks before any decoder: H.264 /
+ * H.265 (as the depayloaders give them), VP8, VP9 frames and Opus packets, with the running
+ * time of the session's pipeline, which
  * is one clock for audio and video (rtpbin maps RTP timestamps through RTCP). While a tap is
  * set, packets flow past the decode gates even when no viewer needs decoding. */
 typedef enum { HV_MEDIA_TAP_VIDEO, HV_MEDIA_TAP_AUDIO } hv_media_tap_kind;
@@ -116,6 +145,8 @@ typedef struct {
     int width, height;       /* of the last decoded frame; 0 before the first */
     double fps;              /* decoded frames per second over the last few seconds */
     char video_codec[16], audio_codec[16];
+    unsigned media_lines;  /* audio/video m-lines negotiated (dormant ones included) */
+    unsigned audio_tracks; /* audio tracks being mixed */
 } hv_media_stats;
 void hv_media_session_get_stats(const hv_media_session *s, hv_media_stats *out);
 

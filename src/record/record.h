@@ -3,7 +3,7 @@
  * A recorder owns one GStreamer pipeline of its own, fed with the depayloaded access units the
  * live session's media pipeline taps off before any decoder (hv_media_tap):
  *
- *   video appsrc ─ (h264parse | vp9parse | nothing for VP8) ─┐
+ *   video appsrc ─ (h264parse | h265parse (hvc1) | vp9parse | nothing for VP8) ─┐
  *                                                            ├─ mp4mux (1 s fragments) | webmmux ─
  * filesink  <name>.mp4|.webm.part audio appsrc ─ tee ─ queue ─ opusparse ──────────────────┘ └
  * queue ─ opusdec ─ audioconvert ─ audioresample (S16LE 48 kHz) ─ appsink → WAV  <name>.wav.part
@@ -41,7 +41,7 @@ typedef struct {
     const char *dir;       /* existing directory */
     const char *mint_id;   /* validated: becomes part of the file names */
     int64_t start_wall_ms; /* names the files (UTC) */
-    /* Encoding names as the media module reports them: "H264", "VP8", "VP9"; "OPUS".
+    /* Encoding names as the media module reports them: "H264", "H265", "VP8", "VP9"; "OPUS".
      * NULL = that kind is not recorded. */
     const char *video_codec;
     const char *audio_codec;

@@ -410,6 +410,21 @@ build_video(hv_recorder *r, const hv_recorder_config *cfg, GstElement *mux, GErr
             return false;
         }
         last = parse;
+    } else if (strcmp(cfg->video_codec, "H265") == 0) {
+        /* MP4's 'hvc1' sample entry: parameter sets in the sample description, which is what
+         * players (Apple's above all) expect. */
+        GstElement *parse = add(r->pipeline, "h265parse", error);
+        GstElement *filter = parse != NULL ? add(r->pipeline, "capsfilter", error) : NULL;
+        if (filter == NULL) {
+            return false;
+        }
+        GstCaps *caps = gst_caps_from_string("video/x-h265,stream-format=hvc1,alignment=au");
+        g_object_set(filter, "caps", caps, NULL);
+        gst_caps_unref(caps);
+        if (!link_chain(error, r->vsrc, q, parse, filter, NULL)) {
+            return false;
+        }
+        last = filter;
     } else if (strcmp(cfg->video_codec, "VP9") == 0) {
         GstElement *parse = add(r->pipeline, "vp9parse", error);
         if (parse == NULL || !link_chain(error, r->vsrc, q, parse, NULL)) {

@@ -13,9 +13,11 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -354,3 +356,109 @@ class Sfu:
         for text in reports_in(self.report_dir):
             note_sanitizer_report("sanitizer report from a program under the fake SFU: " + text)
         shutil.rmtree(self.report_dir, ignore_errors=True)
+
+
+# ---- live sessions: what a viewer sees -------------------------------------------------------
+
+def post(h, path, body):
+    status, _, data = request(h.port, "POST", path, json.dumps(body).encode(),
+                              {"Content-Type": "application/json"}, timeout=30)
+    return status, json.loads(data)
+
+
+def jpeg_size(data):
+    """(width, height) from a JPEG's SOF marker; asserts the SOI/EOI markers."""
+    assert data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9", "not a complete JPEG"
+    i = 2
+    while i + 9 < len(data):
+        assert data[i] == 0xFF, "broken JPEG marker chain"
+        marker = data[i + 1]
+        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        if marker in (0xC0, 0xC1, 0xC2):
+            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            return w, h
+        i += 2 + length
+    raise AssertionError("no SOF marker")
+
+
+class Viewer:
+    """A viewer that reads in a thread and counts what arrives: frames (arrival time, JPEG size,
+    hash), decoded PCM bytes (with the raw PCM kept when keep_pcm), and events."""
+
+    def __init__(self, h, mint, query="", read=True, keep_pcm=False):
+        from wsclient import WebSocket
+        self.keep_pcm = keep_pcm
+        self.pcm = bytearray()
+        self.ws = WebSocket("127.0.0.1", h.port, f"/api/live-sessions/ws/live/{mint}{query}")
+        self.frames = []        # (arrival time, size, hash)
+        self.audio_bytes = []   # (arrival time, decoded bytes)
+        self.events = []
+        self.closed = None
+        self.lock = threading.Lock()
+        if read:
+            self.thread = threading.Thread(target=self.run, daemon=True)
+            self.thread.start()
+
+    def run(self):
+        import base64
+        import hashlib
+        from wsclient import Closed
+        try:
+            while True:
+                kind, data = self.ws.recv()
+                now = time.monotonic()
+                with self.lock:
+                    if kind == "binary":
+                        self.frames.append((now, jpeg_size(data), hashlib.sha1(data).digest()))
+                    elif data.startswith("audio:"):
+                        pcm = base64.b64decode(data[6:])
+                        self.audio_bytes.append((now, len(pcm)))
+                        if self.keep_pcm:
+                            self.pcm += pcm
+                    else:
+                        self.events.append(json.loads(data) if data.startswith("{") else data)
+        except Closed as c:
+            self.closed = (c.code, c.reason)
+        except (OSError, ConnectionError) as e:
+            self.closed = ("error", str(e))
+
+    def rate(self, items, start, end, weight=lambda x: 1):
+        with self.lock:
+            n = sum(weight(x) for x in items if start <= x[0] < end)
+        return n / (end - start)
+
+    def wait_for(self, pred, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if pred(self):
+                    return True
+            time.sleep(0.05)
+        return False
+
+
+
+
+def events_of(v, kind):
+    """The viewer's JSON events of one type."""
+    return [e for e in v.events if isinstance(e, dict) and e.get("type") == kind]
+
+
+def session_rows(h):
+    """live_sessions rows of a haven's database: (status, end_time, room, participant, error)."""
+    import sqlite3
+    db = sqlite3.connect(h.db)
+    try:
+        return db.execute("SELECT status, end_time, room_name, participant_sid, error "
+                          "FROM live_sessions ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def rss_kb(pid):
+    """A process's resident set size (kB) from /proc."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0

@@ -146,8 +146,12 @@ def check_codec(codec, container, stored, env=None, seconds=12.0):
         audio = os.path.join(d, rec["files"]["audio"]["name"])
         assert video.endswith("." + container) and audio.endswith(".wav")
         text, duration = discover(video)
-        want_video = {"H264": "H.264", "VP8": "VP8"}[stored]
+        want_video = {"H264": "H.264", "H265": "H.265", "VP8": "VP8"}[stored]
         assert want_video in text and "Opus" in text, text
+        if stored == "H265":
+            # The 'hvc1' sample entry (parameter sets in the sample description).
+            with open(video, "rb") as f:
+                assert b"hvc1" in f.read(), "no hvc1 sample entry"
         assert "Width: 1280" in text and "Height: 720" in text, text
         probe = avprobe(video)
         media_s = probe["video"]["last_s"] - probe["video"]["first_s"]
@@ -184,8 +188,44 @@ def test_h264_mp4():
     check_codec("h264", "mp4", "H264")
 
 
+def test_h265_mp4():
+    # H.265 (WHIP ingress passes it through) is remuxed to MP4 as 'hvc1', not re-encoded.
+    check_codec("h265", "mp4", "H265")
+
+
 def test_vp8_webm():
     check_codec("vp8", "webm", "VP8")
+
+
+def test_republish_continues_in_a_new_file():
+    """The streamer republishes its camera and microphone (a camera switch, an ingress
+    restart): no reconnect, the file ends and the recording goes on in a new one, which plays."""
+    h, sfu, d = start("h264")
+    try:
+        wait_recording(h)
+        time.sleep(2)
+        upgrades = sfu.stats()["upgrades"]
+        sfu.control("streamer/republish", {"kinds": ["video", "audio"], "delay_ms": 300})
+        deadline = time.monotonic() + 20
+        rows = []
+        while time.monotonic() < deadline:
+            rows = recordings(h)
+            if len(rows) == 2 and active(h)["recording"]["duration_seconds"] > 2:
+                break
+            time.sleep(0.2)
+        assert len(rows) == 2, rows
+        assert sfu.stats()["upgrades"] == upgrades, "the republish reconnected"
+        assert active(h)["reconnects"] == 0
+        post(h, "/api/live-sessions/stop", {"mint_id": MINT})
+        for r in rows:
+            rec = wait_status(h, r["id"], {"finished", "failed"})
+            assert rec["status"] == "finished", rec
+            text, duration = discover(os.path.join(d, rec["files"]["video"]["name"]))
+            print(f"# recording {rec['id']}: {duration:.2f} s", flush=True)
+            assert "H.264" in text and duration >= 1.5, (duration, text)
+    finally:
+        h.cleanup()
+        sfu.stop()
 
 
 def test_vp8_forced_mp4():
@@ -407,7 +447,10 @@ if __name__ == "__main__":
     try:
         sys.exit(run_tap([
             ("H.264 stream → MP4 + WAV, durations and codecs as recorded", test_h264_mp4),
+            ("H.265 stream → MP4 (hvc1) + WAV, no re-encoding", test_h265_mp4),
             ("VP8 stream → WebM + WAV, no re-encoding", test_vp8_webm),
+            ("republish: no reconnect, the recording goes on in a new file",
+             test_republish_continues_in_a_new_file),
             ("HAVEN_RECORD_FORMAT=mp4: VP8 → H.264 MP4", test_vp8_forced_mp4),
             ("recording toggled on a viewed session", test_toggle_while_viewing),
             ("SIGKILL: partial MP4 plays, next start recovers it", test_sigkill_recovery),

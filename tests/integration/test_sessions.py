@@ -10,13 +10,13 @@ leaving, and recovery when the signalling connection drops.
 """
 import json
 import os
-import struct
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, SANITIZED, Fake, Haven, Sfu, request, run_tap  # noqa: E402
+import harness  # noqa: E402
+from harness import (ROOT, SANITIZED, Fake, Haven, Sfu, events_of, post, request,  # noqa: E402
+                     rss_kb, run_tap, session_rows)
 from wsclient import Closed, WebSocket  # noqa: E402
 
 BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
@@ -30,79 +30,15 @@ FPS = 30
 SOURCE_FLOOR, VIEWER_FLOOR = (0.2, 0.6) if SANITIZED else (0.75, 0.9)
 
 
+class Viewer(harness.Viewer):
+    def __init__(self, h, mint=MINT, **kw):
+        super().__init__(h, mint, **kw)
+
+
 def start_haven(fake, sfu, env=None):
     full = {"HAVEN_LIVEKIT_URL": sfu.url, "HAVEN_ICE_ADDRESSES": "127.0.0.1"}
     full.update(env or {})
     return Haven(BINARY, fake, env=full)
-
-
-def post(h, path, body):
-    status, _, data = request(h.port, "POST", path, json.dumps(body).encode(),
-                              {"Content-Type": "application/json"}, timeout=30)
-    return status, json.loads(data)
-
-
-def jpeg_size(data):
-    """(width, height) from a JPEG's SOF marker; asserts the SOI/EOI markers."""
-    assert data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9", "not a complete JPEG"
-    i = 2
-    while i + 9 < len(data):
-        assert data[i] == 0xFF, "broken JPEG marker chain"
-        marker = data[i + 1]
-        length = struct.unpack(">H", data[i + 2:i + 4])[0]
-        if marker in (0xC0, 0xC1, 0xC2):
-            h, w = struct.unpack(">HH", data[i + 5:i + 9])
-            return w, h
-        i += 2 + length
-    raise AssertionError("no SOF marker")
-
-
-class Viewer:
-    """A viewer that reads in a thread and counts what arrives."""
-
-    def __init__(self, h, mint=MINT, query="", read=True):
-        self.ws = WebSocket("127.0.0.1", h.port, f"/api/live-sessions/ws/live/{mint}{query}")
-        self.frames = []        # (arrival time, size, hash)
-        self.audio_bytes = []   # (arrival time, decoded bytes)
-        self.events = []
-        self.closed = None
-        self.lock = threading.Lock()
-        if read:
-            self.thread = threading.Thread(target=self.run, daemon=True)
-            self.thread.start()
-
-    def run(self):
-        import base64
-        import hashlib
-        try:
-            while True:
-                kind, data = self.ws.recv()
-                now = time.monotonic()
-                with self.lock:
-                    if kind == "binary":
-                        self.frames.append((now, jpeg_size(data), hashlib.sha1(data).digest()))
-                    elif data.startswith("audio:"):
-                        self.audio_bytes.append((now, len(base64.b64decode(data[6:]))))
-                    else:
-                        self.events.append(json.loads(data) if data.startswith("{") else data)
-        except Closed as c:
-            self.closed = (c.code, c.reason)
-        except (OSError, ConnectionError) as e:
-            self.closed = ("error", str(e))
-
-    def rate(self, items, start, end, weight=lambda x: 1):
-        with self.lock:
-            n = sum(weight(x) for x in items if start <= x[0] < end)
-        return n / (end - start)
-
-    def wait_for(self, pred, timeout):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if pred(self):
-                    return True
-            time.sleep(0.05)
-        return False
 
 
 fake = Fake()
@@ -189,14 +125,6 @@ def test_h264_stream_reaches_a_viewer():
 ASAN_QUARANTINE_MB = 16
 
 
-def rss_kb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
 def test_two_viewers_same_frames_and_a_stalled_viewer_costs_nothing():
     def body_fn(h, sfu, started):
         a = Viewer(h)
@@ -267,10 +195,6 @@ def test_start_reuses_stop_closes_viewers():
     with_session("vp8", body_fn)
 
 
-def events_of(v, kind):
-    return [e for e in v.events if isinstance(e, dict) and e.get("type") == kind]
-
-
 def test_streamer_leaving_ends_the_session_after_the_grace_period():
     def body_fn(h, sfu, started):
         v = Viewer(h)
@@ -311,11 +235,15 @@ def test_streamer_leaving_and_coming_back_keeps_the_session():
         assert v.wait_for(lambda s: events_of(s, "streamer_left"), 5), v.events
         time.sleep(1.0)
         back_at = time.monotonic()
+        upgrades = sfu.stats()["upgrades"]
         sfu.control("streamer/join", {"publish_delay_ms": 0})
-        # Frames from the streamer's new tracks, on the same viewer socket.
+        # Frames from the streamer's new tracks, on the same viewer socket and the same
+        # signalling connection: its new tracks are subscribed, no reconnect.
         assert v.wait_for(lambda s: any(f[0] > back_at + 0.2 for f in s.frames), 20), \
             f"no frames after the streamer came back: {v.events}"
-        assert events_of(v, "resumed"), v.events
+        assert events_of(v, "streamer_back"), v.events
+        assert not events_of(v, "reconnecting"), v.events
+        assert sfu.stats()["upgrades"] == upgrades, "the streamer's return cost a reconnect"
         assert v.closed is None and not events_of(v, "ended"), v.events
         # Past the grace period (10 s) it is still on, and still playing.
         time.sleep(max(0.0, back_at + 10.5 - time.monotonic()))
@@ -343,16 +271,6 @@ def test_signalling_drop_recovers_within_10s():
         assert v.closed is None
         assert sfu.stats()["joins"] >= 2
     with_session("vp8", body_fn, env={"HAVEN_LOG_LEVEL": "debug"})
-
-
-def session_rows(h):
-    import sqlite3
-    db = sqlite3.connect(h.db)
-    try:
-        return db.execute("SELECT status, end_time, room_name, participant_sid, error "
-                          "FROM live_sessions ORDER BY id").fetchall()
-    finally:
-        db.close()
 
 
 def test_idle_session_stops_and_rows_record_it():
@@ -387,7 +305,7 @@ def test_streamer_that_publishes_late_still_plays():
     with_session("h264", body_fn, sfu_extra=["--publish-delay-ms", "3000"])
 
 
-def test_leave_reconnect_rejoins_with_a_fresh_token_and_disconnect_ends():
+def test_leave_reconnect_rejoins_with_the_livekit_token_and_disconnect_ends():
     def body_fn(h, sfu, started):
         v = Viewer(h)
         assert v.wait_for(lambda s: len(s.frames) > 0, 15)
@@ -395,7 +313,10 @@ def test_leave_reconnect_rejoins_with_a_fresh_token_and_disconnect_ends():
         sfu.control("leave", {"action": "RECONNECT"})
         assert v.wait_for(lambda s: any(isinstance(e, dict) and e.get("type") == "resumed"
                                         for e in s.events), 15), v.events
-        assert fake.count("join") > joins, "the rejoin did not ask pump.fun for a fresh token"
+        # The token LiveKit refreshed is still valid: no pump.fun join, same identity.
+        assert fake.count("join") == joins, "the rejoin asked pump.fun for a token"
+        subs = {t["sub"] for t in sfu.stats()["tokens"]}
+        assert len(subs) == 1, f"the rejoin changed identity: {subs}"
         assert v.closed is None
         # The fake lets go of the old client asynchronously; leave only the new one connected.
         deadline = time.monotonic() + 5

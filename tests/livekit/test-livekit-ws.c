@@ -95,6 +95,7 @@ static struct {
     int upgrades;
     int ping_reqs;
     int legacy_pings;
+    int trickles;
     int leaves;
     int leave_reason;
     int leave_action;
@@ -197,6 +198,9 @@ sfu_on_request(const uint8_t *buf, size_t len)
     }
     case LIVEKIT__SIGNAL_REQUEST__MESSAGE_PING:
         sfu.legacy_pings++;
+        break;
+    case LIVEKIT__SIGNAL_REQUEST__MESSAGE_TRICKLE:
+        sfu.trickles++;
         break;
     case LIVEKIT__SIGNAL_REQUEST__MESSAGE_LEAVE:
         sfu.leaves++;
@@ -680,6 +684,8 @@ assert_upgrade_request(void)
     g_assert_true(g_strv_contains((const char *const *)args, "protocol=17"));
     g_assert_true(g_strv_contains((const char *const *)args, "auto_subscribe=0"));
     g_assert_true(g_strv_contains((const char *const *)args, "adaptive_stream=0"));
+    /* The server then never reuses a dormant m-line (webrtcbin 1.22 cannot take that). */
+    g_assert_true(g_strv_contains((const char *const *)args, "browser=Safari"));
 }
 
 static void
@@ -908,6 +914,41 @@ test_ws_fragmented_join(void)
     close_room(&r);
 }
 
+static bool
+trickles_done(void *data)
+{
+    return sfu.trickles >= *(int *)data;
+}
+
+/* A burst of local candidates larger than the send queue (a host with many addresses, each
+ * with UDP and TCP candidates) does not fail the room: the queue takes what it can, the rest is
+ * dropped, and the connection goes on (pings still answered). */
+static void
+test_ws_candidate_burst(void)
+{
+    sfu_reset(SFU_NORMAL);
+    g_autofree char *url = sfu_url();
+    recorder r = {0};
+    open_room(&r, url, WAIT_MS);
+    g_assert_true(wait_for(is_joined, &r, WAIT_MS));
+    enum { BURST = HV_LK_MAX_QUEUED_MESSAGES + 500 };
+    for (int i = 0; i < BURST; i++) {
+        g_autofree char *cand = g_strdup_printf(
+            "candidate:%d 1 UDP 2015363327 127.0.%d.%d 40000 typ host", i, i / 250, i % 250 + 1);
+        hv_lk_room_send_candidate(r.room, cand, "0", 0);
+    }
+    int enough = HV_LK_MAX_QUEUED_MESSAGES - 10;
+    g_assert_true(wait_for(trickles_done, &enough, WAIT_MS));
+    int pings = sfu.ping_reqs;
+    g_assert_true(wait_for(joined_and_pinged, &r, WAIT_MS));
+    run_for(200);
+    g_test_message("burst of %d candidates: %d trickled, pings %d -> %d", BURST, sfu.trickles,
+                   pings, sfu.ping_reqs);
+    g_assert_cmpint(r.closed, ==, 0);
+    g_assert_cmpint(sfu.trickles, <=, BURST);
+    close_room(&r);
+}
+
 static void
 test_ws_oversize(void)
 {
@@ -959,6 +1000,7 @@ main(int argc, char **argv)
     g_test_add_func("/livekit/ws/join-timeout", test_ws_join_timeout);
     g_test_add_func("/livekit/ws/fragmented-join", test_ws_fragmented_join);
     g_test_add_func("/livekit/ws/oversize-message", test_ws_oversize);
+    g_test_add_func("/livekit/ws/candidate-burst", test_ws_candidate_burst);
     int rc = g_test_run();
     hv_lk_signal_shutdown();
     tls_srv_stop();

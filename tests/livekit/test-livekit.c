@@ -105,6 +105,8 @@ typedef struct {
     GPtrArray *streamer_tracks; /* "TR_x:video" strings of the last on_streamer */
     int lefts;
     char *left_identity;
+    int sub_errors;
+    char *sub_error; /* "TR_x:SE_..." of the last on_subscription_error */
     int closed;
     bool closed_flag;
     hv_lk_close_reason reason;
@@ -136,6 +138,7 @@ recorder_clear(recorder *r)
         g_ptr_array_unref(r->streamer_tracks);
     }
     g_free(r->left_identity);
+    g_free(r->sub_error);
     g_free(r->detail);
     memset(r, 0, sizeof(*r));
 }
@@ -214,7 +217,18 @@ rec_streamer(const char *sid, const char *identity, const hv_lk_track *tracks, s
         g_ptr_array_add(r->streamer_tracks, g_strdup_printf("%s:%s:%dx%d", tracks[i].sid,
                                                             tracks[i].is_video ? "video" : "audio",
                                                             tracks[i].width, tracks[i].height));
+        g_assert_nonnull(tracks[i].codecs);
+        g_assert_cmpstr(tracks[i].codecs[0], ==, tracks[i].mime_type);
     }
+}
+
+static void
+rec_sub_error(const char *track_sid, const char *error, void *ud)
+{
+    recorder *r = ud;
+    r->sub_errors++;
+    g_free(r->sub_error);
+    r->sub_error = g_strdup_printf("%s:%s", track_sid, error);
 }
 
 static void
@@ -248,18 +262,29 @@ static const hv_lk_room_callbacks rec_cb = {
     .on_remote_candidate = rec_candidate,
     .on_streamer = rec_streamer,
     .on_streamer_left = rec_left,
+    .on_subscription_error = rec_sub_error,
     .on_closed = rec_closed,
 };
+
+/* A detached room for the stream mint (nullable) that keeps streamer (nullable). */
+static hv_lk_room *
+detached_room_for(recorder *r, const char *mint, const char *streamer)
+{
+    g_autofree char *token = fixture_token();
+    hv_lk_room_config cfg = {.url = "wss://unused.invalid",
+                             .token = token,
+                             .connect_timeout_ms = 10000,
+                             .log_mint = mint,
+                             .streamer_identity = streamer};
+    hv_lk_room *room = hv_lk_room_new_detached(&cfg, &rec_cb, r);
+    r->room = room;
+    return room;
+}
 
 static hv_lk_room *
 detached_room(recorder *r)
 {
-    g_autofree char *token = fixture_token();
-    hv_lk_room_config cfg = {
-        .url = "wss://unused.invalid", .token = token, .connect_timeout_ms = 10000};
-    hv_lk_room *room = hv_lk_room_new_detached(&cfg, &rec_cb, r);
-    r->room = room;
-    return room;
+    return detached_room_for(r, NULL, NULL);
 }
 
 /* ---- message builders ---------------------------------------------------------------------- */
@@ -268,6 +293,10 @@ typedef struct {
     const char *sid;
     int type; /* LIVEKIT__TRACK_TYPE__* */
     uint32_t width, height;
+    int source;         /* LIVEKIT__TRACK_SOURCE__*, 0 = unknown */
+    const char *mime;   /* NULL: video/VP8 or audio/opus */
+    const char *backup; /* a backup codec (TrackInfo.codecs[1]), or NULL */
+    bool muted;
 } track_spec;
 
 /* (transfer full) free with participant_free_built */
@@ -290,8 +319,21 @@ build_participant(const char *sid, const char *identity, int state, uint32_t ver
         t->type = tracks[i].type;
         t->width = tracks[i].width;
         t->height = tracks[i].height;
-        t->mime_type =
-            g_strdup(tracks[i].type == LIVEKIT__TRACK_TYPE__VIDEO ? "video/VP8" : "audio/opus");
+        t->source = tracks[i].source;
+        t->muted = tracks[i].muted;
+        t->mime_type = g_strdup(tracks[i].mime != NULL                         ? tracks[i].mime
+                                : tracks[i].type == LIVEKIT__TRACK_TYPE__VIDEO ? "video/VP8"
+                                                                               : "audio/opus");
+        if (tracks[i].backup != NULL) {
+            const char *mimes[] = {t->mime_type, tracks[i].backup};
+            t->n_codecs = 2;
+            t->codecs = g_new0(Livekit__SimulcastCodecInfo *, 2);
+            for (size_t k = 0; k < 2; k++) {
+                t->codecs[k] = g_new0(Livekit__SimulcastCodecInfo, 1);
+                livekit__simulcast_codec_info__init(t->codecs[k]);
+                t->codecs[k]->mime_type = g_strdup(mimes[k]);
+            }
+        }
         p->tracks[i] = t;
     }
     return p;
@@ -301,6 +343,11 @@ static void
 participant_free_built(Livekit__ParticipantInfo *p)
 {
     for (size_t i = 0; i < p->n_tracks; i++) {
+        for (size_t k = 0; k < p->tracks[i]->n_codecs; k++) {
+            g_free(p->tracks[i]->codecs[k]->mime_type);
+            g_free(p->tracks[i]->codecs[k]);
+        }
+        g_free(p->tracks[i]->codecs);
         g_free(p->tracks[i]->sid);
         g_free(p->tracks[i]->mime_type);
         g_free(p->tracks[i]);
@@ -327,9 +374,11 @@ feed_join(hv_lk_room *room, Livekit__ParticipantInfo **others, size_t n_others, 
     stun.n_urls = 2;
     stun.urls = stun_urls;
     char *turn_urls[] = {(char *)"turn:turn.example.org:3478?transport=udp",
-                         (char *)"turns:turn.example.org:443?transport=tcp"};
+                         (char *)"turns:turn.example.org:443?transport=tcp",
+                         (char *)"turn:turn.example.org:443?transport=tcp",
+                         (char *)"turn:turn.example.org:3478?transport=tcp"};
     Livekit__ICEServer turn = LIVEKIT__ICESERVER__INIT;
-    turn.n_urls = 2;
+    turn.n_urls = 4;
     turn.urls = turn_urls;
     turn.username = (char *)"1700000000:user";
     turn.credential = (char *)"p@ss/w rd";
@@ -866,8 +915,9 @@ test_proto_response_roundtrips(void)
 {
     shared_samples rs_;
     shared_samples_init(&rs_);
-    track_spec ts_specs[] = {{"TR_a", LIVEKIT__TRACK_TYPE__AUDIO, 0, 0},
-                             {"TR_v", LIVEKIT__TRACK_TYPE__VIDEO, 1280, 720}};
+    track_spec ts_specs[] = {
+        {.sid = "TR_a", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0},
+        {.sid = "TR_v", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1280, .height = 720}};
     Livekit__ParticipantInfo *pi = build_participant(
         "PA_x", "creator", LIVEKIT__PARTICIPANT_INFO__STATE__ACTIVE, 3, ts_specs, 2);
     pi->kind = LIVEKIT__PARTICIPANT_INFO__KIND__INGRESS;
@@ -1116,7 +1166,7 @@ test_signal_url(void)
     static const url_case cases[] = {
         {"wss://x.livekit.cloud", "a.b.c", true, 443, "x.livekit.cloud", "x.livekit.cloud",
          "/rtc?access_token=a.b.c&protocol=17&auto_subscribe=0&adaptive_stream=0"
-         "&version=" HAVEN_VERSION},
+         "&browser=Safari&version=" HAVEN_VERSION},
         {"https://h.example:8443/base", "t", true, 8443, "h.example", "h.example:8443",
          "/base/rtc?access_token=t&"},
         {"http://[::1]:7880/", "t", false, 7880, "::1", "[::1]:7880", "/rtc?"},
@@ -1166,13 +1216,15 @@ static void
 assert_ice_servers(const recorder *r)
 {
     g_assert_nonnull(r->ice_servers);
-    g_assert_cmpuint(g_strv_length(r->ice_servers), ==, 3); /* stuns: is not usable */
+    /* stuns:, turns: and TCP on 443 need TLS, which libnice cannot do: skipped. TURN over
+     * plain TCP on another port stays. */
+    g_assert_cmpuint(g_strv_length(r->ice_servers), ==, 3);
     g_assert_cmpstr(r->ice_servers[0], ==, "stun://stun.example.org:3478");
     g_assert_cmpstr(r->ice_servers[1], ==,
                     "turn://1700000000%3Auser:p%40ss%2Fw%20rd@turn.example.org:3478"
                     "?transport=udp");
     g_assert_cmpstr(r->ice_servers[2], ==,
-                    "turns://1700000000%3Auser:p%40ss%2Fw%20rd@turn.example.org:443"
+                    "turn://1700000000%3Auser:p%40ss%2Fw%20rd@turn.example.org:3478"
                     "?transport=tcp");
 }
 
@@ -1197,14 +1249,18 @@ test_room_join(void)
     recorder_clear(&r);
 }
 
-static const track_spec viewer_tracks[] = {{"TR_wa", LIVEKIT__TRACK_TYPE__AUDIO, 0, 0},
-                                           {"TR_wv", LIVEKIT__TRACK_TYPE__VIDEO, 1920, 1080}};
-static const track_spec creator_tracks[] = {{"TR_ca", LIVEKIT__TRACK_TYPE__AUDIO, 0, 0},
-                                            {"TR_cv", LIVEKIT__TRACK_TYPE__VIDEO, 640, 360},
-                                            {"TR_cd", LIVEKIT__TRACK_TYPE__DATA, 0, 0}};
-static const track_spec creator_tracks2[] = {{"TR_ca2", LIVEKIT__TRACK_TYPE__AUDIO, 0, 0},
-                                             {"TR_cv2", LIVEKIT__TRACK_TYPE__VIDEO, 1280, 720}};
-static const track_spec data_only[] = {{"TR_dd", LIVEKIT__TRACK_TYPE__DATA, 0, 0}};
+static const track_spec viewer_tracks[] = {
+    {.sid = "TR_wa", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0},
+    {.sid = "TR_wv", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1920, .height = 1080}};
+static const track_spec creator_tracks[] = {
+    {.sid = "TR_ca", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0},
+    {.sid = "TR_cv", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 640, .height = 360},
+    {.sid = "TR_cd", .type = LIVEKIT__TRACK_TYPE__DATA, .width = 0, .height = 0}};
+static const track_spec creator_tracks2[] = {
+    {.sid = "TR_ca2", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0},
+    {.sid = "TR_cv2", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1280, .height = 720}};
+static const track_spec data_only[] = {
+    {.sid = "TR_dd", .type = LIVEKIT__TRACK_TYPE__DATA, .width = 0, .height = 0}};
 
 static void
 test_room_streamer_choice(void)
@@ -1223,8 +1279,9 @@ test_room_streamer_choice(void)
     g_assert_cmpstr(r.streamer_identity, ==, "creator");
     g_assert_cmpstr(r.streamer_sid, ==, "PA_c");
     g_assert_cmpuint(r.streamer_tracks->len, ==, 2);
-    g_assert_cmpstr(g_ptr_array_index(r.streamer_tracks, 0), ==, "TR_ca:audio:0x0");
-    g_assert_cmpstr(g_ptr_array_index(r.streamer_tracks, 1), ==, "TR_cv:video:640x360");
+    /* The video track first, then the audio tracks. */
+    g_assert_cmpstr(g_ptr_array_index(r.streamer_tracks, 0), ==, "TR_cv:video:640x360");
+    g_assert_cmpstr(g_ptr_array_index(r.streamer_tracks, 1), ==, "TR_ca:audio:0x0");
     g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 1);
     static const char *const want[] = {"TR_ca", "TR_cv"};
     assert_subscription(room, 0, true, want, 2);
@@ -1256,9 +1313,11 @@ test_room_larger_video_wins(void)
 {
     recorder r = {0};
     hv_lk_room *room = detached_room(&r);
-    static const track_spec small[] = {{"TR_s", LIVEKIT__TRACK_TYPE__VIDEO, 320, 240}};
-    static const track_spec big[] = {{"TR_b", LIVEKIT__TRACK_TYPE__VIDEO, 1280, 720},
-                                     {"TR_ba", LIVEKIT__TRACK_TYPE__AUDIO, 0, 0}};
+    static const track_spec small[] = {
+        {.sid = "TR_s", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 320, .height = 240}};
+    static const track_spec big[] = {
+        {.sid = "TR_b", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1280, .height = 720},
+        {.sid = "TR_ba", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0}};
     Livekit__ParticipantInfo *ps[] = {
         build_participant("PA_s", "alice", 2, 1, small, 1),
         build_participant("PA_b", "bob", 2, 1, big, 2),
@@ -1376,7 +1435,8 @@ test_room_many_participants(void)
         g_autofree char *sid = g_strdup_printf("PA_p%d", i);
         g_autofree char *id = g_strdup_printf("viewer-cam-%03d", i);
         g_autofree char *tsid = g_strdup_printf("TR_p%d", i);
-        track_spec t = {tsid, LIVEKIT__TRACK_TYPE__VIDEO, 320, 240};
+        track_spec t = {
+            .sid = tsid, .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 320, .height = 240};
         ps[VIEWERS + i] = build_participant(sid, id, 2, 1, &t, 1);
     }
     feed_join(room, ps, VIEWERS + PUBLISHERS, 5, 15);
@@ -1384,6 +1444,297 @@ test_room_many_participants(void)
     g_assert_cmpstr(r.streamer_identity, ==, "viewer-cam-000"); /* equal: smallest identity */
     g_assert_cmpint(r.closed, ==, 0);
     for (int i = 0; i < VIEWERS + PUBLISHERS; i++) {
+        participant_free_built(ps[i]);
+    }
+    g_free(ps);
+    hv_lk_room_free(room);
+    recorder_clear(&r);
+}
+
+/* Camera + microphone, then a screen share with its audio: the screen share replaces the
+ * camera (which is unsubscribed), both audio tracks are received; when the screen share ends
+ * the camera comes back. A muted screen share does not count as live. */
+static void
+test_room_screen_share_preferred(void)
+{
+    recorder r = {0};
+    hv_lk_room *room = detached_room(&r);
+    static const track_spec cam[] = {{.sid = "TR_cam",
+                                      .type = LIVEKIT__TRACK_TYPE__VIDEO,
+                                      .width = 1280,
+                                      .height = 720,
+                                      .source = LIVEKIT__TRACK_SOURCE__CAMERA},
+                                     {.sid = "TR_mic",
+                                      .type = LIVEKIT__TRACK_TYPE__AUDIO,
+                                      .width = 0,
+                                      .height = 0,
+                                      .source = LIVEKIT__TRACK_SOURCE__MICROPHONE}};
+    static const track_spec both[] = {{.sid = "TR_cam",
+                                       .type = LIVEKIT__TRACK_TYPE__VIDEO,
+                                       .width = 1280,
+                                       .height = 720,
+                                       .source = LIVEKIT__TRACK_SOURCE__CAMERA},
+                                      {.sid = "TR_mic",
+                                       .type = LIVEKIT__TRACK_TYPE__AUDIO,
+                                       .width = 0,
+                                       .height = 0,
+                                       .source = LIVEKIT__TRACK_SOURCE__MICROPHONE},
+                                      {.sid = "TR_scr",
+                                       .type = LIVEKIT__TRACK_TYPE__VIDEO,
+                                       .width = 640,
+                                       .height = 360,
+                                       .source = LIVEKIT__TRACK_SOURCE__SCREEN_SHARE},
+                                      {.sid = "TR_sca",
+                                       .type = LIVEKIT__TRACK_TYPE__AUDIO,
+                                       .width = 0,
+                                       .height = 0,
+                                       .source = LIVEKIT__TRACK_SOURCE__SCREEN_SHARE_AUDIO}};
+    static const track_spec muted_screen[] = {
+        {.sid = "TR_cam",
+         .type = LIVEKIT__TRACK_TYPE__VIDEO,
+         .width = 1280,
+         .height = 720,
+         .source = LIVEKIT__TRACK_SOURCE__CAMERA},
+        {.sid = "TR_mic",
+         .type = LIVEKIT__TRACK_TYPE__AUDIO,
+         .width = 0,
+         .height = 0,
+         .source = LIVEKIT__TRACK_SOURCE__MICROPHONE},
+        {.sid = "TR_scr",
+         .type = LIVEKIT__TRACK_TYPE__VIDEO,
+         .width = 640,
+         .height = 360,
+         .source = LIVEKIT__TRACK_SOURCE__SCREEN_SHARE,
+         .mime = NULL,
+         .backup = NULL,
+         .muted = true},
+        {.sid = "TR_sca",
+         .type = LIVEKIT__TRACK_TYPE__AUDIO,
+         .width = 0,
+         .height = 0,
+         .source = LIVEKIT__TRACK_SOURCE__SCREEN_SHARE_AUDIO}};
+    Livekit__ParticipantInfo *p1 = build_participant("PA_h", "host", 2, 1, cam, 2);
+    feed_join(room, &p1, 1, 5, 15);
+    static const char *const want1[] = {"TR_cam", "TR_mic"};
+    assert_subscription(room, 0, true, want1, 2);
+
+    Livekit__ParticipantInfo *p2 = build_participant("PA_h", "host", 2, 2, both, 4);
+    feed_update(room, &p2, 1);
+    g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 3);
+    static const char *const drop_cam[] = {"TR_cam"};
+    assert_subscription(room, 1, false, drop_cam, 1);
+    static const char *const add_scr[] = {"TR_scr", "TR_sca"};
+    assert_subscription(room, 2, true, add_scr, 2);
+    g_assert_cmpint(r.streamers, ==, 2);
+    g_assert_cmpuint(r.streamer_tracks->len, ==, 3);
+    g_assert_cmpstr(g_ptr_array_index(r.streamer_tracks, 0), ==, "TR_scr:video:640x360");
+
+    /* Muted screen share: the camera is the live picture again. */
+    Livekit__ParticipantInfo *p3 = build_participant("PA_h", "host", 2, 3, muted_screen, 4);
+    feed_update(room, &p3, 1);
+    g_assert_cmpstr(g_ptr_array_index(r.streamer_tracks, 0), ==, "TR_cam:video:1280x720");
+    static const char *const add_cam[] = {"TR_cam"};
+    static const char *const drop_scr[] = {"TR_scr"};
+    g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 5);
+    assert_subscription(room, 3, false, drop_scr, 1);
+    assert_subscription(room, 4, true, add_cam, 1);
+
+    /* The screen share ends: nothing more to do, the camera is already there. */
+    Livekit__ParticipantInfo *p4 = build_participant("PA_h", "host", 2, 4, cam, 2);
+    feed_update(room, &p4, 1);
+    g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 5);
+    g_assert_cmpuint(r.streamer_tracks->len, ==, 2);
+    g_assert_cmpint(r.lefts, ==, 0);
+    Livekit__ParticipantInfo *all[] = {p1, p2, p3, p4};
+    for (size_t i = 0; i < G_N_ELEMENTS(all); i++) {
+        participant_free_built(all[i]);
+    }
+    hv_lk_room_free(room);
+    recorder_clear(&r);
+}
+
+/* A guest on stage with a bigger picture never replaces the host: not while the host
+ * publishes, not while it is away (switching cameras, restarting its ingress); the host coming
+ * back is received again. */
+static void
+test_room_guest_never_replaces_host(void)
+{
+    recorder r = {0};
+    hv_lk_room *room = detached_room(&r);
+    static const track_spec host_t[] = {
+        {.sid = "TR_hv", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1280, .height = 720},
+        {.sid = "TR_ha", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0}};
+    static const track_spec host_t2[] = {
+        {.sid = "TR_hv2", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1280, .height = 720},
+        {.sid = "TR_ha2", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0}};
+    static const track_spec guest_t[] = {
+        {.sid = "TR_gv", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1920, .height = 1080},
+        {.sid = "TR_ga", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0}};
+    Livekit__ParticipantInfo *h = build_participant("PA_h", "host-1", 2, 1, host_t, 2);
+    feed_join(room, &h, 1, 5, 15);
+    g_assert_cmpstr(r.streamer_identity, ==, "host-1");
+    Livekit__ParticipantInfo *g = build_participant("PA_g", "guest-1", 2, 1, guest_t, 2);
+    feed_update(room, &g, 1);
+    g_assert_cmpint(r.streamers, ==, 1);
+    g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 1);
+    /* The host unpublishes: left, and the guest is still not taken. */
+    Livekit__ParticipantInfo *h0 = build_participant("PA_h", "host-1", 2, 2, NULL, 0);
+    feed_update(room, &h0, 1);
+    g_assert_cmpint(r.lefts, ==, 1);
+    g_assert_cmpint(r.streamers, ==, 1);
+    g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 1);
+    /* It publishes new tracks: subscribed, reported. */
+    Livekit__ParticipantInfo *h2 = build_participant("PA_h", "host-1", 2, 3, host_t2, 2);
+    feed_update(room, &h2, 1);
+    g_assert_cmpint(r.streamers, ==, 2);
+    g_assert_cmpstr(r.streamer_identity, ==, "host-1");
+    static const char *const want2[] = {"TR_hv2", "TR_ha2"};
+    assert_subscription(room, 1, true, want2, 2);
+    g_assert_cmpuint(count_sent(room, LIVEKIT__SIGNAL_REQUEST__MESSAGE_SUBSCRIPTION), ==, 2);
+    Livekit__ParticipantInfo *all[] = {h, g, h0, h2};
+    for (size_t i = 0; i < G_N_ELEMENTS(all); i++) {
+        participant_free_built(all[i]);
+    }
+    hv_lk_room_free(room);
+    recorder_clear(&r);
+}
+
+/* The host's identity holding the mint (or its first 8 characters), or an ingress
+ * participant, wins over a bigger picture; an identity handed in by an earlier connection
+ * keeps its place and is waited for. */
+static void
+test_room_host_hints(void)
+{
+    static const track_spec small[] = {
+        {.sid = "TR_s", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 640, .height = 360}};
+    static const track_spec big[] = {
+        {.sid = "TR_b", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1920, .height = 1080}};
+    const char *mint = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump";
+    recorder r = {0};
+    hv_lk_room *room = detached_room_for(&r, mint, NULL);
+    Livekit__ParticipantInfo *ps[] = {
+        build_participant("PA_a", "alice", 2, 1, big, 1),
+        build_participant("PA_h", "host-7k13ksm9", 2, 1, small, 1),
+    };
+    feed_join(room, ps, 2, 5, 15);
+    g_assert_cmpstr(r.streamer_identity, ==, "host-7k13ksm9");
+    hv_lk_room_free(room);
+    recorder_clear(&r);
+
+    room = detached_room(&r);
+    ps[1]->kind = LIVEKIT__PARTICIPANT_INFO__KIND__INGRESS;
+    g_free(ps[1]->identity);
+    ps[1]->identity = g_strdup("ingress-xyz");
+    feed_join(room, ps, 2, 5, 15);
+    g_assert_cmpstr(r.streamer_identity, ==, "ingress-xyz");
+    hv_lk_room_free(room);
+    recorder_clear(&r);
+
+    /* Handed in: "ingress-xyz" is not there yet, alice publishes: nobody is subscribed. */
+    room = detached_room_for(&r, NULL, "ingress-xyz");
+    feed_join(room, ps, 1, 5, 15);
+    g_assert_cmpint(r.streamers, ==, 0);
+    g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 0);
+    g_assert_cmpstr(hv_lk_room_streamer_identity(room), ==, "ingress-xyz");
+    feed_update(room, &ps[1], 1);
+    g_assert_cmpstr(r.streamer_identity, ==, "ingress-xyz");
+    static const char *const want[] = {"TR_s"};
+    assert_subscription(room, 0, true, want, 1);
+    for (size_t i = 0; i < G_N_ELEMENTS(ps); i++) {
+        participant_free_built(ps[i]);
+    }
+    hv_lk_room_free(room);
+    recorder_clear(&r);
+}
+
+/* A track's codecs (TrackInfo.mime_type, then the backups of TrackInfo.codecs) are reported and
+ * can be looked up by sid; a failed subscription is reported. */
+static void
+test_room_track_codecs(void)
+{
+    recorder r = {0};
+    hv_lk_room *room = detached_room(&r);
+    static const track_spec t[] = {{.sid = "TR_v",
+                                    .type = LIVEKIT__TRACK_TYPE__VIDEO,
+                                    .width = 1280,
+                                    .height = 720,
+                                    .source = LIVEKIT__TRACK_SOURCE__CAMERA,
+                                    .mime = "video/AV1",
+                                    .backup = "video/VP8"},
+                                   {.sid = "TR_a",
+                                    .type = LIVEKIT__TRACK_TYPE__AUDIO,
+                                    .width = 0,
+                                    .height = 0,
+                                    .source = LIVEKIT__TRACK_SOURCE__MICROPHONE}};
+    Livekit__ParticipantInfo *p = build_participant("PA_c", "creator", 2, 1, t, 2);
+    feed_join(room, &p, 1, 5, 15);
+    const char *const *codecs = hv_lk_room_track_codecs(room, "TR_v");
+    g_assert_nonnull(codecs);
+    g_assert_cmpuint(g_strv_length((char **)codecs), ==, 2);
+    g_assert_cmpstr(codecs[0], ==, "video/AV1");
+    g_assert_cmpstr(codecs[1], ==, "video/VP8");
+    codecs = hv_lk_room_track_codecs(room, "TR_a");
+    g_assert_cmpuint(g_strv_length((char **)codecs), ==, 1);
+    g_assert_cmpstr(codecs[0], ==, "audio/opus");
+    g_assert_null(hv_lk_room_track_codecs(room, "TR_unknown"));
+
+    Livekit__SubscriptionResponse sr = LIVEKIT__SUBSCRIPTION_RESPONSE__INIT;
+    sr.track_sid = (char *)"TR_v";
+    sr.err = LIVEKIT__SUBSCRIPTION_ERROR__SE_CODEC_UNSUPPORTED;
+    Livekit__SignalResponse resp = LIVEKIT__SIGNAL_RESPONSE__INIT;
+    resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_SUBSCRIPTION_RESPONSE;
+    resp.subscription_response = &sr;
+    g_assert_cmpint(feed(room, &resp), ==, 0);
+    g_assert_cmpint(r.sub_errors, ==, 1);
+    g_assert_cmpstr(r.sub_error, ==, "TR_v:SE_CODEC_UNSUPPORTED");
+    participant_free_built(p);
+    hv_lk_room_free(room);
+    recorder_clear(&r);
+}
+
+/* A JoinResponse of a room with 30,000 viewers (about 100 bytes each on the wire, as LiveKit
+ * sends them) decodes without unpacking the viewers; the streamer among them is found, the
+ * count is kept, and a big update with viewers leaving costs nothing either. */
+static void
+test_room_big_room(void)
+{
+    enum { VIEWERS = 30000 };
+    recorder r = {0};
+    hv_lk_room *room = detached_room(&r);
+    Livekit__ParticipantInfo **ps = g_new0(Livekit__ParticipantInfo *, VIEWERS + 2);
+    for (int i = 0; i < VIEWERS; i++) {
+        g_autofree char *sid = g_strdup_printf("PA_v%011d", i);
+        g_autofree char *id = g_strdup_printf("%08x-viewer", (unsigned)i * 2654435761u);
+        ps[i] = build_participant(sid, id, 2, 1, NULL, 0);
+        ps[i]->metadata = (char *)"{\"anon\":true,\"role\":\"viewer\"}";
+        ps[i]->joined_at = 1700000000;
+    }
+    ps[VIEWERS] = build_participant("PA_c", "creator", 2, 1, creator_tracks, 3);
+    Livekit__JoinResponse probe = LIVEKIT__JOIN_RESPONSE__INIT;
+    probe.n_other_participants = VIEWERS + 1;
+    probe.other_participants = ps;
+    size_t bytes = livekit__join_response__get_packed_size(&probe);
+    g_test_message("JoinResponse with %d viewers: %zu bytes", VIEWERS, bytes);
+    g_assert_cmpuint(bytes, >, (size_t)2 * 1024 * 1024);
+    feed_join(room, ps, VIEWERS + 1, 5, 15);
+    g_assert_cmpstr(r.streamer_identity, ==, "creator");
+    hv_lk_room_stats st;
+    hv_lk_room_get_stats(room, &st);
+    g_assert_cmpuint(st.participants_skipped, ==, VIEWERS);
+    g_assert_cmpuint(st.participants, ==, VIEWERS + 2);
+    /* Everyone leaves but the streamer's DISCONNECTED must still be seen. */
+    for (int i = 0; i < VIEWERS; i++) {
+        ps[i]->state = LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED;
+    }
+    participant_free_built(ps[VIEWERS]);
+    ps[VIEWERS] = build_participant("PA_c", "creator",
+                                    LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED, 2, NULL, 0);
+    feed_update(room, ps, VIEWERS + 1);
+    hv_lk_room_get_stats(room, &st);
+    g_assert_cmpuint(st.participants_skipped, ==, 2 * VIEWERS);
+    g_assert_cmpint(r.lefts, ==, 1);
+    for (int i = 0; i <= VIEWERS; i++) {
+        ps[i]->metadata = NULL;
         participant_free_built(ps[i]);
     }
     g_free(ps);
@@ -1764,6 +2115,11 @@ main(int argc, char **argv)
                     test_room_prefers_non_viewer_later);
     g_test_add_func("/livekit/room/resubscribe-and-left", test_room_resubscribe_and_left);
     g_test_add_func("/livekit/room/many-participants", test_room_many_participants);
+    g_test_add_func("/livekit/room/screen-share-preferred", test_room_screen_share_preferred);
+    g_test_add_func("/livekit/room/guest-never-replaces-host", test_room_guest_never_replaces_host);
+    g_test_add_func("/livekit/room/host-hints", test_room_host_hints);
+    g_test_add_func("/livekit/room/track-codecs", test_room_track_codecs);
+    g_test_add_func("/livekit/room/big-room", test_room_big_room);
     g_test_add_func("/livekit/room/offer-answer", test_room_offer_answer);
     g_test_add_func("/livekit/room/trickle", test_room_trickle);
     g_test_add_func("/livekit/room/refresh-token", test_room_refresh_token);

@@ -69,7 +69,7 @@ static void
 on_sender_offer(const char *sdp, void *user_data)
 {
     bench *b = user_data;
-    hv_media_session_set_offer(b->s, sdp, 1);
+    hv_media_session_set_offer(b->s, sdp, 1, NULL);
 }
 
 static void

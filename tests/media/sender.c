@@ -204,7 +204,7 @@ link_to_webrtc(test_sender *t, const char *desc)
 void
 test_sender_add_audio(test_sender *t)
 {
-    link_to_webrtc(t, "audiotestsrc name=sndaudio2 is-live=true wave=sine freq=440 volume=0.5 "
+    link_to_webrtc(t, "audiotestsrc name=sndaudio2 is-live=true wave=sine freq=1250 volume=0.5 "
                       "! audioconvert ! audioresample ! opusenc ! rtpopuspay pt=111");
     /* The new bin is the last child added. */
     GstIterator *it = gst_bin_iterate_elements(GST_BIN(t->pipeline));

@@ -34,7 +34,8 @@ void test_sender_free(test_sender *t);
 void test_sender_offer(test_sender *t);
 void test_sender_set_answer(test_sender *t, const char *sdp);
 void test_sender_add_candidate(test_sender *t, unsigned mline, const char *candidate);
-/* Adds an Opus track to a running sender (then call test_sender_offer to renegotiate). */
+/* Adds an Opus track (a 1250 Hz tone; the first audio track is 440 Hz) to a running sender
+ * (then call test_sender_offer to renegotiate). */
 void test_sender_add_audio(test_sender *t);
 
 #endif

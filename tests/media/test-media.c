@@ -11,6 +11,7 @@
 
 #include <gst/gst.h>
 #include <gst/sdp/sdp.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,8 +49,17 @@ typedef struct {
     int64_t last_latency_us;
 
     audio_count audio[2];
+    /* The newest second of 48 kHz stereo PCM, left channel, for tone analysis. */
+    int16_t pcm48[48000];
+    size_t pcm48_next;
 
     bool munge_codecs; /* add LiveKit's other codecs to the sender's offer */
+    /* Replace the offer's codecs with LiveKit's whole table in the server's order (Appendix
+     * A.12), and say the video track is published in track_codecs (NULL-terminated MIME
+     * types; NULL: the signalling layer knows nothing of it). */
+    bool livekit_table;
+    const char *const *track_codecs;
+    GHashTable *mid_to_track_id;
 
     bool freed;
     unsigned free_at_jpeg; /* free the session inside on_video_frame at this count (0 = no) */
@@ -107,7 +117,8 @@ on_local_candidate(const char *candidate, const char *sdp_mid, int mline_index, 
 }
 
 static void
-on_track(const char *mid, const char *kind, const char *codec, void *user_data)
+on_track(const char *mid, const char *track_sid, const char *kind, const char *codec,
+         void *user_data)
 {
     fixture *fx = user_data;
     if (fx->freed) {
@@ -167,6 +178,12 @@ on_audio_frame(hv_frame *pcm, void *user_data)
         for (size_t k = 0; k + 1 < n && !a->nonzero; k += 2) {
             int16_t v = (int16_t)(p[k] | (p[k + 1] << 8));
             a->nonzero = abs(v) > 1000;
+        }
+        if (a->rate_hz == 48000 && a->channels == 2) {
+            for (size_t k = 0; k + 3 < n; k += 4) {
+                fx->pcm48[fx->pcm48_next] = (int16_t)(p[k] | (p[k + 1] << 8));
+                fx->pcm48_next = (fx->pcm48_next + 1) % G_N_ELEMENTS(fx->pcm48);
+            }
         }
     }
 }
@@ -237,14 +254,101 @@ add_livekit_codecs(const char *sdp)
     return text;
 }
 
+/* livekit-server's subscriber codec table (Appendix A.12), in its order, each with its RTX. */
+static const struct {
+    const char *pt, *rtpmap, *fmtp, *rtx;
+} livekit_video_table[] = {
+    {"96", "VP8/90000", NULL, "97"},
+    {"98", "VP9/90000", "profile-id=0", "99"},
+    {"100", "VP9/90000", "profile-id=1", "101"},
+    {"125", "H264/90000", "level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f",
+     "126"},
+    {"108", "H264/90000", "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+     "109"},
+    {"123", "H264/90000", "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032",
+     "124"},
+    {"39", "H264/90000", "level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=4d001f",
+     "40"},
+    {"106", "H264/90000", "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=4d001f",
+     "107"},
+    {"35", "AV1/90000", NULL, "36"},
+    {"116", "H265/90000", NULL, "117"},
+};
+
+/* The offer with every video m-line's codecs replaced by LiveKit's table, and audio by Opus,
+ * RED, PCMU, PCMA (the feedback and the rest of the m-line stay). */
+static char *
+livekit_table_offer(const char *sdp)
+{
+    GstSDPMessage *msg = NULL;
+    g_assert_cmpint(gst_sdp_message_new_from_text(sdp, &msg), ==, GST_SDP_OK);
+    for (unsigned i = 0; i < gst_sdp_message_medias_len(msg); i++) {
+        GstSDPMedia *m = (GstSDPMedia *)gst_sdp_message_get_media(msg, i);
+        const char *media = gst_sdp_media_get_media(m);
+        bool video = strcmp(media, "video") == 0;
+        if (!video && strcmp(media, "audio") != 0) {
+            continue;
+        }
+        while (gst_sdp_media_formats_len(m) > 0) {
+            gst_sdp_media_remove_format(m, 0);
+        }
+        for (unsigned k = 0; k < gst_sdp_media_attributes_len(m);) {
+            const char *key = gst_sdp_media_get_attribute(m, k)->key;
+            if (strcmp(key, "rtpmap") == 0 || strcmp(key, "fmtp") == 0 ||
+                strcmp(key, "rtcp-fb") == 0) {
+                gst_sdp_media_remove_attribute(m, k);
+            } else {
+                k++;
+            }
+        }
+        int at = 0;
+        if (video) {
+            /* LiveKit's msid: stream "PA_<publisher>|TR_<track>", track "TR_<track>" (A.3). */
+            for (unsigned k = 0; k < gst_sdp_media_attributes_len(m);) {
+                const char *key = gst_sdp_media_get_attribute(m, k)->key;
+                if (strcmp(key, "msid") == 0 || strcmp(key, "ssrc") == 0) {
+                    gst_sdp_media_remove_attribute(m, k);
+                } else {
+                    k++;
+                }
+            }
+            gst_sdp_media_add_attribute(m, "msid", "PA_test|TR_video TR_video");
+            for (size_t c = 0; c < G_N_ELEMENTS(livekit_video_table); c++) {
+                add_codec(m, at++, livekit_video_table[c].pt, livekit_video_table[c].rtpmap,
+                          livekit_video_table[c].fmtp);
+                g_autofree char *apt = g_strdup_printf("apt=%s", livekit_video_table[c].pt);
+                add_codec(m, at++, livekit_video_table[c].rtx, "rtx/90000", apt);
+            }
+        } else {
+            add_codec(m, at++, "111", "OPUS/48000/2", "minptime=10;useinbandfec=1;sprop-stereo=1");
+            add_codec(m, at++, "63", "red/48000/2", "111/111");
+            add_codec(m, at++, "0", "PCMU/8000", NULL);
+            add_codec(m, at++, "8", "PCMA/8000", NULL);
+        }
+    }
+    char *text = gst_sdp_message_as_text(msg);
+    gst_sdp_message_free(msg);
+    return text;
+}
+
+static const char *const *
+fixture_track_codecs(const char *track_sid, void *data)
+{
+    fixture *fx = data;
+    return strcmp(track_sid, "TR_video") == 0 ? fx->track_codecs : NULL;
+}
+
 static void
 on_sender_offer(const char *sdp, void *user_data)
 {
     fixture *fx = user_data;
     g_free(fx->last_offer);
-    fx->last_offer = fx->munge_codecs ? add_livekit_codecs(sdp) : g_strdup(sdp);
+    fx->last_offer = fx->livekit_table  ? livekit_table_offer(sdp)
+                     : fx->munge_codecs ? add_livekit_codecs(sdp)
+                                        : g_strdup(sdp);
     if (fx->s != NULL) {
-        hv_media_session_set_offer(fx->s, fx->last_offer, fx->next_offer_id++);
+        hv_media_offer_info info = {fx->mid_to_track_id, fixture_track_codecs, fx};
+        hv_media_session_set_offer(fx->s, fx->last_offer, fx->next_offer_id++, &info);
     }
 }
 
@@ -313,6 +417,9 @@ fixture_stop(fixture *fx)
     }
     g_assert_cmpuint(fx->after_free, ==, 0);
     g_ptr_array_unref(fx->tracks);
+    if (fx->mid_to_track_id != NULL) {
+        g_hash_table_unref(fx->mid_to_track_id);
+    }
     g_free(fx->answer);
     g_free(fx->last_offer);
     g_free(fx->fail_reason);
@@ -360,7 +467,7 @@ has_jpeg(fixture *fx)
 static bool
 has_audio(fixture *fx)
 {
-    return (fx->audio[0].chunks > 0 && fx->audio[1].chunks > 0) || fx->failed;
+    return (fx->audio[0].nonzero && fx->audio[1].nonzero) || fx->failed;
 }
 
 static bool
@@ -397,7 +504,8 @@ check_answer(const char *sdp, unsigned expect_media)
             if (strcmp(a->key, "rtpmap") == 0) {
                 g_assert_true(strstr(a->value, "VP8") || strstr(a->value, "H264") ||
                               strstr(a->value, "OPUS") || strstr(a->value, "rtx") ||
-                              strstr(a->value, "RTX") || strstr(a->value, "VP9"));
+                              strstr(a->value, "RTX") || strstr(a->value, "VP9") ||
+                              strstr(a->value, "H265"));
             }
         }
     }
@@ -661,10 +769,11 @@ has_fourth_answer_or_failed(fixture *fx)
     return fx->answers >= 4 || fx->failed;
 }
 
+/* PCM at 48 kHz carrying sound (the mixer sends silence while no track is there). */
 static bool
 has_pcm48(fixture *fx)
 {
-    return fx->audio[0].chunks > 5 || fx->failed;
+    return (fx->audio[0].chunks > 5 && fx->audio[0].nonzero) || fx->failed;
 }
 
 /* Replaces the direction attribute of the last m-line of sdp. */
@@ -731,9 +840,9 @@ test_session_renegotiate(void)
      * again. Answers to these hand-made offers are not given to the sender. */
     fx.forward_answers = false;
     g_autofree char *inactive = set_last_direction(fx.last_offer, "inactive");
-    hv_media_session_set_offer(fx.s, inactive, 9);
+    hv_media_session_set_offer(fx.s, inactive, 9, NULL);
     g_autofree char *reused = set_last_direction(fx.last_offer, "sendrecv");
-    hv_media_session_set_offer(fx.s, reused, 10); /* queued until 9 is answered */
+    hv_media_session_set_offer(fx.s, reused, 10, NULL); /* queued until 9 is answered */
     g_assert_true(run_until(&fx, has_fourth_answer_or_failed, 10000));
     g_autofree char *version = gst_version_string();
     if (fx.failed) {
@@ -742,7 +851,7 @@ test_session_renegotiate(void)
         g_assert_nonnull(strstr(fx.fail_reason, "offer 10"));
         g_assert_cmpint(fx.state, ==, HV_MEDIA_FAILED);
         /* FAILED is final: later offers are ignored. */
-        hv_media_session_set_offer(fx.s, reused, 11);
+        hv_media_session_set_offer(fx.s, reused, 11, NULL);
         run_for(&fx, 300);
         g_assert_cmpuint(fx.answer_id, ==, 9);
     } else {
@@ -764,7 +873,7 @@ test_session_bad_offer(void)
     fixture fx;
     test_sender_config scfg = {.video = NULL, .audio = false, .data_channel = false};
     fixture_start(&fx, &scfg);
-    hv_media_session_set_offer(fx.s, "this is not SDP", 1);
+    hv_media_session_set_offer(fx.s, "this is not SDP", 1, NULL);
     g_assert_true(run_until(&fx, is_failed, 5000));
     g_assert_nonnull(strstr(fx.fail_reason, "offer 1"));
     fixture_stop(&fx);
@@ -775,7 +884,7 @@ test_session_bad_offer(void)
                                "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
                                "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\n"
                                "a=mid:0\r\na=sendonly\r\na=rtpmap:96 VP8/90000\r\n",
-                               2);
+                               2, NULL);
     g_assert_true(run_until(&fx, is_failed, 5000));
     g_test_message("refused offer: %s", fx.fail_reason);
     g_assert_nonnull(strstr(fx.fail_reason, "offer 2"));
@@ -823,11 +932,172 @@ test_session_codec_filter(void)
     g_autofree char *video = answer_formats(fx.answer, "video");
     g_autofree char *audio = answer_formats(fx.answer, "audio");
     g_test_message("answered video PTs: %s; audio PTs: %s", video, audio);
-    /* AV1, H.265 and H.264 packetization-mode 0 come first but cannot be used: the first
-     * usable codec is H.264 mode 1 (answered with its RTX, since NACK is on); Opus, not RED
-     * or PCMU. (webrtcbin 1.22 answers a single codec per m-line.) */
-    g_assert_cmpstr(video, ==, "108 109");
+    /* Without a word on the track's codec the offer's order decides: AV1 comes first but
+     * cannot be used, H.265 can (answered without RTX: this offer has none for it); Opus, not
+     * RED or PCMU. (webrtcbin 1.22 answers a single codec per m-line.) */
+    g_assert_cmpstr(video, ==, "116");
     g_assert_cmpstr(audio, ==, "111");
+    fixture_stop(&fx);
+}
+
+/* Relative power of one frequency in the newest n samples of the 48 kHz capture (Goertzel). */
+static double
+tone_power(const fixture *fx, double freq, size_t n)
+{
+    double coeff = 2.0 * cos(2.0 * G_PI * freq / 48000.0);
+    double s1 = 0, s2 = 0;
+    size_t len = G_N_ELEMENTS(fx->pcm48);
+    for (size_t i = 0; i < n; i++) {
+        double x = fx->pcm48[(fx->pcm48_next + len - n + i) % len] / 32768.0;
+        double s0 = x + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    return (s1 * s1 + s2 * s2 - coeff * s1 * s2) / ((double)n * n);
+}
+
+/* A second audio track (screen audio beside the microphone) is mixed with the first: the PCM
+ * keeps its announced rate (not twice the samples, as interleaved chunks of two tracks would
+ * give), and every 20 ms window holds both tones at once. */
+static void
+test_session_two_audio_tracks_mixed(void)
+{
+    fixture fx;
+    test_sender_config scfg = {.video = NULL, .audio = true, .data_channel = true};
+    fixture_start(&fx, &scfg);
+    hv_media_session_add_audio_format(fx.s, 48000, 2);
+    connect_and_check(&fx, 1);
+    g_assert_true(run_until(&fx, has_pcm48, 10000));
+    test_sender_add_audio(fx.snd);
+    test_sender_offer(fx.snd);
+    g_assert_true(run_until(&fx, has_second_answer, 10000));
+    g_assert_false(fx.failed);
+    run_for(&fx, 1500); /* the second track arrives and the mixer settles */
+    hv_media_stats st;
+    hv_media_session_get_stats(fx.s, &st);
+    g_assert_cmpuint(st.audio_tracks, ==, 2);
+    uint64_t samples0 = fx.audio[0].samples;
+    int64_t t0 = g_get_monotonic_time();
+    run_for(&fx, 3000);
+    double rate =
+        (double)(fx.audio[0].samples - samples0) * 1e6 / (double)(g_get_monotonic_time() - t0);
+    g_test_message("two tracks mixed: %.0f samples/s at 48 kHz", rate);
+    g_assert_cmpfloat(fabs(rate - 48000), <, 0.05 * 48000);
+    /* Both tones in each of the last ten 20 ms windows, each far above an absent tone. */
+    for (int w = 0; w < 10; w++) {
+        fixture win = fx; /* a copy whose ring ends w windows earlier */
+        win.pcm48_next =
+            (fx.pcm48_next + G_N_ELEMENTS(fx.pcm48) - (size_t)w * 960) % G_N_ELEMENTS(fx.pcm48);
+        double p440 = tone_power(&win, 440, 960);
+        double p1250 = tone_power(&win, 1250, 960);
+        double p800 = tone_power(&win, 800, 960);
+        if (w == 0) {
+            g_test_message("window power: 440 Hz %.2e, 1250 Hz %.2e, 800 Hz %.2e", p440, p1250,
+                           p800);
+        }
+        g_assert_cmpfloat(p440, >, 20 * p800);
+        g_assert_cmpfloat(p1250, >, 20 * p800);
+    }
+    fixture_stop(&fx);
+}
+
+/* The value of the answer's "a=fmtp:<pt> ..." line, or NULL. (transfer full) */
+static char *
+answer_fmtp(const char *sdp, const char *pt)
+{
+    GstSDPMessage *msg = NULL;
+    g_assert_cmpint(gst_sdp_message_new_from_text(sdp, &msg), ==, GST_SDP_OK);
+    char *out = NULL;
+    g_autofree char *prefix = g_strdup_printf("%s ", pt);
+    for (unsigned i = 0; i < gst_sdp_message_medias_len(msg) && out == NULL; i++) {
+        const GstSDPMedia *m = gst_sdp_message_get_media(msg, i);
+        for (unsigned k = 0; k < gst_sdp_media_attributes_len(m); k++) {
+            const GstSDPAttribute *a = gst_sdp_media_get_attribute(m, k);
+            if (strcmp(a->key, "fmtp") == 0 && g_str_has_prefix(a->value, prefix)) {
+                out = g_strdup(a->value + strlen(prefix));
+                break;
+            }
+        }
+    }
+    gst_sdp_message_free(msg);
+    return out;
+}
+
+/* livekit-server offers its whole codec table, VP8 first, on every video m-line whatever the
+ * track carries (Appendix A.12): the answer must keep the track's own codec, which is only
+ * known from TrackInfo (through mid_to_track_id). The H.264 answer keeps profile-level-id
+ * (A.13). A track published in AV1 with a VP8 backup is answered VP8; one the signalling layer
+ * says nothing about, in the offer's order. */
+static void
+test_session_livekit_codec_table(void)
+{
+    static const char *const vp8[] = {"video/VP8", NULL};
+    static const char *const vp9[] = {"video/VP9", NULL};
+    static const char *const h264[] = {"video/H264", NULL};
+    static const char *const h265[] = {"video/H265", NULL};
+    static const char *const av1_vp8[] = {"video/AV1", "video/VP8", NULL};
+    static const struct {
+        const char *const *codecs;
+        bool map_by_mid; /* else the m-line's a=msid names the track */
+        const char *want;
+    } cases[] = {
+        {vp8, true, "96 97"},    {h264, true, "108 109"},  {vp9, true, "98 99"},
+        {h265, true, "116 117"}, {av1_vp8, true, "96 97"}, {h264, false, "108 109"},
+        {NULL, true, "96 97"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        fixture fx;
+        test_sender_config scfg = {.video = "VP8",
+                                   .width = 320,
+                                   .height = 240,
+                                   .fps = 30,
+                                   .audio = true,
+                                   .data_channel = true};
+        fixture_start(&fx, &scfg);
+        fx.livekit_table = true;
+        fx.forward_answers = false; /* the sender never offered these codecs */
+        fx.track_codecs = cases[i].codecs;
+        fx.mid_to_track_id = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+        if (cases[i].map_by_mid) {
+            /* The sender's mids: "video0", "audio1", "application2". */
+            g_hash_table_insert(fx.mid_to_track_id, g_strdup("video0"), g_strdup("TR_video"));
+        }
+        test_sender_offer(fx.snd);
+        g_assert_true(run_until(&fx, has_answer, 10000));
+        g_assert_false(fx.failed);
+        g_autofree char *video = answer_formats(fx.answer, "video");
+        g_autofree char *audio = answer_formats(fx.answer, "audio");
+        g_test_message("track %s (%s): answered video %s, audio %s",
+                       cases[i].codecs != NULL ? cases[i].codecs[0] : "unknown",
+                       cases[i].map_by_mid ? "mid_to_track_id" : "msid", video, audio);
+        g_assert_cmpstr(audio, ==, "111");
+        g_assert_cmpstr(video, ==, cases[i].want);
+        if (strcmp(cases[i].want, "108 109") == 0) {
+            g_autofree char *fmtp = answer_fmtp(fx.answer, "108");
+            g_assert_nonnull(fmtp);
+            g_test_message("answered H.264 fmtp: %s", fmtp);
+            g_assert_nonnull(strstr(fmtp, "profile-level-id=42e01f"));
+            g_assert_nonnull(strstr(fmtp, "packetization-mode=1"));
+        }
+        fixture_stop(&fx);
+    }
+}
+
+/* An offer without any m-line (a server with nothing to send yet) is answered, not refused. */
+static void
+test_session_empty_offer(void)
+{
+    fixture fx;
+    test_sender_config scfg = {.video = NULL, .audio = false, .data_channel = false};
+    fixture_start(&fx, &scfg);
+    hv_media_session_set_offer(fx.s,
+                               "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\n"
+                               "t=0 0\r\na=extmap-allow-mixed\r\na=msid-semantic: WMS\r\n",
+                               3, NULL);
+    g_assert_true(run_until(&fx, has_answer, 5000));
+    g_assert_false(fx.failed);
+    g_assert_cmpuint(fx.answer_id, ==, 3);
+    g_assert_cmpint(fx.state, ==, HV_MEDIA_NEW); /* nothing to connect */
     fixture_stop(&fx);
 }
 
@@ -905,6 +1175,9 @@ main(int argc, char **argv)
     g_test_add_func("/media/session/config", test_session_missing_address);
     g_test_add_func("/media/session/bad-offer-fails", test_session_bad_offer);
     g_test_add_func("/media/session/codec-filter", test_session_codec_filter);
+    g_test_add_func("/media/session/livekit-codec-table", test_session_livekit_codec_table);
+    g_test_add_func("/media/session/empty-offer", test_session_empty_offer);
+    g_test_add_func("/media/session/two-audio-tracks-mixed", test_session_two_audio_tracks_mixed);
     g_test_add_func("/media/session/vp8-opus-loopback", test_session_vp8);
     g_test_add_func("/media/session/h264-loopback", test_session_h264);
     g_test_add_func("/media/session/renegotiation", test_session_renegotiate);

@@ -1,22 +1,24 @@
 #!/usr/bin/env node
 // Fake LiveKit SFU for haven's tests: v0 signalling (/rtc, binary protobuf via
 // @livekit/protocol), one SUBSCRIBER peer connection per client (werift), real
-// VP8/H.264 + Opus from gst-launch-1.0 (or, with --pattern flash, from one
-// hv-flashbeep process: flashes and beeps in sync). Loopback only. See README.md.
+// VP8/VP9/H.264/H.265 + Opus from gst-launch-1.0 (or, with --pattern flash, from
+// one hv-flashbeep process: flashes and beeps in sync). Loopback only. See README.md.
 import fs from 'node:fs';
 import http from 'node:http';
 import { resolve as resolvePath } from 'node:path';
 import { WebSocketServer } from 'ws';
 import { LeaveRequest, LeaveRequest_Action, DisconnectReason, SignalResponse } from '@livekit/protocol';
+import crypto from 'node:crypto';
 import { verifyHS256 } from './lib/jwt.js';
 import { MediaHub } from './lib/media.js';
 import { Room, guid } from './lib/room.js';
+import { VIDEO_CODEC_NAMES } from './lib/codecs.js';
 import { Session, SPOIL_MODES } from './lib/session.js';
 
-const USAGE = `usage: node sfu.js [--port 0] [--host 127.0.0.1] [--codec vp8|h264]
+const USAGE = `usage: node sfu.js [--port 0] [--host 127.0.0.1] [--codec vp8|h264|vp9|h265|av1|av1-only]
        [--width 1280] [--height 720] [--fps 30] [--bitrate-kbps 2000] [--keyframe-interval 60]
        [--pattern smpte|ball|flash|<videotestsrc pattern>] [--flashbeep PATH]
-       [--media-direction sendrecv|sendonly]
+       [--media-direction sendrecv|sendonly] [--screen-share] [--extra-participants 0]
        [--ping-interval 5] [--ping-timeout 15] [--publish-delay-ms 0]
        [--token-refresh-s 300] [--join-timeout-s 60] [--negotiation-timeout-s 15]
        [--api-key devkey] [--api-secret secret] [--verbose]
@@ -30,12 +32,13 @@ function parseArgs(argv) {
     keyframeInterval: 60, pattern: 'smpte', mediaDirection: 'sendrecv', pingInterval: 5, pingTimeout: 15,
     publishDelayMs: 0, tokenRefreshS: 300, joinTimeoutS: 60, negotiationTimeoutS: 15,
     apiKey: 'devkey', apiSecret: 'secret', verbose: false, flashbeep: process.env.HAVEN_FLASHBEEP || null,
+    screenShare: false, extraParticipants: 0,
   };
   const ints = {
     '--port': 'port', '--width': 'width', '--height': 'height', '--fps': 'fps', '--bitrate-kbps': 'bitrateKbps',
     '--keyframe-interval': 'keyframeInterval', '--ping-interval': 'pingInterval', '--ping-timeout': 'pingTimeout',
     '--publish-delay-ms': 'publishDelayMs', '--token-refresh-s': 'tokenRefreshS', '--join-timeout-s': 'joinTimeoutS',
-    '--negotiation-timeout-s': 'negotiationTimeoutS',
+    '--negotiation-timeout-s': 'negotiationTimeoutS', '--extra-participants': 'extraParticipants',
   };
   const strs = {
     '--host': 'host', '--codec': 'codec', '--pattern': 'pattern', '--media-direction': 'mediaDirection', '--api-key': 'apiKey', '--api-secret': 'apiSecret',
@@ -47,6 +50,7 @@ function parseArgs(argv) {
     let v;
     if (a.includes('=')) [a, v] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
     if (a === '--verbose' || a === '-v') { o.verbose = true; continue; }
+    if (a === '--screen-share') { o.screenShare = true; continue; }
     if (a === '--help' || a === '-h') { process.stdout.write(`${USAGE}\n`); process.exit(0); }
     if (!(a in ints) && !(a in strs)) die(`unknown option ${a}`);
     if (v === undefined) { v = argv[++i]; if (v === undefined) die(`${a} needs a value`); }
@@ -57,7 +61,7 @@ function parseArgs(argv) {
       o[strs[a]] = v;
     }
   }
-  if (!['vp8', 'h264'].includes(o.codec)) die('--codec must be vp8 or h264');
+  if (!VIDEO_CODEC_NAMES.includes(o.codec)) die(`--codec must be one of ${VIDEO_CODEC_NAMES.join(', ')}`);
   if (!['sendrecv', 'sendonly'].includes(o.mediaDirection)) die('--media-direction must be sendrecv or sendonly');
   // Loopback only, like tests/fakes/fake_pumpfun.py: the media path is
   // 127.0.0.1-only anyway, so a wildcard listener would only be a hazard.
@@ -93,6 +97,11 @@ function defaultConfig() {
     ice_blackhole: false,
     reject_offers: '',
     token_leeway_s: 60,
+    // For rooms created / sessions joining afterwards (README "Control API").
+    extra_participants: opts.extraParticipants,
+    data_channels: true,
+    ice_servers: [],
+    refresh_ttl_s: null, // null: LiveKit's max(10 min, remaining lifetime)
   };
 }
 
@@ -109,7 +118,15 @@ function freshStats() {
     data_messages_received: 0, drops: 0, duplicate_identity_evictions: 0, internal_errors: 0,
     messages_sent: {}, messages_received: {},
     client_candidates_blackholed: 0, spoiled_offers: 0, tokens: [],
+    h264_answers_without_plid: 0, unsendable_binds: 0, republishes: 0, last_join_bytes: 0, revocations: 0,
   };
+}
+
+// Token signatures, for /__sfu/revoke: the tokens seen at an upgrade or
+// /rtc/validate, and the refresh tokens issued.
+const tokenKey = (tok) => String(tok).split('.')[2] || String(tok);
+function freshTokenState() {
+  return { seen: new Set(), revoked: new Set(), revokedBeforeS: null };
 }
 
 const sfu = {
@@ -124,7 +141,24 @@ const sfu = {
   lastOffer: null,
   lastAnswer: null,
   hub: null,
+  // Screen share for rooms created afterwards (CLI --screen-share, or
+  // /__sfu/streamer/screen without a room).
+  screenDefault: { on: opts.screenShare, audio: true },
+  tokens: freshTokenState(),
   secretFor: (iss) => (iss === opts.apiKey ? opts.apiSecret : undefined),
+  noteToken(tok) { this.tokens.seen.add(tokenKey(tok)); },
+  // Revoked: seen or issued before the last /__sfu/revoke, or carrying an
+  // iat from an earlier second (tokens minted elsewhere).
+  isRevoked(tok, claims) {
+    const t = this.tokens;
+    return t.revoked.has(tokenKey(tok)) || (t.revokedBeforeS !== null && typeof claims.iat === 'number' && claims.iat < t.revokedBeforeS);
+  },
+  revokeAll() {
+    const t = this.tokens;
+    for (const k of t.seen) t.revoked.add(k);
+    t.seen.clear();
+    t.revokedBeforeS = Math.floor(Date.now() / 1000);
+  },
   sessionClosed(s) {
     this.sessions.delete(s);
     this.closedSessions.push(s);
@@ -176,6 +210,8 @@ function validateConnect(req, url) {
   }
   const v = verifyHS256(token, { [opts.apiKey]: opts.apiSecret }, undefined, sfu.config.token_leeway_s);
   if (v.status) return v;
+  // A test hook, not a LiveKit feature (README "Control API").
+  if (sfu.isRevoked(token, v.claims)) return { status: 401, message: 'token revoked' };
   const protocol = Number.parseInt(params.protocol ?? '', 10);
   if (!Number.isFinite(protocol) || protocol < 3) {
     // The real server accepts old protocols with legacy behaviour; this fake
@@ -214,7 +250,10 @@ function pcStates() {
     sid: s.sid, identity: s.identity, room: s.room.name, closed: s.closed, close_reason: s.closeReason || null,
     connection_state: s.pcState, ice_connection_state: s.iceState, data_channels: { ...s.dcState },
     established: !!s.establishedAt, offers: s.offersSent, answers: s.answers, rtp_out: { ...s.rtpOut },
-    subscribed: [...s.subs.values()].map((x) => ({ track_sid: x.trackSid, kind: x.kind, mid: x.transceiver.mid, bound: x.bound, codec: x.codec, disabled: x.disabled })),
+    subscribed: [...s.subs.values()].map((x) => ({
+      track_sid: x.trackSid, kind: x.kind, participant_sid: x.publisherSid, source: x.source, mid: x.transceiver.mid,
+      bound: x.bound, codec: x.codec, backup: x.backup, sendable: x.sendable, disabled: x.disabled,
+    })),
   });
   return [...sfu.closedSessions.map(view), ...[...sfu.sessions].map(view)];
 }
@@ -230,13 +269,18 @@ function statsView() {
     overlay: sfu.hub.overlay,
     media: {
       packets_in: { ...sfu.hub.packetsIn }, keyframe_requests: sfu.hub.keyframeRequests, plis_sent_to_encoder: sfu.hub.plisSent,
-      pattern: opts.pattern,
+      pattern: opts.pattern, sources: sfu.hub.sourcesView(),
     },
-    rooms: [...sfu.rooms.values()].map((r) => ({
-      name: r.name, sid: r.sid, sessions: r.sessions.size,
-      streamer: r.streamer && { sid: r.streamer.sid, identity: r.streamer.identity, state: r.streamer.state, tracks: r.streamer.tracks.map((t) => ({ sid: t.sid, kind: t.kind })) },
-      viewer: { sid: r.viewer.sid, identity: r.viewer.identity },
-    })),
+    rooms: [...sfu.rooms.values()].map((r) => {
+      const pub = (p) => p && {
+        sid: p.sid, identity: p.identity, state: p.state, version: p.version,
+        tracks: p.tracks.map((t) => ({ sid: t.sid, kind: t.kind, source: t.name, mime: t.mime, width: t.kind === 'video' ? t.width : undefined, height: t.kind === 'video' ? t.height : undefined })),
+      };
+      return {
+        name: r.name, sid: r.sid, sessions: r.sessions.size, streamer: pub(r.streamer), guests: [...r.guests.values()].map(pub),
+        viewer: { sid: r.viewer.sid, identity: r.viewer.identity }, extra_participants: r.extras?.count || 0, screen: { ...r.screen },
+      };
+    }),
     last_offer: sfu.lastOffer,
     last_answer: sfu.lastAnswer,
   };
@@ -246,7 +290,23 @@ const CONFIG_KEYS = {
   publish_delay_ms: 'int', refuse: 'bool', ping_interval: 'pos', ping_timeout: 'pos',
   token_refresh_s: 'pos', join_timeout_s: 'pos', negotiation_timeout_s: 'pos',
   ice_blackhole: 'bool', reject_offers: 'spoil', token_leeway_s: 'int',
+  extra_participants: 'int', data_channels: 'bool', ice_servers: 'ice', refresh_ttl_s: 'pos|null',
 };
+
+// JoinResponse.ice_servers entries: {urls: [..], username?, credential?}.
+function checkIceServers(v) {
+  const isStr = (x) => typeof x === 'string';
+  if (!Array.isArray(v)) throw new Error('ice_servers must be an array');
+  return v.map((s) => {
+    if (typeof s !== 'object' || s === null) throw new Error('ice_servers entries must be objects');
+    const urls = isStr(s.urls) ? [s.urls] : s.urls;
+    if (!Array.isArray(urls) || !urls.length || !urls.every(isStr)) throw new Error('ice_servers[].urls must be a non-empty array of strings');
+    if ((s.username !== undefined && !isStr(s.username)) || (s.credential !== undefined && !isStr(s.credential))) throw new Error('ice_servers[].username/credential must be strings');
+    return { urls, username: s.username ?? '', credential: s.credential ?? '' };
+  });
+}
+
+const isSize = (v) => Number.isInteger(v) && v >= 16 && v <= 7680;
 
 async function control(req, res, path) {
   let body = {};
@@ -294,6 +354,59 @@ async function control(req, res, path) {
         for (const r of roomsFor(body)) r.streamerJoin(delay);
         return ok();
       }
+      case 'POST /__sfu/streamer/screen': {
+        if (typeof body.on !== 'boolean') throw new Error('on must be a boolean');
+        if (body.audio !== undefined && typeof body.audio !== 'boolean') throw new Error('audio must be a boolean');
+        const audio = body.audio ?? true;
+        const rooms = roomsFor(body);
+        // The screen share's pipelines start the first time they are needed;
+        // the tracks are announced only once their RTP flows.
+        if (body.on) {
+          await sfu.hub.ensure('screen');
+          if (audio) await sfu.hub.ensure('screen_audio');
+        }
+        if (body.room === undefined) sfu.screenDefault = { on: body.on, audio };
+        for (const r of rooms) r.setScreen(body.on, audio);
+        return ok();
+      }
+      case 'POST /__sfu/streamer/republish': {
+        const kinds = body.kinds ?? ['video', 'audio'];
+        if (!Array.isArray(kinds) || !kinds.length || !kinds.every((k) => k === 'video' || k === 'audio')) throw new Error('kinds must be a non-empty array of "video"/"audio"');
+        const delay = body.delay_ms ?? 300;
+        if (!Number.isInteger(delay) || delay < 0) throw new Error('delay_ms must be an integer >= 0');
+        let republished = 0;
+        for (const r of roomsFor(body)) if (r.republish(kinds, delay)) republished++;
+        sfu.stats.republishes += republished;
+        return sendJson(res, 200, { ok: true, republished });
+      }
+      case 'POST /__sfu/guest/join': {
+        const identity = body.identity ?? `guest-${crypto.randomBytes(4).toString('hex')}`;
+        if (typeof identity !== 'string' || !identity) throw new Error('identity must be a non-empty string');
+        const width = body.width ?? 1280;
+        const height = body.height ?? 720;
+        if (!isSize(width) || !isSize(height)) throw new Error('width and height must be integers from 16 to 7680');
+        const rooms = roomsFor(body);
+        if (!rooms.length) throw new Error('no room yet (a room exists once a client joined it)');
+        // Check every room first, so a refusal changes nothing.
+        for (const r of rooms) if (r.guests.has(identity) || identity === r.streamerIdentity) throw new Error(`${identity} is already in room ${r.name}`);
+        const joined = rooms.map((r) => {
+          const g = r.guestJoin(identity, width, height);
+          return { room: r.name, sid: g.sid, tracks: g.tracks.map((t) => ({ sid: t.sid, kind: t.kind })) };
+        });
+        return sendJson(res, 200, { ok: true, identity, joined });
+      }
+      case 'POST /__sfu/guest/leave': {
+        if (typeof body.identity !== 'string') throw new Error('identity must be a string');
+        const rooms = roomsFor(body).filter((r) => r.guests.has(body.identity));
+        if (!rooms.length) throw new Error(`no guest ${body.identity} on stage`);
+        for (const r of rooms) r.guestLeave(body.identity);
+        return ok();
+      }
+      case 'POST /__sfu/revoke': {
+        sfu.revokeAll();
+        sfu.stats.revocations++;
+        return ok();
+      }
       case 'POST /__sfu/config': {
         const next = { ...sfu.config };
         for (const [k, v] of Object.entries(body)) {
@@ -302,8 +415,9 @@ async function control(req, res, path) {
           if (type === 'bool' && typeof v !== 'boolean') throw new Error(`${k} must be a boolean`);
           if (type === 'int' && !(Number.isInteger(v) && v >= 0)) throw new Error(`${k} must be an integer >= 0`);
           if (type === 'pos' && !(Number.isInteger(v) && v >= 1)) throw new Error(`${k} must be an integer >= 1`);
+          if (type === 'pos|null' && !(v === null || (Number.isInteger(v) && v >= 1))) throw new Error(`${k} must be null or an integer >= 1`);
           if (type === 'spoil' && !(v === '' || SPOIL_MODES.includes(v))) throw new Error(`${k} must be "" or one of ${SPOIL_MODES.join(', ')}`);
-          next[k] = v;
+          next[k] = type === 'ice' ? checkIceServers(v) : v;
         }
         sfu.config = next;
         log(`config ${JSON.stringify(sfu.config)}`);
@@ -316,6 +430,8 @@ async function control(req, res, path) {
         sfu.closedSessions = [];
         sfu.config = defaultConfig();
         sfu.stats = freshStats();
+        sfu.screenDefault = { on: opts.screenShare, audio: true };
+        sfu.tokens = freshTokenState();
         sfu.lastOffer = null;
         sfu.lastAnswer = null;
         return ok();
@@ -392,6 +508,7 @@ const server = http.createServer(async (req, res) => {
     const v = validateConnect(req, url);
     const cors = { 'Access-Control-Allow-Origin': '*' };
     if (v.status) return sendText(res, v.status, `${v.message}\n`, cors);
+    sfu.noteToken(v.token);
     return sendText(res, 200, 'success', cors);
   }
   // A plain (non-upgrade) request to /rtc is a 404 on the real server too.
@@ -407,6 +524,7 @@ server.on('upgrade', (req, socket, head) => {
   if (sfu.config.refuse) return rejectUpgrade(socket, 503, 'no available nodes (refused by /__sfu/config)');
   const v = validateConnect(req, url);
   if (v.status) return rejectUpgrade(socket, v.status, v.message);
+  sfu.noteToken(v.token);
   sfu.stats.tokens.push({ sub: v.claims.sub, exp: v.claims.exp, room: v.claims.video.room, at_s: Math.floor(Date.now() / 1000) });
   if (sfu.stats.tokens.length > 50) sfu.stats.tokens.shift();
   wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, v, req));
@@ -448,6 +566,7 @@ async function main() {
   });
   try {
     await sfu.hub.start();
+    if (opts.screenShare) await Promise.all([sfu.hub.ensure('screen'), sfu.hub.ensure('screen_audio')]);
   } catch (e) {
     process.stderr.write(`sfu.js: could not start media sources: ${e.message}\n`);
     shutdown(1);

@@ -1,5 +1,6 @@
-// The SFU's codec table and the SDP touch-ups that make werift's offers look
-// like LiveKit's (doc §9.1, Appendix A.3/A.5).
+// The SFU's codec table, the synthetic publishers' codecs, codec binding after
+// an answer, and the SDP touch-ups that make werift's offers look like
+// LiveKit's (doc §9.1, Appendix A.3, A.5, A.12, A.13).
 import { RTCRtpCodecParameters } from 'werift';
 
 // Feedback LiveKit announces towards subscribers with send-side BWE off (the
@@ -13,28 +14,48 @@ const VIDEO_FB = [
 const h264fmtp = (pm, plid) => `level-asymmetry-allowed=1;packetization-mode=${pm};profile-level-id=${plid}`;
 
 // [mime, pt, fmtp, rtxPt] in the server's payload-type numbering, which is
-// global on a real LiveKit node (livekit/protocol codecs.go).
+// global on a real LiveKit node (livekit/protocol codecs.go), in the order
+// livekit-server offers them on EVERY subscriber video m-line, whatever codec
+// the track carries (Appendix A.12). The order is fixed: a client must pick the
+// track's codec itself (webrtcbin 1.22 answers the first of its
+// codec-preferences the offer has), it cannot rely on it coming first.
 const VIDEO_TABLE = [
   ['video/VP8', 96, undefined, 97],
   ['video/VP9', 98, 'profile-id=0', 99],
   ['video/VP9', 100, 'profile-id=1', 101],
   ['video/H264', 125, h264fmtp(0, '42e01f'), 126],
   ['video/H264', 108, h264fmtp(1, '42e01f'), 109],
-  ['video/H264', 104, h264fmtp(0, '42001f'), 105],
-  ['video/H264', 102, h264fmtp(1, '42001f'), 103],
+  ['video/H264', 123, h264fmtp(1, '640032'), 124],
   ['video/H264', 39, h264fmtp(0, '4d001f'), 40],
   ['video/H264', 106, h264fmtp(1, '4d001f'), 107],
-  ['video/H264', 123, h264fmtp(1, '640032'), 124],
   ['video/AV1', 35, undefined, 36],
   ['video/H265', 116, undefined, 117],
 ];
 
-// What our synthetic publisher sends, and the PT gst-launch stamps on it.
-export const PUBLISHER_CODECS = {
-  vp8: { mime: 'video/VP8', pt: 96 },
-  h264: { mime: 'video/H264', pt: 108 },
-  opus: { mime: 'audio/opus', pt: 111 },
+// The synthetic publisher's video, per --codec. `codecs` is what the track
+// announces (TrackInfo.codecs: the primary, then backups) with the fmtp the
+// publisher negotiated for it; `sendable` says whether we have RTP for it.
+// `encoder` is the gst-launch encoder of the camera source and `pt` the PT it
+// stamps (werift rewrites the PT per subscriber anyway).
+const H264_FMTP = h264fmtp(1, '42e01f'); // x264 constrained baseline, rtph264pay = mode 1
+const VP8 = { mime: 'video/VP8', fmtp: '', sendable: true };
+const AV1 = { mime: 'video/AV1', fmtp: '', sendable: false }; // GStreamer 1.22 has no rtpav1pay
+export const PUBLISHER_VIDEO = {
+  vp8: { mime: 'video/VP8', codecs: [VP8], encoder: 'vp8', pt: 96 },
+  h264: { mime: 'video/H264', codecs: [{ mime: 'video/H264', fmtp: H264_FMTP, sendable: true }], encoder: 'h264', pt: 108 },
+  vp9: { mime: 'video/VP9', codecs: [{ mime: 'video/VP9', fmtp: 'profile-id=0', sendable: true }], encoder: 'vp9', pt: 98 },
+  h265: { mime: 'video/H265', codecs: [{ mime: 'video/H265', fmtp: '', sendable: true }], encoder: 'h265', pt: 116 },
+  // The JS SDK publishes AV1 with a VP8 backup codec: the media we have is
+  // the backup's, from the VP8 encoder.
+  av1: { mime: 'video/AV1', codecs: [AV1, VP8], encoder: 'vp8', pt: 96 },
+  // AV1 without a backup: a client that cannot take AV1 gets nothing. The
+  // camera source still runs (VP8) but is never forwarded.
+  'av1-only': { mime: 'video/AV1', codecs: [AV1], encoder: 'vp8', pt: 96 },
 };
+export const VIDEO_CODEC_NAMES = Object.keys(PUBLISHER_VIDEO);
+// Screen share is always VP8 (its own small encoder).
+export const SCREEN_VIDEO = PUBLISHER_VIDEO.vp8;
+export const PUBLISHER_AUDIO = { mime: 'audio/opus', codecs: [{ mime: 'audio/opus', fmtp: 'minptime=10;useinbandfec=1', sendable: true }], pt: 111 };
 
 function videoCodecs() {
   const out = [];
@@ -55,16 +76,13 @@ function audioCodecs() {
   ];
 }
 
-// The PC-wide codec list, publisher codec (and its RTX) first on each kind,
-// like LiveKit's configureSenderCodecs. Ordering the PC configuration instead
-// of calling setCodecPreferences: werift matches preferences by MIME type
-// only, which would collapse the seven H.264 entries into one.
-export function serverCodecConfig(videoPt, audioPt = 111) {
-  const order = (all, pt) => {
-    const primary = all.filter((c) => c.payloadType === pt || (isRtx(c) && aptOf(c) === pt));
-    return [...primary, ...all.filter((c) => !primary.includes(c))];
-  };
-  return { video: order(videoCodecs(), videoPt), audio: order(audioCodecs(), audioPt) };
+// The PC-wide codec list in the server's fixed order. Configuring the PC
+// instead of calling setCodecPreferences: werift matches preferences by MIME
+// type only, which would collapse the five H.264 entries into one. (werift
+// writes the configured list as given, duplicates of a MIME type included;
+// Session.negotiate makes it do so on every m-line of every offer.)
+export function serverCodecConfig() {
+  return { video: videoCodecs(), audio: audioCodecs() };
 }
 
 // Header extensions LiveKit puts on subscriber m-lines (doc §9.1). werift only
@@ -83,26 +101,85 @@ export const HEADER_EXTENSIONS = {
   audio: [],
 };
 
-const fmtpOf = (c) => c.parameters || '';
-const isRtx = (c) => c.mimeType.toLowerCase().endsWith('/rtx');
-const aptOf = (c) => Number((/apt=(\d+)/.exec(fmtpOf(c)) || [])[1]);
+// --- binding after the answer ----------------------------------------------------
 
-// After the answer: choose the negotiated codec to forward on. LiveKit binds
-// the down track to the publisher's codec if the answer kept it (Appendix
-// A.5); otherwise the subscription fails with SE_CODEC_UNSUPPORTED.
-export function pickNegotiatedCodec(negotiated, publisherMime) {
-  const want = publisherMime.toLowerCase();
-  const same = negotiated.filter((c) => c.mimeType.toLowerCase() === want);
-  if (want === 'video/h264') {
-    // Our x264 stream is packetization-mode=1; a pm=0 m-line can't carry it.
-    return same.find((c) => /packetization-mode=1/.test(fmtpOf(c)) && /42e01f/i.test(fmtpOf(c)))
-      || same.find((c) => /packetization-mode=1/.test(fmtpOf(c)));
+// fmtp as a parameter map: "a=1;b=2" and "b=2; a=1" are the same line to
+// pion's fmtp matcher, so they are here.
+function fmtpMap(fmtp) {
+  const m = new Map();
+  for (const part of (fmtp || '').split(';')) {
+    const i = part.indexOf('=');
+    const k = (i < 0 ? part : part.slice(0, i)).trim().toLowerCase();
+    if (k) m.set(k, i < 0 ? '' : part.slice(i + 1).trim().toLowerCase());
   }
-  return same[0];
+  return m;
+}
+function fmtpEqual(a, b) {
+  const x = fmtpMap(a);
+  const y = fmtpMap(b);
+  return x.size === y.size && [...x].every(([k, v]) => y.get(k) === v);
+}
+const mimeEq = (a, b) => a.toLowerCase() === b.toLowerCase();
+
+// The media sections of an SDP (the answer) by mid: the payload types of the
+// m= line in their order, with rtpmap and fmtp of each.
+export function parseSdpMedia(sdp) {
+  const out = new Map();
+  let cur = null;
+  for (const l of sdp.split(/\r?\n/)) {
+    const m = /^m=(\w+) (\d+) \S+ ?(.*)$/.exec(l);
+    if (m) {
+      cur = { kind: m[1], port: Number(m[2]), pts: m[3].split(' ').filter(Boolean).map(Number), rtpmap: new Map(), fmtp: new Map(), mid: null, direction: 'sendrecv' };
+      continue;
+    }
+    if (!cur) continue;
+    let a;
+    if ((a = /^a=mid:(\S+)/.exec(l))) { cur.mid = a[1]; out.set(a[1], cur); } else if ((a = /^a=rtpmap:(\d+) ([^/]+)\/(\d+)(?:\/(\d+))?/.exec(l))) {
+      cur.rtpmap.set(Number(a[1]), { name: a[2], clockRate: Number(a[3]), channels: a[4] ? Number(a[4]) : undefined });
+    } else if ((a = /^a=fmtp:(\d+) (.*)$/.exec(l))) cur.fmtp.set(Number(a[1]), a[2].trim());
+    else if ((a = /^a=(sendrecv|sendonly|recvonly|inactive)$/.exec(l))) cur.direction = a[1];
+  }
+  return out;
 }
 
-export function rtxFor(negotiated, pt) {
-  return negotiated.find((c) => isRtx(c) && aptOf(c) === pt);
+// The codecs an answer kept on one m-line: the payload types of its m= line
+// (Appendix A.12). An H.264 payload type without profile-level-id counts as
+// not kept: RFC 6184 8.2.2 makes the answerer keep the offer's parameters or
+// drop the payload type, and pion's H.264 fmtp match needs it on both sides
+// (Appendix A.13). Returns {kept, h264WithoutPlid}.
+export function keptCodecs(section) {
+  const kept = [];
+  let h264WithoutPlid = 0;
+  for (const pt of section.pts) {
+    const map = section.rtpmap.get(pt);
+    if (!map) continue; // a dynamic PT without rtpmap means nothing
+    const mime = `${section.kind}/${map.name}`;
+    if (/\/(rtx|red|ulpfec|flexfec-03)$/i.test(mime)) continue;
+    const fmtp = section.fmtp.get(pt) || '';
+    if (mimeEq(mime, 'video/H264') && !fmtpMap(fmtp).has('profile-level-id')) { h264WithoutPlid++; continue; }
+    kept.push({ mime, pt, fmtp, clockRate: map.clockRate, channels: map.channels });
+  }
+  return { kept, h264WithoutPlid };
+}
+
+// Bind a track to one codec the answer kept, like livekit-server's down track
+// (Appendix A.5, A.12): the track's primary codec, then each backup in turn;
+// for each, first a kept codec whose fmtp equals the publisher's, then one of
+// the same MIME type. Our H.264 is packetization-mode 1, which a mode-0
+// payload type cannot carry. Returns {codec, rtxPt, backup} or null.
+export function bindCodec(section, trackCodecs) {
+  const { kept } = keptCodecs(section);
+  for (const [i, want] of trackCodecs.entries()) {
+    const same = kept.filter((c) => mimeEq(c.mime, want.mime));
+    const codec = same.find((c) => fmtpEqual(c.fmtp, want.fmtp))
+      || same.find((c) => !mimeEq(want.mime, 'video/H264') || fmtpMap(c.fmtp).get('packetization-mode') === '1');
+    if (codec) return { codec, want, backup: i > 0, rtxPt: rtxFor(section, codec.pt) };
+  }
+  return null;
+}
+
+function rtxFor(section, pt) {
+  return section.pts.find((x) => /^rtx$/i.test(section.rtpmap.get(x)?.name || '') && Number((/apt=(\d+)/.exec(section.fmtp.get(x) || '') || [])[1]) === pt);
 }
 
 // Rewrite the SDP werift generated into LiveKit's shape, without changing

@@ -59,9 +59,9 @@ export function mintViewerToken({ room, identity, secret = 'secret', apiKey = 'd
 }
 
 // refresh_token: same grants, valid for max(10 min, remaining lifetime of the
-// original) like roommanager.go refreshToken.
-export function refreshToken(claims, secret, nowSec = Math.floor(Date.now() / 1000)) {
-  const remaining = (claims.exp || 0) - nowSec;
-  const ttl = Math.max(600, remaining);
+// original) like roommanager.go refreshToken, or for ttlSec when given (the
+// refresh_ttl_s test knob). iat records the issue time (/__sfu/revoke).
+export function refreshToken(claims, secret, { ttlSec, nowSec = Math.floor(Date.now() / 1000) } = {}) {
+  const ttl = ttlSec ?? Math.max(600, (claims.exp || 0) - nowSec);
   return signHS256({ ...claims, iat: nowSec, exp: nowSec + ttl }, secret);
 }

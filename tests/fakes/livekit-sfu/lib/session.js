@@ -2,15 +2,15 @@
 // connection (v0 "subscriber primary", doc §1/§4). The SFU always offers; the
 // client only answers. All SignalResponses are built with @livekit/protocol.
 import crypto from 'node:crypto';
-import { RTCPeerConnection, MediaStreamTrack } from 'werift';
+import { RTCPeerConnection, MediaStreamTrack, RTCRtpCodecParameters } from 'werift';
 import {
   SignalRequest, SignalResponse, JoinResponse, SessionDescription, TrickleRequest, ParticipantInfo,
   ParticipantInfo_State, ParticipantInfo_Kind, ParticipantPermission, ParticipantUpdate, LeaveRequest,
   LeaveRequest_Action, DisconnectReason, Pong, ServerInfo, ServerInfo_Edition, SignalTarget, SubscriptionResponse,
   SubscriptionError, RoomUpdate, ConnectionQualityUpdate, ConnectionQualityInfo, ConnectionQuality,
-  SpeakersChanged, SpeakerInfo, ClientConfiguration,
+  SpeakersChanged, SpeakerInfo, ClientConfiguration, ICEServer,
 } from '@livekit/protocol';
-import { pickNegotiatedCodec, rtxFor, rewriteOfferSdp, serverCodecConfig, PUBLISHER_CODECS, HEADER_EXTENSIONS } from './codecs.js';
+import { bindCodec, keptCodecs, parseSdpMedia, rewriteOfferSdp, serverCodecConfig, HEADER_EXTENSIONS } from './codecs.js';
 import { guid } from './room.js';
 import { refreshToken } from './jwt.js';
 
@@ -19,6 +19,46 @@ export const PROTOCOL_VERSION = 17;
 
 const isLoopbackV4 = (a) => typeof a === 'string' && /^127\.\d+\.\d+\.\d+$/.test(a);
 const randomSsrc = () => (crypto.randomBytes(4).readUInt32BE(0) || 1) >>> 0;
+
+// A down track starts a new RTP stream: new SSRC, and sequence numbers and
+// timestamps from a random start (Appendix A.8 "fresh sequence space").
+// Without this, werift's replaceTrack would continue the old numbering.
+// A new werift sender already has random SSRCs (and is routed by them).
+function freshRtpStream(sender, { newSsrc = true } = {}) {
+  if (newSsrc) {
+    sender.ssrc = randomSsrc();
+    sender.rtxSsrc = randomSsrc();
+  }
+  sender.sequenceNumber = undefined;
+  sender.timestamp = undefined;
+  sender.rtpContinuityPending = false;
+  sender.seqOffset = crypto.randomInt(0, 0x10000);
+  sender.timestampOffset = crypto.randomBytes(4).readUInt32BE(0);
+  sender.packetCount = 0;
+  sender.octetCount = 0;
+  sender.rtpCache = [];
+}
+
+// The JoinResponse as one SignalResponse, with the room's extra viewers
+// (Room.extras, pre-encoded) spliced in after the other participants: fields
+// 1-3 (room, participant, other_participants), the extra entries of field 3,
+// then fields 4-15. Field order stays ascending, as protobuf-es and Go write
+// it; the bytes equal what toBinary() would give with all participants in
+// the message, without re-encoding thousands of them per join.
+function varint(n) {
+  const out = [];
+  while (n > 0x7f) { out.push((n & 0x7f) | 0x80); n >>>= 7; }
+  out.push(n);
+  return Buffer.from(out);
+}
+export function encodeJoin(fields, extras) {
+  if (!extras) return new SignalResponse({ message: { case: 'join', value: new JoinResponse(fields) } }).toBinary();
+  const { room, participant, otherParticipants, ...rest } = fields;
+  const head = new JoinResponse({ room, participant, otherParticipants }).toBinary();
+  const tail = new JoinResponse(rest).toBinary();
+  const join = Buffer.concat([head, extras.bytes, tail]);
+  return Buffer.concat([Buffer.from([0x0a]), varint(join.length), join]); // SignalResponse field 1 (join)
+}
 
 // Offers a WebRTC receiver must refuse (fault injection, /__sfu/offer and the
 // reject_offers config key):
@@ -112,6 +152,9 @@ export class Session {
     // rejectOffers: every offer is made one that webrtcbin must refuse.
     this.iceBlackhole = !!sfu.config.ice_blackhole;
     this.rejectOffers = sfu.config.reject_offers || '';
+    // data_channels false: no _reliable/_lossy, so an offer without tracks
+    // has no m-line at all and "established" means just "PC connected".
+    this.dataChannels = sfu.config.data_channels !== false;
   }
 
   log(...a) { this.sfu.log(`[${this.identity} ${this.sid}]`, ...a); }
@@ -135,9 +178,12 @@ export class Session {
   // --- outgoing ------------------------------------------------------------------
 
   send(kase, value) {
+    this.sendBytes(kase, new SignalResponse({ message: { case: kase, value } }).toBinary());
+  }
+
+  sendBytes(kase, bytes) {
     if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
-    const msg = new SignalResponse({ message: { case: kase, value } });
-    this.ws.send(msg.toBinary(), { binary: true });
+    this.ws.send(bytes, { binary: true });
     this.stats.messages_sent[kase] = (this.stats.messages_sent[kase] || 0) + 1;
   }
 
@@ -185,15 +231,18 @@ export class Session {
   async start() {
     const room = this.room;
     // A fresh codec table per PC: werift annotates the objects it is given.
-    this.pc = new RTCPeerConnection(loopbackPeerConfig(serverCodecConfig(PUBLISHER_CODECS[this.sfu.opts.codec].pt)));
+    this.pc = new RTCPeerConnection(loopbackPeerConfig(serverCodecConfig()));
     this.watchPeerConnection();
 
-    this.send('join', new JoinResponse({
+    // One binary message however big (30,000 extra viewers make ~3 MB): ws
+    // has no send-side size limit; maxPayload only limits what we receive.
+    const join = encodeJoin({
       room: room.roomProto(),
       participant: this.selfProto(),
       otherParticipants: room.othersFor(this),
       serverVersion: SERVER_VERSION,
-      iceServers: [],
+      // Only announced: werift itself keeps using no ICE server.
+      iceServers: (this.config.ice_servers || []).map((s) => new ICEServer({ urls: s.urls, username: s.username || '', credential: s.credential || '' })),
       subscriberPrimary: true,
       clientConfiguration: new ClientConfiguration({}),
       serverRegion: 'fake',
@@ -204,13 +253,17 @@ export class Session {
         region: 'fake', nodeId: this.sfu.nodeId,
       }),
       fastPublish: false,
-    }));
+    }, room.extras);
+    this.sendBytes('join', join);
+    this.stats.last_join_bytes = join.length;
+    this.log(`join sent: ${join.length} bytes, ${room.extras?.count || 0} extra viewers, ${Date.now() - this.joinedAtMs} ms after the upgrade`);
     this.stats.joins++;
     room.broadcast([this.selfProto()], this);
 
     // The server creates _reliable and _lossy on the subscriber PC
     // (transportmanager.go createDataChannelsForSubscriber); in-band DCEP.
-    for (const [label, opts] of [['_reliable', { ordered: true }], ['_lossy', { ordered: false, maxRetransmits: 0 }]]) {
+    const channels = this.dataChannels ? [['_reliable', { ordered: true }], ['_lossy', { ordered: false, maxRetransmits: 0 }]] : [];
+    for (const [label, opts] of channels) {
       const dc = this.pc.createDataChannel(label, opts);
       this.dcState[label] = dc.readyState;
       dc.stateChanged.subscribe((st) => {
@@ -246,16 +299,16 @@ export class Session {
   }
 
   sendRefreshToken() {
-    const tok = refreshToken(this.claims, this.sfu.secretFor(this.claims.iss));
+    const tok = refreshToken(this.claims, this.sfu.secretFor(this.claims.iss), { ttlSec: this.config.refresh_ttl_s ?? undefined });
+    this.sfu.noteToken(tok); // for /__sfu/revoke
     this.stats.refresh_tokens_sent++;
     this.send('refreshToken', tok);
   }
 
   sendConnectionQuality() {
     const updates = [new ConnectionQualityInfo({ participantSid: this.sid, quality: ConnectionQuality.EXCELLENT, score: 4.5 })];
-    const st = this.room.streamer;
-    if (st && st.state !== ParticipantInfo_State.DISCONNECTED) {
-      updates.push(new ConnectionQualityInfo({ participantSid: st.sid, quality: ConnectionQuality.EXCELLENT, score: 4.5 }));
+    for (const p of this.room.publishers()) {
+      updates.push(new ConnectionQualityInfo({ participantSid: p.sid, quality: ConnectionQuality.EXCELLENT, score: 4.5 }));
     }
     this.send('connectionQuality', new ConnectionQualityUpdate({ updates }));
   }
@@ -268,8 +321,15 @@ export class Session {
       if (s === 'connected' && !this.iceConnectedAt) this.iceConnectedAt = Date.now();
     });
     pc.connectionStateChange.subscribe((s) => {
-      this.pcState = s;
       this.history.push([Date.now(), `pc:${s}`]);
+      if (!this.transportNegotiated && (s === 'connected' || s === 'failed')) {
+        // Before any m-line was negotiated (data_channels false, nothing
+        // subscribed) werift reports "connected" or "failed" for a PC without
+        // a single transport. Neither means anything yet.
+        this.log(`subscriber pc ${s} ignored: no m-line negotiated yet`);
+        return;
+      }
+      this.pcState = s;
       this.log(`subscriber pc ${s}`);
       if (s === 'connected' && this.state !== ParticipantInfo_State.ACTIVE) {
         // The primary PC connected: the participant becomes ACTIVE (doc §1).
@@ -277,8 +337,9 @@ export class Session {
         this.version++;
         this.sendParticipantUpdate([this.selfProto()]);
         this.room.broadcast([this.selfProto()], this);
-        this.sfu.hub.requestKeyframe();
-        this.armDataChannelCheck();
+        this.requestKeyframes();
+        if (this.dataChannels) this.armDataChannelCheck();
+        this.checkEstablished();
         if (this.room.streamer?.tracks.some((t) => t.kind === 'audio')) {
           this.send('speakersChanged', new SpeakersChanged({ speakers: [new SpeakerInfo({ sid: this.room.streamer.sid, level: 0.3, active: true })] }));
         }
@@ -308,7 +369,12 @@ export class Session {
   }
 
   established() {
-    return this.pcState === 'connected' && this.dcState._reliable === 'open' && this.dcState._lossy === 'open';
+    return this.pcState === 'connected' && (!this.dataChannels || (this.dcState._reliable === 'open' && this.dcState._lossy === 'open'));
+  }
+
+  // A keyframe from each video source this session is subscribed to.
+  requestKeyframes() {
+    for (const media of new Set([...this.subs.values()].filter((x) => x.kind === 'video').map((x) => x.media))) this.sfu.hub.requestKeyframe(media);
   }
 
   checkEstablished() {
@@ -350,7 +416,7 @@ export class Session {
   }
 
   flushLocalCandidates() {
-    if (this.offersSent === 0) return;
+    if (!this.transportOffered) return;
     for (const q of this.localCandidateQueue.splice(0)) {
       this.stats.server_candidates++;
       this.send('trickle', new TrickleRequest({ candidateInit: JSON.stringify(q.init), target: SignalTarget.SUBSCRIBER, final: q.final }));
@@ -433,16 +499,30 @@ export class Session {
     this.negotiating = true;
     this.negotiationNeeded = false;
     try {
+      // Every media m-line of every offer lists the server's whole codec
+      // table in its fixed order (Appendix A.12), also a reused or already
+      // negotiated one. werift would otherwise re-offer only what the last
+      // answer kept on that m-line.
+      for (const tr of this.pc.getTransceivers()) tr.codecs = [];
       const offer = await this.pc.createOffer();
       await this.pc.setLocalDescription(offer);
       if (this.closed) return;
-      const first = this.offersSent === 0;
-      // First offer: no candidates (they follow as trickle). Later offers:
-      // the current local description, which carries the candidates inline
-      // with a=end-of-candidates (Appendix A.6).
+      // The first offer with an m-line (the very first one, unless
+      // data_channels is false) starts ICE: no candidates, they follow as
+      // trickle once it is sent. Later offers: the current local description,
+      // which carries the candidates inline with a=end-of-candidates
+      // (Appendix A.6).
+      const first = !this.transportOffered;
       const raw = first ? offer.sdp : this.pc.localDescription.sdp;
       const tracksByMid = this.tracksByMid();
       let sdp = rewriteOfferSdp(raw, { stripCandidates: first || this.iceBlackhole, tracksByMid, sessionVersion: this.offersSent });
+      // Only tracks this offer sends may be bound by its answer: a
+      // subscription that arrived after the offer was made waits for the next.
+      const offered = parseSdpMedia(sdp);
+      for (const sub of this.subs.values()) {
+        const sec = offered.get(String(sub.transceiver.mid));
+        if (sec && ['sendrecv', 'sendonly'].includes(sec.direction) && tracksByMid.get(String(sub.transceiver.mid))?.trackSid === sub.trackSid) sub.offered = true;
+      }
       if (this.rejectOffers) sdp = spoilOffer(sdp, this.rejectOffers);
       const midToTrackId = {};
       for (const [mid, info] of tracksByMid) midToTrackId[mid] = info.trackSid;
@@ -450,11 +530,12 @@ export class Session {
       this.pendingOffer = { id, sentAt: Date.now() };
       this.lastOfferSdp = sdp;
       this.sfu.lastOffer = { id, sdp, mid_to_track_id: midToTrackId };
-      if (first) this.firstOfferAt = Date.now();
+      if (!this.firstOfferAt) this.firstOfferAt = Date.now();
       this.log(`offer id=${id} mids=${JSON.stringify(midToTrackId)}`);
       this.send('offer', new SessionDescription({ type: 'offer', sdp, id, midToTrackId }));
       this.offersSent++;
       this.stats.offers++;
+      if (/\r\nm=/.test(sdp)) this.transportOffered = true;
       this.flushLocalCandidates();
       // Unanswered for 15 s while connected → full reconnect (negotiationFailedTimeout).
       const pending = this.pendingOffer;
@@ -521,42 +602,65 @@ export class Session {
     this.sfu.lastAnswer = { id: sd.id, sdp: sd.sdp };
     this.pendingOffer = null;
     for (const c of this.remoteCandidateQueue.splice(0)) await this.addRemoteCandidate(c);
-    this.bindSubscriptions();
+    // Binding reads the answer as the client wrote it, not werift's view of
+    // it: werift pairs offer and answer codecs by MIME type only.
+    const answerMedia = parseSdpMedia(sd.sdp);
+    if ([...answerMedia.values()].some((x) => x.port !== 0)) this.transportNegotiated = true;
+    for (const section of answerMedia.values()) {
+      if (section.kind === 'video' && section.port !== 0) this.stats.h264_answers_without_plid += keptCodecs(section).h264WithoutPlid;
+    }
+    this.bindSubscriptions(answerMedia);
     if (this.negotiationNeeded) this.scheduleNegotiation();
   }
 
-  // Bind each subscribed track to the publisher's codec if the answer kept
-  // it; else SE_CODEC_UNSUPPORTED (Appendix A.5). werift would send with the
-  // first negotiated codec, so the sender's codec is set explicitly.
-  bindSubscriptions() {
+  // Bind each subscribed track to one of its codecs the answer kept on its
+  // m-line (codecs.js bindCodec: primary, then backups; exact fmtp, then
+  // MIME); if none, SE_CODEC_UNSUPPORTED (Appendix A.5, A.12, A.13). werift
+  // would send with the first negotiated codec, so the sender's codec is set
+  // explicitly.
+  bindSubscriptions(answerMedia) {
     for (const sub of this.subs.values()) {
+      if (!sub.offered) continue;
       const tr = sub.transceiver;
       const sending = ['sendonly', 'sendrecv'].includes(tr.currentDirection);
-      const codec = sending ? pickNegotiatedCodec(tr.codecs || [], sub.mime) : undefined;
-      if (!codec) {
+      const section = answerMedia.get(String(tr.mid));
+      const bound = sending && section && section.port !== 0 ? bindCodec(section, sub.codecs) : null;
+      if (!bound) {
         if (!sub.failed) {
           sub.failed = true;
           this.stats.subscription_errors++;
-          this.log(`subscription ${sub.trackSid}: answer has no ${sub.mime} (direction ${tr.currentDirection})`);
+          this.log(`subscription ${sub.trackSid}: answer kept none of ${sub.codecs.map((c) => c.mime).join(', ')} (direction ${tr.currentDirection})`);
           this.send('subscriptionResponse', new SubscriptionResponse({ trackSid: sub.trackSid, err: SubscriptionError.SE_CODEC_UNSUPPORTED }));
         }
         continue;
       }
+      const { codec, want, backup, rtxPt } = bound;
+      // werift's own object for that payload type when it has one (it may
+      // carry state), else one built from the answer's rtpmap/fmtp.
+      const params = (tr.codecs || []).find((c) => c.payloadType === codec.pt && c.mimeType.toLowerCase() === codec.mime.toLowerCase())
+        || new RTCRtpCodecParameters({ mimeType: codec.mime, clockRate: codec.clockRate, channels: codec.channels, payloadType: codec.pt, parameters: codec.fmtp || undefined });
       const s = tr.sender;
-      s.codec = codec;
-      s.sendPrimaryCodec = codec;
+      s.codec = params;
+      s.sendPrimaryCodec = params;
       s.redRedundantPayloadType = undefined;
-      s.rtxPayloadType = rtxFor(tr.codecs, codec.payloadType)?.payloadType;
-      if (s.track) s.track.codec = codec;
+      s.rtxPayloadType = rtxPt;
+      if (s.track) s.track.codec = params;
       const wasBound = sub.everBound;
+      const label = `${codec.mime}/${codec.pt}`;
+      const changed = sub.codec !== label;
       sub.bound = true;
       sub.everBound = true;
-      sub.codec = `${codec.mimeType}/${codec.payloadType}`;
-      if (!wasBound) {
-        this.log(`track ${sub.trackSid} bound to ${sub.codec} on mid ${tr.mid}`);
-        // New subscriber: ask the publisher for a keyframe (doc §9.3, A.11).
-        if (sub.kind === 'video') this.sfu.hub.requestKeyframe();
+      sub.codec = label;
+      sub.backup = backup;
+      // A codec we have no RTP for (AV1: GStreamer 1.22 has no rtpav1pay):
+      // bound, but nothing is sent.
+      sub.sendable = want.sendable;
+      if (changed) {
+        this.log(`track ${sub.trackSid} bound to ${label}${backup ? ' (backup codec)' : ''} on mid ${tr.mid}${want.sendable ? '' : ': no RTP for this codec, sending nothing'}`);
+        if (!want.sendable) this.stats.unsendable_binds++;
       }
+      // New subscriber: ask the publisher for a keyframe (doc §9.3, A.11).
+      if (!wasBound && sub.kind === 'video') this.sfu.hub.requestKeyframe(sub.media);
     }
   }
 
@@ -570,8 +674,7 @@ export class Session {
       // m-line reuse (Appendix A.8): same mid, new SSRC, fresh stream.
       this.idle.splice(this.idle.indexOf(tr), 1);
       if (tr.sender.rtcpCancel?.signal.aborted) tr.sender.rtcpCancel = new AbortController(); // SRs resume on the first packet
-      tr.sender.ssrc = randomSsrc();
-      tr.sender.rtxSsrc = randomSsrc();
+      freshRtpStream(tr.sender);
       this.pc.router?.registerRtpSender?.(tr.sender); // RTCP (PLI/NACK) routing by the new SSRC
       await tr.sender.replaceTrack(track);
       tr.setDirection(this.sfu.opts.mediaDirection);
@@ -580,6 +683,7 @@ export class Session {
       // Media m-lines are sendrecv from the server side (Appendix A.5);
       // --media-direction sendonly switches that.
       tr = this.pc.addTransceiver(track, { direction: this.sfu.opts.mediaDirection });
+      freshRtpStream(tr.sender, { newSsrc: false });
       this.watchRtcp(tr);
     }
     tr.sender.trackId = t.sid;
@@ -587,11 +691,11 @@ export class Session {
     tr.sender.streamIds = [`${t.publisherSid}|${t.sid}`];
     const sub = {
       trackSid: t.sid, kind, publisherSid: t.publisherSid, transceiver: tr, track,
-      mime: kind === 'video' ? PUBLISHER_CODECS[this.sfu.opts.codec].mime : PUBLISHER_CODECS.opus.mime,
-      bound: false, everBound: false, failed: false, disabled: false, codec: null,
+      source: t.name, media: t.media, codecs: t.codecs,
+      bound: false, everBound: false, failed: false, disabled: false, codec: null, backup: false, sendable: false, offered: false,
     };
-    sub.removeSink = this.sfu.hub.addSink(kind, (buf) => {
-      if (!sub.bound || sub.disabled || this.closed) return;
+    sub.removeSink = this.sfu.hub.addSink(t.media, (buf) => {
+      if (!sub.bound || !sub.sendable || sub.disabled || this.closed) return;
       const s = tr.sender;
       if (typeof s.canSendRtp === 'function' && !s.canSendRtp()) return;
       track.writeRtp(buf);
@@ -644,9 +748,9 @@ export class Session {
       if (pkt?.type !== 206 || (pkt.feedback?.count !== 1 && pkt.feedback?.count !== 4)) return;
       // FIR names its target in the FCI entries (RFC 5104), PLI in media SSRC.
       const media = pkt.feedback.count === 4 ? pkt.feedback.fir?.[0]?.ssrc : pkt.feedback.mediaSsrc;
-      const forVideo = [...this.subs.values()].some((x) => x.kind === 'video' && (media === undefined || x.transceiver.sender.ssrc === media));
+      const targets = [...this.subs.values()].filter((x) => x.kind === 'video' && (media === undefined || x.transceiver.sender.ssrc === media));
       this.stats.plis_received++;
-      if (forVideo) this.sfu.hub.requestKeyframe();
+      for (const source of new Set(targets.map((x) => x.media))) this.sfu.hub.requestKeyframe(source);
     });
   }
 
@@ -693,7 +797,7 @@ export class Session {
       if (!sub) continue;
       const wasDisabled = sub.disabled;
       sub.disabled = ts.disabled;
-      if (wasDisabled && !ts.disabled && sub.kind === 'video') this.sfu.hub.requestKeyframe();
+      if (wasDisabled && !ts.disabled && sub.kind === 'video') this.sfu.hub.requestKeyframe(sub.media);
     }
   }
 
