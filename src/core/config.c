@@ -143,9 +143,10 @@ static const opt_row options[] = {
      "Loopback is only used when listed."},
     {"jpeg-quality", "HAVEN_JPEG_QUALITY", OPT_INT, "85", 1, 100, NULL, false, OFF(jpeg_quality),
      "JPEG quality of the video frames sent to viewers."},
-    {"idle-timeout", "HAVEN_IDLE_TIMEOUT", OPT_DURATION, "60s", 1000, DAY_MS, NULL, false,
+    {"idle-timeout", "HAVEN_IDLE_TIMEOUT", OPT_DURATION, "5m", 0, DAY_MS, NULL, false,
      OFF(idle_timeout_ms),
-     "A live session with no viewers and no recording stops after this long."},
+     "A live session with no viewers and no recording stops after this long; 0: it runs until "
+     "stopped."},
     {"livekit-connect-timeout", "HAVEN_LIVEKIT_CONNECT_TIMEOUT", OPT_DURATION, "15s", 500, 120000,
      NULL, false, OFF(livekit_connect_timeout_ms),
      "Time allowed to open the LiveKit signalling connection and get its JoinResponse; "

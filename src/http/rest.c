@@ -178,9 +178,13 @@ on_stats_roster(hv_pf_roster *roster, const hv_pf_cache_info *info, const GError
     }
     json_t *top = json_null();
     if (roster->popular->len > 0) {
+        /* The whole stream object (mint_id, name and num_participants, the seed's three, and
+         * the rest: clients of the original implementation read usd_market_cap, thumbnail). */
         const hv_pf_stream *s = g_ptr_array_index(roster->popular, 0);
-        top = json_pack("{s:s, s:s?, s:I}", "mint_id", s->mint_id, "name", s->name,
-                        "num_participants", (json_int_t)s->num_participants);
+        top = json_loadb(s->json, s->json_len, 0, NULL);
+        if (top == NULL) {
+            top = json_null();
+        }
     }
     add_cache_headers(ex, info);
     hv_http_respond_json(ex, 200,
@@ -243,12 +247,19 @@ on_validate(hv_pf_stream *stream, const hv_pf_cache_info *info, const GError *er
                                    stream != NULL && stream->is_currently_live));
 }
 
+/* The validation endpoint validates: a malformed id is an answer (not valid, not live), not an
+ * error, unlike on every other route. */
 static void
 handle_validate(hv_http_exchange *ex, const char *segment)
 {
-    if (check_mint(ex, segment)) {
-        ex->waiter = hv_pf_catalog_get_stream(ex->deps->catalog, ex->mint, on_validate, ex);
+    if (!hv_mint_id_is_valid(segment)) {
+        g_autofree char *given = g_utf8_make_valid(segment, -1);
+        hv_http_respond_json(
+            ex, 200, json_pack("{s:s, s:b, s:b}", "mint_id", given, "is_valid", 0, "is_live", 0));
+        return;
     }
+    g_strlcpy(ex->mint, segment, sizeof(ex->mint));
+    ex->waiter = hv_pf_catalog_get_stream(ex->deps->catalog, ex->mint, on_validate, ex);
 }
 
 /* ---- /api/live-sessions ------------------------------------------------------------------ */

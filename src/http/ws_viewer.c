@@ -17,8 +17,10 @@
 #include <libwebsockets.h>
 #include <string.h>
 
-#define WS_PREFIX           "/api/live-sessions/ws/live/"
-#define WS_CLOSE_NO_SESSION 4404
+#define WS_PREFIX             "/api/live-sessions/ws/live/"
+#define WS_CLOSE_NO_SESSION   4404
+/* The mint's session stopped for idleness a little while ago (the reason says so). */
+#define WS_CLOSE_IDLE_STOPPED 4410
 
 G_STATIC_ASSERT(LWS_PRE <= HV_HUB_HEADROOM);
 
@@ -130,6 +132,12 @@ viewer_open(struct lws *wsi, const hv_config *cfg, const hv_http_deps *deps)
         return w;
     }
     hv_live_session *s = deps->live != NULL ? hv_live_find(deps->live, mint) : NULL;
+    const char *ended =
+        s == NULL && deps->live != NULL ? hv_live_recent_end(deps->live, mint) : NULL;
+    if (ended != NULL) {
+        close_later(w, WS_CLOSE_IDLE_STOPPED, ended);
+        return w;
+    }
     if (s == NULL) {
         g_autofree char *reason = g_strdup_printf("no active session for mint_id %.60s", mint);
         close_later(w, WS_CLOSE_NO_SESSION, reason);

@@ -49,7 +49,8 @@ typedef void (*hv_live_start_cb)(hv_live_session *session, int status, const cha
                                  void *user_data);
 /* Starts (or returns the existing) session for a valid mint. The callback runs at once (and
  * NULL is returned) when the answer is known, otherwise later; cancel with hv_live_op_cancel.
- * A new session beyond HAVEN_MAX_SESSIONS is refused at once with 503. */
+ * A new session beyond HAVEN_MAX_SESSIONS is refused at once with 503. record: a recording is
+ * wanted; on an existing session it starts one (false never stops one). */
 hv_live_op *hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb cb,
                           void *user_data);
 void hv_live_op_cancel(hv_live_op *op);
@@ -82,6 +83,10 @@ bool hv_live_record_progress_get(hv_live *live, const char *mint_id, hv_live_rec
 unsigned hv_live_session_count(hv_live *live);
 /* Viewers attached to every session's hub channel (what HAVEN_MAX_VIEWERS bounds). */
 unsigned hv_live_viewer_count(hv_live *live);
+
+/* Why the mint's session ended for idleness, if that happened less than 5 minutes ago; else
+ * NULL. (transfer none: valid until the loop runs again) */
+const char *hv_live_recent_end(hv_live *live, const char *mint_id);
 
 /* (transfer none, nullable) The session for a mint, if it is joined (active or reconnecting). */
 hv_live_session *hv_live_find(hv_live *live, const char *mint_id);

@@ -215,21 +215,89 @@ fail_start(hv_live_session *s, int status, const char *error)
 
 /* ---- idle timeout ------------------------------------------------------------------------- */
 
+/* Sessions that ended for idleness, remembered for a while: the guide's flow starts a session
+ * (curl) and opens the WebSocket later, and a viewer that comes after the idle stop must learn
+ * why there is no session instead of a bare "no session". Bounded in count and age. */
+#define RECENT_ENDS_MAX     256
+#define RECENT_ENDS_KEEP_MS (5 * 60 * 1000)
+
+typedef struct {
+    int64_t at_ms; /* monotonic */
+    char *reason;
+} recent_end;
+
+static void
+recent_end_free(gpointer p)
+{
+    recent_end *e = p;
+    g_free(e->reason);
+    g_free(e);
+}
+
+static void
+remember_end(hv_live *live, const char *mint, const char *reason)
+{
+    int64_t now = hv_now_ms();
+    GHashTableIter it;
+    gpointer value = NULL;
+    g_hash_table_iter_init(&it, live->recent_ends);
+    const char *oldest = NULL;
+    int64_t oldest_ms = G_MAXINT64;
+    gpointer key = NULL;
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        recent_end *e = value;
+        if (now - e->at_ms > RECENT_ENDS_KEEP_MS) {
+            g_hash_table_iter_remove(&it);
+        } else if (e->at_ms < oldest_ms) {
+            oldest_ms = e->at_ms;
+            oldest = key;
+        }
+    }
+    if (g_hash_table_size(live->recent_ends) >= RECENT_ENDS_MAX && oldest != NULL) {
+        g_hash_table_remove(live->recent_ends, oldest);
+    }
+    recent_end *e = g_new(recent_end, 1);
+    e->at_ms = now;
+    e->reason = g_strdup(reason);
+    g_hash_table_replace(live->recent_ends, g_strdup(mint), e);
+}
+
+const char *
+hv_live_recent_end(hv_live *live, const char *mint_id)
+{
+    recent_end *e = g_hash_table_lookup(live->recent_ends, mint_id);
+    if (e == NULL || hv_now_ms() - e->at_ms > RECENT_ENDS_KEEP_MS) {
+        return NULL;
+    }
+    return e->reason;
+}
+
 static gboolean
 on_idle_timeout(gpointer user_data)
 {
     hv_live_session *s = user_data;
     s->idle_timer = 0;
-    session_end(s, "stopped", "no viewers (idle timeout)");
+    g_autofree char *reason = g_strdup_printf("stopped after %" G_GINT64_FORMAT
+                                              " s without viewers or a recording (idle timeout); "
+                                              "start it again",
+                                              s->live->cfg->idle_timeout_ms / 1000);
+    remember_end(s->live, s->mint, reason);
+    session_end(s, "stopped", reason);
     return G_SOURCE_REMOVE;
 }
 
 void
 hv_live_update_idle_timer(hv_live_session *s)
 {
-    bool idle = !s->record && hv_hub_channel_viewer_count(s->channel) == 0;
+    /* HAVEN_IDLE_TIMEOUT=0: a session runs until it is stopped. */
+    bool idle = !s->record && hv_hub_channel_viewer_count(s->channel) == 0 &&
+                s->live->cfg->idle_timeout_ms > 0;
     if (idle && s->idle_timer == 0 && s->state != S_ENDED) {
         s->idle_timer = g_timeout_add((guint)s->live->cfg->idle_timeout_ms, on_idle_timeout, s);
+        HV_INFO(S_CTX(s),
+                "no viewer and no recording: stopping in %" G_GINT64_FORMAT
+                " s unless one comes (idle timeout)",
+                s->live->cfg->idle_timeout_ms / 1000);
     } else if (!idle && s->idle_timer != 0) {
         g_source_remove(s->idle_timer);
         s->idle_timer = 0;
@@ -896,6 +964,23 @@ on_stream_info(hv_pf_stream *stream, const hv_pf_cache_info *info, const GError 
 
 /* ---- public API --------------------------------------------------------------------------- */
 
+/* Turns recording on or off for a joined session (idempotent). */
+static void
+set_recording(hv_live_session *s, bool on)
+{
+    if (on && !s->record) {
+        HV_MESSAGE(S_CTX(s), "recording requested");
+        s->record = true;
+        g_clear_pointer(&s->rec_error, g_free);
+        hv_live_rec_maybe_start(s);
+    } else if (!on && s->record) {
+        HV_MESSAGE(S_CTX(s), "recording stopped on request");
+        s->record = false;
+        hv_live_rec_stop(s);
+    }
+    hv_live_update_idle_timer(s);
+}
+
 hv_live *
 hv_live_new(const hv_config *cfg, hv_pf_client *client, hv_pf_catalog *catalog, hv_store *store)
 {
@@ -906,6 +991,7 @@ hv_live_new(const hv_config *cfg, hv_pf_client *client, hv_pf_catalog *catalog, 
     live->store = store;
     live->sessions =
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)session_free);
+    live->recent_ends = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, recent_end_free);
     live->recordings = g_ptr_array_new();
     g_autoptr(GError) error = NULL;
     int64_t n = hv_store_recover_live_sessions(store, hv_wall_ms(), &error);
@@ -931,6 +1017,7 @@ hv_live_free(hv_live *live)
         session_end(value, "stopped", "haven is shutting down");
     }
     g_hash_table_destroy(live->sessions);
+    g_hash_table_destroy(live->recent_ends);
     hv_live_rec_abort_all(live);
     g_ptr_array_unref(live->recordings);
     if (live->rec_update_timer != 0) {
@@ -961,6 +1048,11 @@ hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb 
 {
     hv_live_session *s = g_hash_table_lookup(live->sessions, mint_id);
     if (s != NULL && (s->state == S_ACTIVE || s->state == S_RECONNECTING)) {
+        if (record && !s->record) {
+            /* record_session: true on a running session starts its recording; the answer's
+             * record_session says whether it does (false when it could not start). */
+            set_recording(s, true);
+        }
         cb(s, 200, NULL, user_data);
         return NULL;
     }
@@ -991,6 +1083,8 @@ hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb 
         hv_hub_channel_callbacks hcb = {on_video_needed, on_audio_format_needed};
         s->channel = hv_hub_channel_new((size_t)live->cfg->audio_backlog_chunks, &hcb, s);
         g_hash_table_insert(live->sessions, s->mint, s);
+        /* Started again: a later 4404 is about this session's end, not the old idle stop. */
+        g_hash_table_remove(live->recent_ends, mint_id);
         hv_metrics_count("haven_sessions_started_total", NULL, 1);
         HV_MESSAGE(S_CTX(s), "starting a live session");
     }
@@ -1005,6 +1099,8 @@ hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb 
     g_queue_push_tail_link(&s->ops, &op->link);
     if (fresh) {
         s->info_waiter = hv_pf_catalog_get_stream(live->catalog, mint_id, on_stream_info, s);
+    } else if (record) {
+        s->record = true; /* a second caller of a starting session asks for a recording too */
     }
     if (answered) {
         return NULL; /* the callback already ran (and op was freed) */
@@ -1067,13 +1163,13 @@ hv_live_session_channel(hv_live_session *s)
 json_t *
 hv_live_session_start_json(hv_live_session *s)
 {
-    const hv_pf_stream *i = s->info;
-    return json_pack("{s:b, s:s, s:s?, s:s?, s:I, s:b, s:{s:s, s:s?, s:s?, s:I, s:o}}", "success",
-                     1, "mint_id", s->mint, "room_name", s->room_name, "participant_sid",
-                     s->participant_sid, "session_id", (json_int_t)s->db_id, "record_session",
-                     s->record, "stream_info", "mint_id", s->mint, "name", i->name, "symbol",
-                     i->symbol, "num_participants", (json_int_t)i->num_participants, "market_cap",
-                     i->has_market_cap ? json_real(i->market_cap) : json_null());
+    /* stream_info is the whole stream object of /api/pumpfun/stream/{mint} as the session
+     * found it (the seed's five fields and the rest: usd_market_cap, thumbnail, ...). */
+    json_t *info = json_loadb(s->info->json, s->info->json_len, 0, NULL);
+    return json_pack("{s:b, s:s, s:s?, s:s?, s:I, s:b, s:o}", "success", 1, "mint_id", s->mint,
+                     "room_name", s->room_name, "participant_sid", s->participant_sid, "session_id",
+                     (json_int_t)s->db_id, "record_session", s->record, "stream_info",
+                     info != NULL ? info : json_object());
 }
 
 static json_t *
@@ -1197,17 +1293,7 @@ hv_live_set_recording(hv_live *live, const char *mint_id, bool on, json_t **answ
         *error = g_strdup_printf("No active session for mint_id: %s", mint_id);
         return 404;
     }
-    if (on && !s->record) {
-        HV_MESSAGE(S_CTX(s), "recording requested");
-        s->record = true;
-        g_clear_pointer(&s->rec_error, g_free);
-        hv_live_rec_maybe_start(s);
-    } else if (!on && s->record) {
-        HV_MESSAGE(S_CTX(s), "recording stopped on request");
-        s->record = false;
-        hv_live_rec_stop(s);
-    }
-    hv_live_update_idle_timer(s);
+    set_recording(s, on);
     if (on && s->rec_error != NULL && !s->record) {
         *error = g_strdup_printf("Could not start recording for mint_id: %s (%s)", s->mint,
                                  s->rec_error);

@@ -1185,13 +1185,17 @@ hv_media_decode_build_mixer(hv_media_session *s, GError **error)
     /* Each input's chunks come when their timeline says (on_mix_probe): the mixer waits that
      * much longer for the late ones. */
     g_object_set(s->mixer, "latency", (guint64)HV_MEDIA_MIX_SLACK_MS * GST_MSECOND, NULL);
+    /* 20 ms blocks, an Opus frame each: the chunk size viewers and the docs are told (the
+     * aggregator's default, 10 ms, would double the WebSocket messages for nothing). */
+    g_object_set(s->mixer, "output-buffer-duration", (guint64)HV_MEDIA_MIX_BLOCK_MS * GST_MSECOND,
+                 NULL);
     /* One input is always there: live silence. An aggregator whose last input goes away
      * (a republished microphone: the old track's pad leaves before the new one's comes)
      * counts as having reached the end of every stream and stops for good; and without a
      * live input between tracks it would make up the gap in one burst once the next one
      * came. The silent input keeps the output going in real time, silent between tracks. */
     g_object_set(silence, "is-live", TRUE, "wave", 4 /* silence */, "samplesperbuffer",
-                 HV_MEDIA_MIX_RATE / 50, NULL);
+                 HV_MEDIA_MIX_RATE * HV_MEDIA_MIX_BLOCK_MS / 1000, NULL);
     GstCaps *caps = mix_caps();
     g_object_set(filter, "caps", caps, NULL);
     g_object_set(silence_caps, "caps", caps, NULL);
@@ -1228,7 +1232,8 @@ hv_media_decode_add_output(hv_media_session *s, int rate_hz, int channels)
         output_unref(o);
         return;
     }
-    /* About one second of 20 ms chunks; the oldest goes when the consumer stalls. */
+    /* About one second of 20 ms chunks (HV_MEDIA_MIX_BLOCK_MS); the oldest goes when the
+     * consumer stalls. */
     g_object_set(queue, "leaky", 2 /* downstream */, "max-size-buffers", 50, "max-size-bytes", 0,
                  "max-size-time", (guint64)0, NULL);
     GstCaps *caps = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "S16LE", "rate",

@@ -28,6 +28,8 @@
 /* PCM format every audio track is brought to before the mixer. */
 #define HV_MEDIA_MIX_RATE          48000
 #define HV_MEDIA_MIX_CHANNELS      2
+/* The mixer's output block: one PCM chunk for viewers. */
+#define HV_MEDIA_MIX_BLOCK_MS      20
 /* The mixer waits this long for late inputs; a track's timeline is re-anchored when its audio
  * arrives this far from it (decode.c, on_mix_probe). */
 #define HV_MEDIA_MIX_SLACK_MS      60

@@ -19,136 +19,23 @@
 // Network: `make test` runs this inside a loopback-only namespace. Even outside one, the
 // browser is kept on 127.0.0.1: every request to another host is aborted (and listed), host
 // resolution is mapped to nothing, and background networking and component updates are off.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createRequire } from 'node:module';
+import {
+  ROOT, WEB, loadChromium, sleep, diag, assert, sameSet, setDiff, meanAbsDiff, waitFor, freePort,
+  run, startFakes, startHaven, apiCall, fakeControl as fakeControlOf, launchChromium, keepOnLoopback,
+  watchPage, step, runSteps,
+} from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..', '..');
 const HAVEN = path.resolve(process.argv[2] || path.join(ROOT, 'build', 'src', 'haven'));
 const BUILD = path.dirname(path.dirname(HAVEN));
 const SHOTS = path.resolve(process.argv[3] || process.env.HAVEN_SCREENSHOTS_DIR ||
                            path.join(BUILD, 'meson-logs', 'screenshots'));
-const CHROMIUM = process.env.HAVEN_CHROMIUM || '/usr/bin/chromium';
-const FAKE = path.join(ROOT, 'tests', 'fakes', 'fake_pumpfun.py');
-const SFU = path.join(ROOT, 'tests', 'fakes', 'livekit-sfu', 'sfu.js');
-const WEB = path.join(ROOT, 'web');
 const FPS = 30;
-// A sanitized run (tests/sanitizers): haven gets the sanitizer options, and its log is checked
-// for a report when it has stopped (see cleanup).
-const SANITIZER_ENV = Object.fromEntries(
-  ['ASAN_OPTIONS', 'LSAN_OPTIONS', 'UBSAN_OPTIONS', 'G_SLICE', 'HAVEN_TEST_SANITIZED']
-    .filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]));
-const SANITIZER_REPORT = /^(==\d+==ERROR: \w+Sanitizer|SUMMARY: \w+Sanitizer|.*: runtime error: )/m;
-let sanitizerReport = null;
 
-// ---------------------------------------------------------------------------------------------
-// Skip only when the browser or the npm package is missing.
-
-function skip(reason) {
-  console.log(`1..0 # SKIP ${reason}`);
-  process.exit(0);
-}
-if (!fs.existsSync(CHROMIUM)) skip(`${CHROMIUM} not installed (tools/install-deps.sh installs chromium)`);
-let chromium;
-try {
-  const require = createRequire(path.join(HERE, 'package.json'));
-  ({ chromium } = require('playwright-core'));
-} catch (e) {
-  skip('tests/browser/node_modules missing (tools/install-deps.sh runs npm ci there)');
-}
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const diag = (text) => {
-  for (const line of String(text).split('\n')) console.log(`# ${line}`);
-};
-
-function assert(cond, msg) {
-  if (!cond) throw new Error(`assertion failed: ${msg}`);
-}
-
-function sameSet(a, b) {
-  const sa = new Set(a);
-  return sa.size === new Set(b).size && [...new Set(b)].every((x) => sa.has(x)) && a.length === b.length;
-}
-
-function setDiff(a, b) {
-  const sb = new Set(b);
-  const sa = new Set(a);
-  return `missing ${JSON.stringify(b.filter((x) => !sa.has(x)))}, unexpected ${JSON.stringify(a.filter((x) => !sb.has(x)))}`;
-}
-
-async function waitFor(fn, timeoutMs, what, intervalMs = 100) {
-  const deadline = Date.now() + timeoutMs;
-  let last;
-  for (;;) {
-    try {
-      last = await fn();
-      if (last) return last;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` +
-                      (last instanceof Error ? ` (last error: ${last.message})` : ''));
-    }
-    await sleep(intervalMs);
-  }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-const children = [];
-
-// Starts a child that prints `LISTENING <port>` on stdout once ready; returns {proc, port}.
-function startListening(cmd, args, name, timeoutMs) {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(proc);
-    let out = '';
-    let err = '';
-    proc.stderr.on('data', (d) => { err = (err + d).slice(-4000); });
-    const timer = setTimeout(() => reject(new Error(`${name} did not print LISTENING within ${timeoutMs} ms: ${err}`)), timeoutMs);
-    proc.stdout.on('data', (d) => {
-      out += d;
-      const m = /^LISTENING (\d+)$/m.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        proc.stdout.resume();
-        resolve({ proc, port: Number(m[1]), stderr: () => err });
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited with ${code} before listening: ${err}`));
-    });
-  });
-}
-
-async function stopChild(proc, timeoutMs = 10000) {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise((r) => proc.once('exit', r));
-  proc.kill('SIGTERM');
-  const t = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-  await exited;
-  clearTimeout(t);
-}
+// Skips (1..0 # SKIP) when Chromium or node_modules is missing.
+const chromium = loadChromium();
 
 // ---------------------------------------------------------------------------------------------
 // State shared by the steps.
@@ -161,20 +48,8 @@ const S = {
   mint: null, recordingId: null,
 };
 
-async function api(pathname, opts = {}) {
-  const res = await fetch(S.base + pathname, opts);
-  const text = await res.text();
-  let body = null;
-  try { body = JSON.parse(text); } catch { body = text; }
-  return { status: res.status, headers: res.headers, body };
-}
-
-async function fakeControl(what, payload) {
-  const res = await fetch(`http://127.0.0.1:${S.fake.port}/__fake/${what}`, {
-    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(payload || {}),
-  });
-  assert(res.status === 200, `fake control ${what}: ${res.status} ${await res.text()}`);
-}
+const api = (pathname, opts = {}) => apiCall(S.base, pathname, opts);
+const fakeControl = (what, payload) => fakeControlOf(S.fake, what, payload);
 
 const q = (id) => `[data-testid="${id}"]`;
 
@@ -233,12 +108,6 @@ async function sampleCanvas() {
   });
 }
 
-function meanAbsDiff(a, b) {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += Math.abs(a[i] - b[i]);
-  return s / a.length;
-}
-
 // Checks that a stream plays in the open player: frames counted, canvas non-black and moving.
 async function checkPlaying(mint) {
   const p0 = await waitFor(async () => {
@@ -264,45 +133,22 @@ async function checkPlaying(mint) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Steps. A step marked critical stops the run when it fails; the rest are reported not ok.
-
-const steps = [];
-const step = (name, fn, critical = false) => steps.push({ name, fn, critical });
+// Steps (lib.mjs runs them as TAP). A critical step stops the run when it fails.
 
 step('start the fake pump.fun, the fake SFU and haven serving web/', async () => {
-  S.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'haven-browser-'));
-  S.fake = await startListening('python3', [FAKE, '--port', '0'], 'fake pump.fun', 15000);
-  S.sfu = await startListening('node', [SFU, '--port', '0', '--codec', 'h264', '--width', '1280',
-                                        '--height', '720', '--fps', String(FPS)], 'fake SFU', 60000);
+  S.tmp = run.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'haven-browser-'));
+  ({ fake: S.fake, sfu: S.sfu } = await startFakes({ codec: 'h264', width: 1280, height: 720, fps: FPS }));
   const port = await freePort();
-  S.base = `http://127.0.0.1:${port}`;
-  S.havenLog = path.join(S.tmp, 'haven.log');
-  const log = fs.openSync(S.havenLog, 'w');
-  const fakeUrl = `http://127.0.0.1:${S.fake.port}`;
-  S.haven = spawn(HAVEN, [], {
-    stdio: ['ignore', log, log],
+  const haven = await startHaven(HAVEN, {
+    port, fake: S.fake, sfu: S.sfu,
     env: {
-      PATH: process.env.PATH || '/usr/bin:/bin',
-      HAVEN_LISTEN: `127.0.0.1:${port}`,
-      HAVEN_DB: path.join(S.tmp, 'haven.db'),
-      HAVEN_RECORDINGS_DIR: path.join(S.tmp, 'recordings'),
       HAVEN_WEB_DIR: WEB,
-      HAVEN_PUMPFUN_FRONTEND_API: fakeUrl,
-      HAVEN_PUMPFUN_LIVESTREAM_API: fakeUrl,
-      HAVEN_LIVEKIT_URL: `ws://127.0.0.1:${S.sfu.port}`,
-      HAVEN_ICE_ADDRESSES: '127.0.0.1',
       HAVEN_SNAPSHOT_INTERVAL: '0', // a history point per roster refresh, for the chart
-      HAVEN_LOG_LEVEL: 'debug',
-      ...SANITIZER_ENV,
     },
   });
-  fs.closeSync(log);
-  children.push(S.haven);
-  await waitFor(async () => {
-    if (S.haven.exitCode !== null) throw new Error(`haven exited with ${S.haven.exitCode}`);
-    const r = await fetch(`${S.base}/healthz`).catch(() => null);
-    return r && (r.status === 200 || r.status === 503);
-  }, 15000, 'haven /healthz');
+  S.haven = haven.proc;
+  S.havenLog = haven.log;
+  S.base = haven.base;
   diag(`fake pump.fun :${S.fake.port}, fake SFU :${S.sfu.port}, haven ${S.base}, temp ${S.tmp}`);
 }, true);
 
@@ -330,37 +176,11 @@ step('the fixture roster has SFW and NSFW live streams (from the API)', async ()
 }, true);
 
 step('launch headless Chromium (playwright-core, Debian chromium)', async () => {
-  S.browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 60000,
-    args: [
-      '--headless=new',
-      '--no-sandbox', // root in a container; the page is our own, served from loopback
-      '--autoplay-policy=no-user-gesture-required',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--disable-default-apps',
-      '--disable-domain-reliability',
-      '--disable-client-side-phishing-detection',
-      '--no-first-run',
-      '--no-pings',
-      '--disable-dev-shm-usage',
-      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
-    ],
-  });
+  S.browser = await launchChromium(chromium);
   diag(`browser ${S.browser.version()}`);
   const context = await S.browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1 });
   // Keep the page on loopback; remember what it tried to reach elsewhere (e.g. thumbnails).
-  await context.route('**/*', (route) => {
-    const url = route.request().url();
-    let host = '';
-    try { host = new URL(url).hostname; } catch { /* not a URL we route */ }
-    if (host === '127.0.0.1' || host === 'localhost' || host === '[::1]') return route.continue();
-    S.blocked.push(url);
-    return route.abort('blockedbyclient');
-  });
+  await keepOnLoopback(context, S.blocked);
   // Delay the live list a little so that the loading state can be seen.
   await context.route(/\/api\/pumpfun\/(live|popular)/, async (route) => {
     await sleep(400);
@@ -378,9 +198,7 @@ step('launch headless Chromium (playwright-core, Debian chromium)', async () => 
     });
   });
   S.page = await context.newPage();
-  S.page.on('pageerror', (e) => S.pageErrors.push(String(e && e.stack || e)));
-  S.page.on('console', (m) => { if (m.type() === 'error') S.consoleErrors.push(m.text()); });
-  S.page.on('crash', () => S.pageErrors.push('page crashed'));
+  watchPage(S.page, S);
   S.page.on('request', (r) => S.requests.push({ req: r, url: r.url(), at: Date.now() }));
   S.page.on('response', (r) => {
     const rq = S.requests.find((x) => x.req === r.request());
@@ -612,71 +430,19 @@ step('no uncaught errors in the page', async () => {
 
 // ---------------------------------------------------------------------------------------------
 
-async function cleanup() {
-  if (S.browser) await S.browser.close().catch(() => {});
-  const stopWait = process.env.HAVEN_TEST_SANITIZED ? 30000 : 10000;
-  for (const p of children.reverse()) await stopChild(p, stopWait).catch(() => {});
-  // haven has exited (SIGTERM): a sanitizer report in its log (an error while running, leaks at
-  // exit) fails the run.
-  if (S.havenLog && fs.existsSync(S.havenLog)) {
-    const text = fs.readFileSync(S.havenLog, 'utf8');
-    const m = SANITIZER_REPORT.exec(text);
-    if (m) {
-      sanitizerReport = text.slice(Math.max(0, text.lastIndexOf('\n', m.index) + 1)).slice(0, 6000);
-      diag(`sanitizer report from haven:\n${sanitizerReport}`);
+runSteps({
+  pageErrors: () => S.pageErrors,
+  afterSteps: async (failed) => {
+    for (const f of ['grid.png', 'player.png']) {
+      const src = path.join(SHOTS, f);
+      if (!fs.existsSync(src)) continue;
+      diag(`screenshot ${src}`);
+      if (process.env.HAVEN_UPDATE_SCREENSHOTS === '1' && !failed) {
+        const dst = path.join(ROOT, 'docs', 'screenshots', f);
+        fs.mkdirSync(path.dirname(dst), { recursive: true });
+        fs.copyFileSync(src, dst);
+        diag(`updated ${path.relative(ROOT, dst)}`);
+      }
     }
-  }
-  if (S.tmp && !process.env.HAVEN_KEEP_TMP) fs.rmSync(S.tmp, { recursive: true, force: true });
-}
-
-process.on('SIGTERM', async () => { await cleanup(); process.exit(1); });
-process.on('SIGINT', async () => { await cleanup(); process.exit(1); });
-
-async function main() {
-  console.log(`1..${steps.length}`);
-  let failed = 0;
-  let aborted = false;
-  for (let i = 0; i < steps.length; i++) {
-    const { name, fn, critical } = steps[i];
-    if (aborted) {
-      console.log(`not ok ${i + 1} - ${name}`);
-      diag('not run: an earlier critical step failed');
-      failed++;
-      continue;
-    }
-    const t0 = Date.now();
-    try {
-      await Promise.race([fn(), sleep(90000).then(() => { throw new Error('step timed out after 90 s'); })]);
-      console.log(`ok ${i + 1} - ${name} (${((Date.now() - t0) / 1000).toFixed(2)}s)`);
-    } catch (e) {
-      failed++;
-      console.log(`not ok ${i + 1} - ${name}`);
-      diag(e && e.stack ? e.stack : String(e));
-      if (S.pageErrors.length) diag(`page errors so far:\n${S.pageErrors.join('\n')}`);
-      if (critical) aborted = true;
-    }
-  }
-  if (failed && S.havenLog && fs.existsSync(S.havenLog)) {
-    const lines = fs.readFileSync(S.havenLog, 'utf8').trimEnd().split('\n');
-    diag(`last lines of haven's log:\n${lines.slice(-40).join('\n')}`);
-  }
-  for (const f of ['grid.png', 'player.png']) {
-    const src = path.join(SHOTS, f);
-    if (!fs.existsSync(src)) continue;
-    diag(`screenshot ${src}`);
-    if (process.env.HAVEN_UPDATE_SCREENSHOTS === '1' && !failed) {
-      const dst = path.join(ROOT, 'docs', 'screenshots', f);
-      fs.mkdirSync(path.dirname(dst), { recursive: true });
-      fs.copyFileSync(src, dst);
-      diag(`updated ${path.relative(ROOT, dst)}`);
-    }
-  }
-  await cleanup();
-  process.exit(failed || sanitizerReport ? 1 : 0);
-}
-
-main().catch(async (e) => {
-  diag(e && e.stack ? e.stack : String(e));
-  await cleanup();
-  process.exit(1);
+  },
 });

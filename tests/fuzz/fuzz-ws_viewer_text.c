@@ -106,6 +106,15 @@ __wrap_hv_live_find(hv_live *live, const char *mint_id)
     return NULL;
 }
 
+const char *__wrap_hv_live_recent_end(hv_live *live, const char *mint_id);
+const char *
+__wrap_hv_live_recent_end(hv_live *live, const char *mint_id)
+{
+    (void)live;
+    (void)mint_id;
+    return NULL; /* no session ended recently */
+}
+
 unsigned __wrap_hv_live_viewer_count(hv_live *live);
 unsigned
 __wrap_hv_live_viewer_count(hv_live *live)

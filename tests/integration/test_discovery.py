@@ -139,14 +139,21 @@ def test_stats():
     h = shared()
     stats, _ = h.get_json("/api/pumpfun/stats")
     top = max(LIVE, key=lambda r: r["num_participants"])
+    top_stream = stats.pop("top_stream")
     assert stats == {
         "total_live_streams": len(LIVE),
         "total_participants": sum(r["num_participants"] for r in LIVE),
         "nsfw_streams": len(LIVE) - len(SFW),
         "sfw_streams": len(SFW),
-        "top_stream": {"mint_id": top["mint"], "name": top["name"],
-                       "num_participants": top["num_participants"]},
     }, stats
+    # The three documented fields, and the rest of the stream object: clients of the original
+    # implementation read usd_market_cap and thumbnail from it.
+    assert (top_stream["mint_id"], top_stream["name"], top_stream["num_participants"]) == (
+        top["mint"], top["name"], top["num_participants"]), top_stream
+    assert top_stream["usd_market_cap"] == top["usd_market_cap"], top_stream
+    assert top_stream["thumbnail"] == top["thumbnail"], top_stream
+    whole, _ = h.get_json(f"/api/pumpfun/stream/{top['mint']}")
+    assert top_stream == whole, (top_stream, whole)
 
 
 def test_stream_and_validate():
@@ -167,6 +174,28 @@ def test_stream_and_validate():
     assert body == {"detail": f"Stream not found for mint_id: {UNKNOWN_MINT}"}
     v, _ = h.get_json(f"/api/pumpfun/validate/{UNKNOWN_MINT}")
     assert v == {"mint_id": UNKNOWN_MINT, "is_valid": False, "is_live": False}
+
+
+def test_validate_answers_a_malformed_id_with_is_valid_false():
+    # The route exists to say whether an id is good: a malformed one is a 200 with
+    # is_valid: false and the id as given, and pump.fun is not asked.
+    fake.reset()
+    h = fresh()
+    try:
+        for given, path in (("abc", "abc"), ("0" * 44, "0" * 44), ("x" * 45, "x" * 45),
+                            ("1" * 31, "1" * 31), ("é" * 8, "%C3%A9" * 8),
+                            ("not a mint", "not%20a%20mint")):
+            status, _, data = h.get(f"/api/pumpfun/validate/{path}")
+            assert status == 200, (path, status, data)
+            assert json.loads(data) == {"mint_id": given, "is_valid": False, "is_live": False}
+        req = fake.stats()["requests"]
+        assert (req["coin"], req["livestream"]) == (0, 0), req
+        # Invalid UTF-8 comes back as valid JSON text (U+FFFD), never as broken bytes.
+        status, _, data = h.get("/api/pumpfun/validate/%FF%FEab")
+        assert status == 200 and json.loads(data)["is_valid"] is False, (status, data)
+        assert json.loads(data)["mint_id"].endswith("ab")
+    finally:
+        h.cleanup()
 
 
 def test_lookup_beyond_the_roster_uses_coin_and_livestream_endpoints():
@@ -209,7 +238,7 @@ def test_bad_parameters_give_422_naming_the_parameter():
         expect_422(h, f"/api/pumpfun/popular?{q}", "query", "limit")
     for bad in ("abc", "0" * 44, "O" * 44, "x" * 45, "1" * 31, "z" * 44, "%C3%A9" * 8):
         expect_422(h, f"/api/pumpfun/stream/{bad}", "path", "mint_id")
-        expect_422(h, f"/api/pumpfun/validate/{bad}", "path", "mint_id")
+        expect_422(h, f"/api/pumpfun/history/{bad}", "path", "mint_id")
     status, _, data = h.get("/api/pumpfun/live?limit=101&offset=-5")
     assert len(json.loads(data)["detail"]) == 2
     assert h.get("/api/pumpfun/live?limit=100")[0] == 200

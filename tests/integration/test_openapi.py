@@ -365,7 +365,7 @@ def test_service_and_discovery_answers():
     t = "/api/pumpfun/validate/{mint_id}"
     for mint in (MINT, ENDED, UNKNOWN):
         call(p, "GET", f"/api/pumpfun/validate/{mint}", t, expect=200)
-    call(p, "GET", "/api/pumpfun/validate/0OIl", t, expect=422)
+    call(p, "GET", "/api/pumpfun/validate/0OIl", t, expect=200)
     t = "/api/pumpfun/history/{mint_id}"
     call(p, "GET", f"/api/pumpfun/history/{MINT}?hours=2160", t, expect=200)
     call(p, "GET", f"/api/pumpfun/history/{MINT}", t, expect=200)
@@ -682,6 +682,20 @@ def test_live_session_answers():
         call(p, "POST", stop, stop, body={"mint_id": MINT}, expect=200)
         for r in readers:
             assert not r.errors, r.errors
+        h.cleanup()
+        # 4410: a viewer after the session stopped for idleness.
+        h = Haven(BINARY, fake, env={"HAVEN_LIVEKIT_URL": sfu.url,
+                                     "HAVEN_ICE_ADDRESSES": "127.0.0.1", "HAVEN_IDLE_TIMEOUT": "1s"})
+        call(h.port, "POST", start, start, body={"mint_id": MINT}, expect=200)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and json.loads(
+                request(h.port, "GET", "/api/live-sessions/active")[2])["count"] != 0:
+            time.sleep(0.1)
+        r = Reader(h.port, f"/api/live-sessions/ws/live/{MINT}")
+        readers.append(r)
+        assert r.wait(lambda x: x.closed is not None, 10), "no close after the idle stop"
+        assert r.closed[0] == 4410, r.closed
+        check_close(*r.closed)
     finally:
         h.cleanup()
         sfu.stop()

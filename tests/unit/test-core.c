@@ -379,6 +379,8 @@ test_config_defaults(void)
     g_assert_cmpint(cfg->max_body_bytes, ==, 65536);
     g_assert_cmpint(cfg->max_header_bytes, ==, 8192);
     g_assert_cmpint(cfg->max_sessions, ==, 16);
+    /* The guide's flow (start with curl, open the WebSocket later) needs minutes, not seconds. */
+    g_assert_cmpint(cfg->idle_timeout_ms, ==, 5 * 60000);
     g_assert_cmpint(cfg->max_viewers_per_session, ==, 200);
     g_assert_cmpint(cfg->max_viewers, ==, 1000);
     g_assert_cmpint(cfg->start_rate, ==, 30);

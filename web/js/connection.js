@@ -1,8 +1,8 @@
 // One viewer connection to a live session: POST /api/live-sessions/start (retried like the seed's
 // startStreamWithRetry: 3 tries, waiting 1 s, then 2 s, between them, for errors a retry can fix),
 // then the viewer WebSocket, reconnected with exponential backoff (1 s, 2 s, 4 s … 30 s, at most
-// MAX_ATTEMPTS in a row). Close code 4404 means haven has no session any more (idle timeout,
-// restart), so the session is started again before reconnecting. A 1000 close is the session's
+// MAX_ATTEMPTS in a row). Close code 4404 means haven has no session any more (restart), 4410
+// that it stopped it for idleness: either way the session is started again before reconnecting. A 1000 close is the session's
 // end (an `ended` event says why) and is final.
 import { apiToken, post } from './api.js';
 import { sleep, isAbort } from './dom.js';
@@ -155,7 +155,7 @@ export class LiveConnection {
       return;
     }
     const why = ev.reason || (ev.code === 1006 ? 'connection lost' : `closed (${ev.code})`);
-    this.scheduleReconnect(ev.code === 4404, why);
+    this.scheduleReconnect(ev.code === 4404 || ev.code === 4410, why);
   }
 
   scheduleReconnect(needStart, why) {
