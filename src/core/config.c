@@ -162,6 +162,11 @@ static const opt_row options[] = {
      OFF(audio_backlog_chunks),
      "Audio chunks (about 20 ms each) kept per format; a viewer further behind is "
      "disconnected."},
+    {"gop-cache", "HAVEN_GOP_CACHE", OPT_INT, "8388608", 65536, 1073741824, NULL, false,
+     OFF(gop_cache_bytes),
+     "Bytes of encoded media kept per session, from the newest key frame on, so that encoded "
+     "viewers (?mode=encoded) start at once; when the current GOP alone is bigger, a key frame "
+     "is asked for and new encoded viewers wait for it."},
     {"web-dir", "HAVEN_WEB_DIR", OPT_STRING_EMPTY, "./web", 0, 0, NULL, false, OFF(web_dir),
      "Directory of the built-in web player, served at / (empty: no player; / then lists the "
      "API)."},

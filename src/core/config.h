@@ -55,6 +55,7 @@ typedef struct hv_config {
     int64_t reconnect_give_up_ms;
     int64_t streamer_grace_ms;
     int64_t audio_backlog_chunks;
+    int64_t gop_cache_bytes;
     char *web_dir;        /* the web player's files, served at / ("" = none) */
     char *recordings_dir; /* where recordings are written (created if missing) */
     char *record_format;  /* auto | mp4 */

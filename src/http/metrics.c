@@ -38,7 +38,9 @@ static const session_family session_families[] = {
     {"haven_session_video_frames_encoded_total", "counter", "JPEG frames encoded for viewers.",
      SM(frames_encoded)},
     {"haven_session_video_frames_sent_total", "counter",
-     "JPEG frames handed to viewer sockets, summed over viewers.", SM(frames_sent)},
+     "Video frames (JPEG, or encoded for mode=encoded viewers) handed to viewer sockets, summed "
+     "over viewers.",
+     SM(frames_sent)},
     {"haven_session_audio_chunks_decoded_total", "counter", "Audio chunks (about 20 ms) decoded.",
      SM(audio_chunks)},
     {"haven_session_audio_chunks_sent_total", "counter",
@@ -88,6 +90,22 @@ write_sessions(GString *out, hv_live *live)
         g_autofree char *labels = hv_metrics_labels("mint", m->mint, NULL);
         hv_metrics_write_sample(out, "haven_session_viewers", labels, m->viewers);
     }
+    hv_metrics_write_header(out, "haven_session_encoded_viewers", "gauge",
+                            "Viewer WebSockets of one session in mode=encoded (also counted in "
+                            "haven_session_viewers).");
+    for (guint i = 0; i < list->len; i++) {
+        const hv_live_session_metrics *m = &g_array_index(list, hv_live_session_metrics, i);
+        g_autofree char *labels = hv_metrics_labels("mint", m->mint, NULL);
+        hv_metrics_write_sample(out, "haven_session_encoded_viewers", labels, m->encoded_viewers);
+    }
+    hv_metrics_write_header(out, "haven_session_gop_cache_bytes", "gauge",
+                            "Bytes in the session's GOP cache (encoded media from the newest key "
+                            "frame on), at most HAVEN_GOP_CACHE.");
+    for (guint i = 0; i < list->len; i++) {
+        const hv_live_session_metrics *m = &g_array_index(list, hv_live_session_metrics, i);
+        g_autofree char *labels = hv_metrics_labels("mint", m->mint, NULL);
+        hv_metrics_write_sample(out, "haven_session_gop_cache_bytes", labels, (double)m->gop_bytes);
+    }
     for (size_t f = 0; f < G_N_ELEMENTS(session_families); f++) {
         const session_family *fam = &session_families[f];
         hv_metrics_write_header(out, fam->family, fam->type, fam->help);
@@ -101,8 +119,9 @@ write_sessions(GString *out, hv_live *live)
     /* Dropped frames: one family, the stage that dropped them as a label. */
     hv_metrics_write_header(out, "haven_session_video_frames_dropped_total", "counter",
                             "Video frames dropped: stage=\"encoder\" decoded frames skipped "
-                            "because JPEG encoding lagged, stage=\"viewer\" JPEGs a slow viewer "
-                            "skipped because a newer one replaced them.");
+                            "because JPEG encoding lagged, stage=\"viewer\" frames a slow viewer "
+                            "skipped (a newer JPEG replaced them, or an encoded viewer skipped to "
+                            "a key frame).");
     for (guint i = 0; i < list->len; i++) {
         const hv_live_session_metrics *m = &g_array_index(list, hv_live_session_metrics, i);
         g_autofree char *enc = hv_metrics_labels("mint", m->mint, "stage", "encoder", NULL);

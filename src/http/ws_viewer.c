@@ -131,6 +131,14 @@ viewer_open(struct lws *wsi, const hv_config *cfg, const hv_http_deps *deps)
         close_later(w, 1008, "invalid audio_channels: must be 1 or 2");
         return w;
     }
+    /* ?mode=encoded: the stream's own frames (WebCodecs); jpeg (the default): the seed's. */
+    char mode[16];
+    const char *m = lws_get_urlarg_by_name(wsi, "mode=", mode, sizeof(mode));
+    if (m != NULL && strcmp(m, "jpeg") != 0 && strcmp(m, "encoded") != 0) {
+        close_later(w, 1008, "invalid mode: must be jpeg or encoded");
+        return w;
+    }
+    bool encoded = m != NULL && strcmp(m, "encoded") == 0;
     hv_live_session *s = deps->live != NULL ? hv_live_find(deps->live, mint) : NULL;
     const char *ended =
         s == NULL && deps->live != NULL ? hv_live_recent_end(deps->live, mint) : NULL;
@@ -144,6 +152,12 @@ viewer_open(struct lws *wsi, const hv_config *cfg, const hv_http_deps *deps)
         return w;
     }
     hv_hub_channel *ch = hv_live_session_channel(s);
+    if (encoded) {
+        /* The hub sends the format message in force where this viewer starts. */
+        w->viewer = hv_hub_viewer_new_encoded(ch, on_viewer_wake, w);
+        HV_INFO(W_CTX(w), "viewer connected (encoded)");
+        return w;
+    }
     w->viewer = hv_hub_viewer_new(ch, rate, channels, on_viewer_wake, w);
     int width = 0, height = 0;
     hv_hub_channel_video_size(ch, &width, &height);

@@ -4,57 +4,12 @@
  * message; a viewer owns one pending video reference, a cursor into its ring, and a bounded
  * event queue. Messages are atomically refcounted so a GStreamer thread could build them.
  */
-#include "hub.h"
+#include "hub/hub-private.h"
 
 #include "core/metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-struct hv_hub_msg {
-    gatomicrefcount ref;
-    bool binary;
-    int64_t captured_us;
-    uint8_t *data;
-    size_t len;
-    GDestroyNotify release;
-    gpointer owner;
-    /* for copies: HV_HUB_HEADROOM bytes, then the payload, follow this struct */
-};
-
-typedef struct {
-    int rate_hz, channels;
-    hv_hub_msg **slots; /* audio_backlog entries, slot = seq % backlog */
-    uint64_t head;      /* sequence number of the next chunk */
-    unsigned users;
-} audio_ring;
-
-struct hv_hub_channel {
-    size_t backlog;
-    hv_hub_channel_callbacks cb;
-    void *user_data;
-    hv_hub_msg *latest_video;
-    int width, height;
-    GPtrArray *rings; /* audio_ring* */
-    GList *viewers;   /* hv_hub_viewer* (not owned) */
-    unsigned n_viewers;
-    float latency_ms[HV_HUB_LATENCY_SAMPLES]; /* ring of the last sends' latencies */
-    unsigned latency_n, latency_next;
-    hv_hub_viewer_stats departed; /* the stats of viewers that left, summed */
-};
-
-struct hv_hub_viewer {
-    hv_hub_channel *ch; /* NULL once the channel is gone */
-    audio_ring *ring;
-    uint64_t cursor;
-    hv_hub_msg *pending_video;
-    GQueue events; /* hv_hub_msg* */
-    const char *cull_reason;
-    char *closed_reason; /* set when the channel went away */
-    void (*wake)(void *user_data);
-    void *user_data;
-    hv_hub_viewer_stats stats;
-};
 
 /* ---- messages ----------------------------------------------------------------------------- */
 
@@ -164,6 +119,7 @@ hv_hub_channel_new(size_t audio_backlog, const hv_hub_channel_callbacks *cb, voi
     }
     ch->user_data = user_data;
     ch->rings = g_ptr_array_new();
+    ch->gop.max_bytes = HV_HUB_GOP_DEFAULT_BYTES;
     return ch;
 }
 
@@ -198,13 +154,14 @@ hv_hub_channel_free(hv_hub_channel *ch, const char *reason)
     }
     g_ptr_array_unref(ch->rings);
     hv_hub_msg_unref(ch->latest_video);
+    hv_hub_gop_clear(ch);
     g_free(ch);
 }
 
 /* Marks a viewer to be closed for falling behind (once), and counts it with the audio it
  * will never get. */
-static void
-cull(hv_hub_viewer *v, const char *reason, const char *metric_reason)
+void
+hv_hub_cull(hv_hub_viewer *v, const char *reason, const char *metric_reason)
 {
     if (v->cull_reason != NULL) {
         return;
@@ -217,8 +174,8 @@ cull(hv_hub_viewer *v, const char *reason, const char *metric_reason)
     }
 }
 
-static void
-wake(hv_hub_viewer *v)
+void
+hv_hub_wake(hv_hub_viewer *v)
 {
     if (v->wake != NULL) {
         v->wake(v->user_data);
@@ -234,12 +191,15 @@ hv_hub_channel_publish_video(hv_hub_channel *ch, hv_hub_msg *jpeg, int width, in
     ch->height = height;
     for (GList *l = ch->viewers; l != NULL; l = l->next) {
         hv_hub_viewer *v = l->data;
+        if (v->encoded) {
+            continue;
+        }
         if (v->pending_video != NULL) {
             v->stats.video_dropped++; /* latest wins: the unsent one is skipped */
             hv_hub_msg_unref(v->pending_video);
         }
         v->pending_video = hv_hub_msg_ref(jpeg);
-        wake(v);
+        hv_hub_wake(v);
     }
 }
 
@@ -272,9 +232,9 @@ hv_hub_channel_publish_audio(hv_hub_channel *ch, int rate_hz, int channels, hv_h
             continue;
         }
         if (r->head - v->cursor > ch->backlog) {
-            cull(v, "viewer too slow: audio backlog exceeded", "audio_backlog");
+            hv_hub_cull(v, "viewer too slow: audio backlog exceeded", "audio_backlog");
         }
-        wake(v);
+        hv_hub_wake(v);
     }
 }
 
@@ -285,11 +245,11 @@ hv_hub_channel_publish_event(hv_hub_channel *ch, const char *json)
     for (GList *l = ch->viewers; l != NULL; l = l->next) {
         hv_hub_viewer *v = l->data;
         if (g_queue_get_length(&v->events) >= HV_HUB_EVENT_QUEUE) {
-            cull(v, "viewer too slow: event queue full", "event_queue");
+            hv_hub_cull(v, "viewer too slow: event queue full", "event_queue");
         } else {
             g_queue_push_tail(&v->events, hv_hub_msg_ref(m));
         }
-        wake(v);
+        hv_hub_wake(v);
     }
 }
 
@@ -367,9 +327,11 @@ hv_hub_viewer_new(hv_hub_channel *ch, int audio_rate_hz, int audio_channels,
     }
     ch->viewers = g_list_prepend(ch->viewers, v);
     ch->n_viewers++;
-    if (ch->n_viewers == 1 && ch->cb.video_needed != NULL) {
+    ch->n_jpeg++;
+    if (ch->n_jpeg == 1 && ch->cb.video_needed != NULL) {
         ch->cb.video_needed(true, ch->user_data);
     }
+    hv_hub_viewers_changed(ch);
     return v;
 }
 
@@ -384,6 +346,11 @@ hv_hub_viewer_free(hv_hub_viewer *v)
         ch->viewers = g_list_remove(ch->viewers, v);
         ch->n_viewers--;
         add_stats(&ch->departed, &v->stats);
+        if (v->encoded) {
+            ch->n_encoded--;
+        } else {
+            ch->n_jpeg--;
+        }
         audio_ring *r = v->ring;
         if (r != NULL && --r->users == 0) {
             g_ptr_array_remove(ch->rings, r);
@@ -393,30 +360,40 @@ hv_hub_viewer_free(hv_hub_viewer *v)
                 ch->cb.audio_format_needed(rate, channels, false, ch->user_data);
             }
         }
-        if (ch->n_viewers == 0) {
-            /* Decoding stops with the last viewer: the frame kept so far will only get older,
-             * so the next viewer must not be shown it. */
+        if (!v->encoded && ch->n_jpeg == 0) {
+            /* Decoding stops with the last JPEG viewer: the frame kept so far will only get
+             * older, so the next viewer must not be shown it. */
             g_clear_pointer(&ch->latest_video, hv_hub_msg_unref);
             if (ch->cb.video_needed != NULL) {
                 ch->cb.video_needed(false, ch->user_data);
             }
         }
+        hv_hub_viewers_changed(ch);
     }
     hv_hub_msg_unref(v->pending_video);
+    hv_hub_msg_unref(v->enc_format);
     g_queue_clear_full(&v->events, (GDestroyNotify)hv_hub_msg_unref);
     g_free(v->closed_reason);
     g_free(v);
 }
 
 void
+hv_hub_viewers_changed(hv_hub_channel *ch)
+{
+    if (ch->cb.viewers_changed != NULL) {
+        ch->cb.viewers_changed(ch->user_data);
+    }
+}
+
+void
 hv_hub_viewer_push_text(hv_hub_viewer *v, const char *text)
 {
     if (g_queue_get_length(&v->events) >= HV_HUB_EVENT_QUEUE) {
-        cull(v, "viewer too slow: event queue full", "event_queue");
+        hv_hub_cull(v, "viewer too slow: event queue full", "event_queue");
     } else {
         g_queue_push_tail(&v->events, hv_hub_msg_new_copy(false, text, strlen(text)));
     }
-    wake(v);
+    hv_hub_wake(v);
 }
 
 bool
@@ -424,7 +401,7 @@ hv_hub_viewer_has_pending(const hv_hub_viewer *v)
 {
     return g_queue_peek_head((GQueue *)&v->events) != NULL || v->pending_video != NULL ||
            (v->ring != NULL && v->cursor < v->ring->head) || v->cull_reason != NULL ||
-           v->ch == NULL;
+           v->ch == NULL || (v->encoded && hv_hub_encoded_has_pending(v));
 }
 
 hv_hub_next
@@ -438,6 +415,8 @@ hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
     hv_hub_msg *m = g_queue_pop_head(&v->events);
     if (m != NULL) {
         v->stats.events_sent++;
+    } else if (v->encoded && v->ch != NULL && (m = hv_hub_encoded_next(v)) != NULL) {
+        /* counted by hv_hub_encoded_next */
     } else if (v->ring != NULL && v->cursor < v->ring->head) {
         m = hv_hub_msg_ref(v->ring->slots[v->cursor % v->ch->backlog]);
         v->cursor++;
@@ -446,15 +425,7 @@ hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
         m = v->pending_video;
         v->pending_video = NULL;
         v->stats.video_sent++;
-        if (m->captured_us > 0) {
-            hv_hub_channel *ch = v->ch;
-            ch->latency_ms[ch->latency_next] =
-                (float)(g_get_monotonic_time() - m->captured_us) / 1000.0f;
-            ch->latency_next = (ch->latency_next + 1) % HV_HUB_LATENCY_SAMPLES;
-            if (ch->latency_n < HV_HUB_LATENCY_SAMPLES) {
-                ch->latency_n++;
-            }
-        }
+        hv_hub_note_latency(v->ch, m);
     } else if (v->ch == NULL) {
         *reason = v->closed_reason;
         return HV_HUB_CLOSED;
@@ -464,6 +435,19 @@ hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
     v->stats.bytes_sent += m->len;
     *msg = m;
     return HV_HUB_SEND;
+}
+
+void
+hv_hub_note_latency(hv_hub_channel *ch, const hv_hub_msg *m)
+{
+    if (ch == NULL || m->captured_us <= 0) {
+        return;
+    }
+    ch->latency_ms[ch->latency_next] = (float)(g_get_monotonic_time() - m->captured_us) / 1000.0f;
+    ch->latency_next = (ch->latency_next + 1) % HV_HUB_LATENCY_SAMPLES;
+    if (ch->latency_n < HV_HUB_LATENCY_SAMPLES) {
+        ch->latency_n++;
+    }
 }
 
 void

@@ -7,6 +7,8 @@
  *    format; a viewer is a cursor into it. A viewer more than N chunks behind is culled (closed
  *    with a reason) instead of buffering without limit.
  *  - Events (JSON text): a small bounded queue per viewer; overflowing it culls the viewer.
+ *  - Encoded viewers (?mode=encoded) get the stream's own frames instead, from the GOP cache
+ *    (see "encoded viewers" below).
  * Messages are immutable and refcounted, shared by every viewer: nothing is copied per viewer.
  *
  * Main thread only.
@@ -52,8 +54,14 @@ typedef struct hv_hub_viewer hv_hub_viewer;
 
 /* Told when the set of things viewers need changes, so decoding runs only while needed. */
 typedef struct {
+    /* JPEG frames are needed (a JPEG viewer is connected); encoded viewers never need them. */
     void (*video_needed)(bool needed, void *user_data);
     void (*audio_format_needed)(int rate_hz, int channels, bool needed, void *user_data);
+    /* Encoded viewers wait for a video key frame: ask the sender for one (RTCP PLI). At most
+     * once a second. */
+    void (*keyframe_wanted)(void *user_data);
+    /* A viewer of either kind came or went (hv_hub_channel_viewer_count changed). */
+    void (*viewers_changed)(void *user_data);
 } hv_hub_channel_callbacks;
 
 /* audio_backlog: chunks kept per audio format (a viewer further behind is culled). */
@@ -93,6 +101,38 @@ typedef enum {
 /* The next message to send, in priority order: events, audio (oldest first), video. */
 hv_hub_next hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason);
 bool hv_hub_viewer_has_pending(const hv_hub_viewer *v);
+
+/* ---- encoded viewers (?mode=encoded) ------------------------------------------------------
+ *
+ * The channel keeps the encoded stream (video frames and audio packets as the media layer
+ * made them, in arrival order) from the newest video key frame on: the GOP cache, at most
+ * max_bytes. A new encoded viewer starts at that key frame, after the format message in force
+ * there, so its first picture decodes at once. Entries before the newest key frame stay while
+ * a viewer still needs them; the cache never holds more than max_bytes: over it, the oldest
+ * entries go, and when that reaches the newest key frame the cache has no key frame left, a
+ * key frame is asked for (keyframe_wanted) and new viewers wait for it. A viewer whose next
+ * entry left the cache, or that is more than a GOP behind when a key frame comes, skips to the
+ * newest key frame (or waits for the next one); so a slow viewer costs a cursor, never a
+ * queue. Every message of a format is preceded, for each viewer, by that format message. */
+#define HV_HUB_GOP_DEFAULT_BYTES (8u << 20)
+
+void hv_hub_channel_set_gop_limit(hv_hub_channel *ch, size_t max_bytes);
+/* The format message (JSON text, copied) of the encoded messages published from now on;
+ * has_video: it names a video codec (a viewer waiting for a key frame then skips audio too, so
+ * its first binary message is that key frame). */
+void hv_hub_channel_set_encoded_format(hv_hub_channel *ch, const char *json, bool has_video);
+/* msg: (transfer none) one encoded message (header included). */
+void hv_hub_channel_publish_encoded(hv_hub_channel *ch, hv_hub_msg *msg, bool video, bool key);
+/* An encoded viewer: its first message is the format in force where it starts. */
+hv_hub_viewer *hv_hub_viewer_new_encoded(hv_hub_channel *ch, void (*wake)(void *user_data),
+                                         void *user_data);
+typedef struct {
+    size_t bytes, entries, max_bytes;
+    bool has_key_frame;
+    unsigned viewers;    /* encoded viewers */
+    uint64_t keys_asked; /* key frames asked for by the cache */
+} hv_hub_gop_stats;
+void hv_hub_channel_gop_stats(const hv_hub_channel *ch, hv_hub_gop_stats *out);
 
 typedef struct {
     uint64_t video_sent, video_dropped, audio_sent, events_sent, bytes_sent;

@@ -63,6 +63,11 @@ struct hv_live_session {
     bool video_needed;
     GHashTable *audio_formats; /* "rate/channels" → count */
     int last_width, last_height;
+    /* Encoded viewers (encoded.c): what the last format message said, and the newest
+     * timestamp published (the next media session's timeline starts after it). */
+    char enc_codec[40];
+    int enc_width, enc_height, enc_channels;
+    int64_t enc_last_ts_us;
     hv_media_stats media_before; /* counters of the peer connections before the current one */
     uint64_t reconnects;
     char *end_reason;
@@ -101,5 +106,19 @@ void hv_live_rec_session_gone(hv_live_session *s);
 json_t *hv_live_rec_json(hv_live_session *s);
 /* Finishes every recording now (shutdown): done callbacks run before it returns. */
 void hv_live_rec_abort_all(hv_live *live);
+
+/* ---- encoded.c: encoded viewers ---------------------------------------------------------- */
+
+/* After the channel is made: the GOP bound and the first format message. */
+void hv_live_enc_init(hv_live_session *s);
+/* Where the next media session's encoded timeline starts. */
+int64_t hv_live_enc_ts_base(const hv_live_session *s);
+/* An encoded frame from the media session: a format message if something changed, then the
+ * frame into the GOP cache. */
+void hv_live_enc_on_frame(hv_live_session *s, hv_frame *f);
+/* hub callback: a key frame for encoded viewers. */
+void hv_live_enc_keyframe_wanted(void *user_data);
+/* /active's "encoded" object. */
+json_t *hv_live_enc_json(const hv_live_session *s);
 
 #endif

@@ -104,13 +104,16 @@ typedef struct {
     const char *mint;  /* valid until the loop runs again */
     const char *state; /* starting | active | reconnecting | ended */
     unsigned viewers;
+    unsigned encoded_viewers; /* of viewers, those in mode=encoded */
+    uint64_t gop_bytes;       /* the GOP cache encoded viewers start from */
     bool recording;
     uint64_t frames_received; /* video frames (RTP timestamps) that arrived */
     uint64_t frames_decoded;
     uint64_t frames_encoded;         /* JPEGs made for viewers */
     uint64_t frames_dropped_encoder; /* decoded frames skipped because JPEG encoding lagged */
-    uint64_t frames_sent;            /* JPEGs handed to viewer sockets, every viewer counted */
-    uint64_t frames_dropped_viewer;  /* JPEGs a slow viewer skipped (a newer one replaced it) */
+    uint64_t frames_sent;            /* video frames (JPEG or encoded) handed to viewer sockets,
+                                      * every viewer counted */
+    uint64_t frames_dropped_viewer;  /* frames a slow viewer skipped */
     uint64_t audio_chunks;           /* decoded audio chunks */
     uint64_t audio_sent;             /* audio messages handed to viewer sockets */
     uint64_t bytes_received;         /* RTP payload */

@@ -339,7 +339,12 @@ on_video_needed(bool needed, void *user_data)
     if (s->media != NULL) {
         hv_media_session_set_video_enabled(s->media, needed);
     }
-    hv_live_update_idle_timer(s);
+}
+
+static void
+on_viewers_changed(void *user_data)
+{
+    hv_live_update_idle_timer(user_data); /* viewers of either mode keep a session alive */
 }
 
 static void
@@ -483,6 +488,12 @@ on_media_audio(hv_frame *pcm, void *user_data)
 }
 
 static void
+on_media_encoded(hv_frame *msg, void *user_data)
+{
+    hv_live_enc_on_frame(user_data, msg);
+}
+
+static void
 on_media_state(hv_media_state state, const char *reason, void *user_data)
 {
     hv_live_session *s = user_data;
@@ -578,6 +589,9 @@ on_room_joined(const hv_lk_join_info *info, void *user_data)
         .jpeg_quality = (int)s->live->cfg->jpeg_quality,
         .log_mint = s->mint,
         .log_room = s->room_name,
+        /* Always: the GOP cache stays warm so an encoded viewer starts at once. */
+        .encoded = true,
+        .encoded_ts_base_us = hv_live_enc_ts_base(s),
     };
     hv_media_callbacks cb = {
         .on_answer = on_media_answer,
@@ -585,6 +599,7 @@ on_room_joined(const hv_lk_join_info *info, void *user_data)
         .on_track = on_media_track,
         .on_video_frame = on_media_video,
         .on_audio_frame = on_media_audio,
+        .on_encoded_frame = on_media_encoded,
         .on_state = on_media_state,
     };
     g_autoptr(GError) error = NULL;
@@ -1080,8 +1095,10 @@ hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb 
         s->started_wall_ms = hv_wall_ms();
         s->audio_formats = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         g_queue_init(&s->ops);
-        hv_hub_channel_callbacks hcb = {on_video_needed, on_audio_format_needed};
+        hv_hub_channel_callbacks hcb = {on_video_needed, on_audio_format_needed,
+                                        hv_live_enc_keyframe_wanted, on_viewers_changed};
         s->channel = hv_hub_channel_new((size_t)live->cfg->audio_backlog_chunks, &hcb, s);
+        hv_live_enc_init(s);
         g_hash_table_insert(live->sessions, s->mint, s);
         /* Started again: a later 4404 is about this session's end, not the old idle stop. */
         g_hash_table_remove(live->recent_ends, mint_id);
@@ -1202,6 +1219,7 @@ session_json(hv_live_session *s)
     /* RTP arrival → handed to a viewer's socket, over the last video sends */
     json_object_set_new(out, "latency_ms", latency);
     json_object_set_new(out, "recording", hv_live_rec_json(s));
+    json_object_set_new(out, "encoded", hv_live_enc_json(s));
     json_t *video = json_object_get(out, "video");
     json_object_set_new(video, "frames_dropped", json_integer((json_int_t)st.video_frames_dropped));
     /* Which of the streamer's tracks is shown (a screen share before a camera), and why
@@ -1261,11 +1279,15 @@ hv_live_session_metrics_list(hv_live *live)
         }
         hv_hub_viewer_stats sent;
         hv_hub_channel_get_totals(s->channel, &sent);
+        hv_hub_gop_stats gop;
+        hv_hub_channel_gop_stats(s->channel, &gop);
         const hv_media_stats *b = &s->media_before;
         hv_live_session_metrics m = {
             .mint = s->mint,
             .state = state_names[s->state],
             .viewers = hv_hub_channel_viewer_count(s->channel),
+            .encoded_viewers = gop.viewers,
+            .gop_bytes = gop.bytes,
             .recording = s->rec != NULL,
             .frames_received = b->video_frames_received + st.video_frames_received,
             .frames_decoded = b->video_frames_decoded + st.video_frames_decoded,

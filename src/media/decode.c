@@ -75,9 +75,10 @@ struct hv_media_branch {
     GstSegment segment; /* for running times handed to the tap */
     bool have_segment;
     bool decode_gated; /* packets were kept from the decoder; video resumes on a keyframe */
-    unsigned tap_gen;  /* the tap generation the anchor belongs to */
-    GstClockTime anchor_rt;
-    int64_t anchor_rtp_ns;
+    /* Per tap slot: the tap generation the anchor belongs to, and the anchor. */
+    unsigned tap_gen[HV_MEDIA_TAP_SLOTS];
+    GstClockTime anchor_rt[HV_MEDIA_TAP_SLOTS];
+    int64_t anchor_rtp_ns[HV_MEDIA_TAP_SLOTS];
     bool gate_asked; /* a keyframe was requested for the resume */
 
     /* Decode timing (haven_video_decode_seconds): the decoder's sink probe notes when each
@@ -242,8 +243,8 @@ lookup_arrival(hv_media_branch *b, GstClockTime pts)
  * these caps: depayloaders, decoders, videoconvert and jpegenc copy metas without tags, so the
  * JPEG or PCM buffer at the appsink still says when its first packet arrived, whatever the
  * elements did to its PTS. The PTS ring above remains the fallback for elements that drop it. */
-static GstCaps *
-arrival_caps(void)
+GstCaps *
+hv_media_arrival_caps(void)
 {
     static GstCaps *caps = NULL;
     static gsize once = 0;
@@ -317,19 +318,39 @@ tap_wanted(hv_media_branch *b)
     return g_atomic_int_get(&b->s->tap_active) != 0 && is_selected(b);
 }
 
-/* The tap, referenced for one call, or NULL (also for a branch the tap does not take). */
-static void *
-tap_get(hv_media_branch *b, hv_media_tap *out)
+/* The taps, each referenced for one call, or NULL (every one NULL for a branch no tap takes).
+ * Returns whether any is set. */
+static bool
+tap_get(hv_media_branch *b, hv_media_tap out[HV_MEDIA_TAP_SLOTS], void *data[HV_MEDIA_TAP_SLOTS])
 {
     hv_media_session *s = b->s;
+    bool any = false;
+    for (int i = 0; i < HV_MEDIA_TAP_SLOTS; i++) {
+        data[i] = NULL;
+    }
     if (!tap_wanted(b)) {
-        return NULL;
+        return false;
     }
     g_mutex_lock(&s->tap_lock);
-    void *data = s->tap_data != NULL ? s->tap.ref(s->tap_data) : NULL;
-    *out = s->tap;
+    for (int i = 0; i < HV_MEDIA_TAP_SLOTS; i++) {
+        if (s->tap_data[i] != NULL) {
+            data[i] = s->tap[i].ref(s->tap_data[i]);
+            out[i] = s->tap[i];
+            any = true;
+        }
+    }
     g_mutex_unlock(&s->tap_lock);
-    return data;
+    return any;
+}
+
+static void
+tap_release(hv_media_tap tap[HV_MEDIA_TAP_SLOTS], void *data[HV_MEDIA_TAP_SLOTS])
+{
+    for (int i = 0; i < HV_MEDIA_TAP_SLOTS; i++) {
+        if (data[i] != NULL) {
+            tap[i].unref(data[i]);
+        }
+    }
 }
 
 /* The running time handed to the tap: the first buffer of each stream after the tap was set
@@ -337,7 +358,7 @@ tap_get(hv_media_branch *b, hv_media_tap *out)
  * by the sender's RTP timestamps, so it never jumps when the jitterbuffer or rtpbin's lip-sync
  * moves the pipeline timestamps. Without an RTP time meta, the pipeline's running time. */
 static void
-tap_buffer(hv_media_branch *b, const hv_media_tap *tap, void *data, GstBuffer *buf)
+tap_buffer(hv_media_branch *b, int slot, const hv_media_tap *tap, void *data, GstBuffer *buf)
 {
     GstClockTime pts = GST_BUFFER_PTS(buf);
     if (!b->have_segment || !GST_CLOCK_TIME_IS_VALID(pts)) {
@@ -348,15 +369,15 @@ tap_buffer(hv_media_branch *b, const hv_media_tap *tap, void *data, GstBuffer *b
         return;
     }
     GstReferenceTimestampMeta *meta = gst_buffer_get_reference_timestamp_meta(buf, rtp_time_caps());
-    unsigned gen = (unsigned)g_atomic_int_get(&b->s->tap_gen);
+    unsigned gen = (unsigned)g_atomic_int_get(&b->s->tap_gen[slot]);
     if (meta != NULL) {
         int64_t rtp_ns = (int64_t)meta->timestamp;
-        if (b->tap_gen != gen) {
-            b->tap_gen = gen;
-            b->anchor_rt = rt;
-            b->anchor_rtp_ns = rtp_ns;
+        if (b->tap_gen[slot] != gen) {
+            b->tap_gen[slot] = gen;
+            b->anchor_rt[slot] = rt;
+            b->anchor_rtp_ns[slot] = rtp_ns;
         }
-        int64_t t = (int64_t)b->anchor_rt + (rtp_ns - b->anchor_rtp_ns);
+        int64_t t = (int64_t)b->anchor_rt[slot] + (rtp_ns - b->anchor_rtp_ns[slot]);
         rt = t > 0 ? (guint64)t : 0;
     }
     tap->on_buffer(b->is_video ? HV_MEDIA_TAP_VIDEO : HV_MEDIA_TAP_AUDIO, buf, rt, data);
@@ -389,32 +410,46 @@ gate_pass(hv_media_branch *b, GstPad *pad, GstBuffer *buf)
 
 /* After the depayloader: hands access units to the tap, then keeps them from the decoder
  * unless a viewer needs it. */
+static void
+tap_buffers(hv_media_branch *b, hv_media_tap tap[HV_MEDIA_TAP_SLOTS],
+            void *data[HV_MEDIA_TAP_SLOTS], GstBuffer *buf)
+{
+    for (int i = 0; i < HV_MEDIA_TAP_SLOTS; i++) {
+        if (data[i] != NULL) {
+            tap_buffer(b, i, &tap[i], data[i], buf);
+        }
+    }
+}
+
 static GstPadProbeReturn
 on_depay_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
 {
     hv_media_branch *b = user_data;
-    hv_media_tap tap;
+    hv_media_tap tap[HV_MEDIA_TAP_SLOTS];
+    void *data[HV_MEDIA_TAP_SLOTS];
     if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
         GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
         if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT) {
             b->have_segment = copy_time_segment(ev, &b->segment) || b->have_segment;
-        } else if (GST_EVENT_TYPE(ev) == GST_EVENT_CAPS) {
-            void *data = tap_get(b, &tap);
-            if (data != NULL) {
-                GstCaps *caps = NULL;
-                gst_event_parse_caps(ev, &caps);
-                tap.on_caps(b->is_video ? HV_MEDIA_TAP_VIDEO : HV_MEDIA_TAP_AUDIO, caps, data);
-                tap.unref(data);
+        } else if (GST_EVENT_TYPE(ev) == GST_EVENT_CAPS && tap_get(b, tap, data)) {
+            GstCaps *caps = NULL;
+            gst_event_parse_caps(ev, &caps);
+            for (int i = 0; i < HV_MEDIA_TAP_SLOTS; i++) {
+                if (data[i] != NULL) {
+                    tap[i].on_caps(b->is_video ? HV_MEDIA_TAP_VIDEO : HV_MEDIA_TAP_AUDIO, caps,
+                                   data[i]);
+                }
             }
+            tap_release(tap, data);
         }
         return GST_PAD_PROBE_OK;
     }
-    void *data = tap_get(b, &tap);
+    bool tapped = tap_get(b, tap, data);
     if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
         GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
-        if (data != NULL) {
-            tap_buffer(b, &tap, data, buf);
-            tap.unref(data);
+        if (tapped) {
+            tap_buffers(b, tap, data, buf);
+            tap_release(tap, data);
         }
         return gate_pass(b, pad, buf) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
     }
@@ -422,13 +457,13 @@ on_depay_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     bool pass = true;
     for (unsigned i = 0; i < gst_buffer_list_length(list); i++) {
         GstBuffer *buf = gst_buffer_list_get(list, i);
-        if (data != NULL) {
-            tap_buffer(b, &tap, data, buf);
+        if (tapped) {
+            tap_buffers(b, tap, data, buf);
         }
         pass = gate_pass(b, pad, buf) && pass;
     }
-    if (data != NULL) {
-        tap.unref(data);
+    if (tapped) {
+        tap_release(tap, data);
     }
     return pass ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
 }
@@ -478,8 +513,9 @@ on_entry_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         account_packet(b, GST_PAD_PROBE_INFO_BUFFER(info), enabled, now_us);
         if (enabled) {
             GstBuffer *buf = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
-            gst_buffer_add_reference_timestamp_meta(
-                buf, arrival_caps(), (GstClockTime)now_us * GST_USECOND, GST_CLOCK_TIME_NONE);
+            gst_buffer_add_reference_timestamp_meta(buf, hv_media_arrival_caps(),
+                                                    (GstClockTime)now_us * GST_USECOND,
+                                                    GST_CLOCK_TIME_NONE);
             if (b->have_rtp_ts && b->clock_rate > 0 && b->ext_rtp_ts >= 0) {
                 gst_buffer_add_reference_timestamp_meta(
                     buf, rtp_time_caps(),
@@ -610,7 +646,8 @@ frame_from_sample(hv_media_branch *b, GstSample *sample, hv_frame_kind kind)
     }
     info->pts_us = GST_CLOCK_TIME_IS_VALID(rt) ? (int64_t)(rt / GST_USECOND) : -1;
     int64_t arrival = -1;
-    GstReferenceTimestampMeta *meta = gst_buffer_get_reference_timestamp_meta(buf, arrival_caps());
+    GstReferenceTimestampMeta *meta =
+        gst_buffer_get_reference_timestamp_meta(buf, hv_media_arrival_caps());
     if (meta != NULL) {
         arrival = (int64_t)(meta->timestamp / GST_USECOND);
     } else if (b != NULL) {
@@ -914,6 +951,30 @@ build_discard(hv_media_branch *b)
 
 /* ---- selection (main thread) -------------------------------------------------------------- */
 
+/* A branch about to be selected: its current caps to the encoded viewers' tap, which goes on
+ * across the switch (its caps event went by while no tap took it). The recorder's tap is not
+ * told: the recording ends and a new one starts on the new tracks (live/recording.c). */
+static void
+branch_caps_to_taps(hv_media_session *s, hv_media_branch *b)
+{
+    if (b->depay_src == NULL || b->removed) {
+        return;
+    }
+    g_autoptr(GstCaps) caps = gst_pad_get_current_caps(b->depay_src);
+    if (caps == NULL) {
+        return;
+    }
+    const int slot = HV_MEDIA_TAP_SLOT_VIEWERS;
+    g_mutex_lock(&s->tap_lock);
+    hv_media_tap tap = s->tap[slot];
+    void *data = s->tap_data[slot] != NULL ? tap.ref(s->tap_data[slot]) : NULL;
+    g_mutex_unlock(&s->tap_lock);
+    if (data != NULL) {
+        tap.on_caps(b->is_video ? HV_MEDIA_TAP_VIDEO : HV_MEDIA_TAP_AUDIO, caps, data);
+        tap.unref(data);
+    }
+}
+
 /* Whether the branch is the selected video track, or the tapped audio track (the first audio
  * branch when none is named). */
 static bool
@@ -949,6 +1010,9 @@ hv_media_decode_select(hv_media_session *s)
         if (sel != is_selected(b)) {
             HV_MEDIA_DEBUG(s, "%s track %s (mid %s) %s", b->is_video ? "video" : "audio",
                            b->track_sid, b->mid, sel ? "selected" : "not selected");
+        }
+        if (sel && !is_selected(b)) {
+            branch_caps_to_taps(s, b); /* before its buffers reach them */
         }
         /* A video branch selected again resumes on a keyframe: the entry probe asks for one
          * on its first packet through (entry_enabled was cleared while it dropped them). */

@@ -10,6 +10,7 @@
 #define HV_MEDIA_FRAME_H
 
 #include <glib.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,7 +19,17 @@
 typedef enum {
     HV_FRAME_JPEG,      /* one complete JPEG image */
     HV_FRAME_PCM_S16LE, /* interleaved signed 16-bit little-endian samples */
+    HV_FRAME_ENCODED,   /* pass-through: the encoded viewers' binary message, header included
+                         * (HV_FRAME_ENCODED_HEADER bytes, see docs/API.md), then one encoded
+                         * frame or packet as the sender made it */
 } hv_frame_kind;
+
+/* The encoded viewers' message header: kind (1 video, 2 audio), flags (bit 0: key frame), then
+ * the timestamp in microseconds, big-endian. */
+#define HV_FRAME_ENCODED_HEADER   10
+#define HV_FRAME_ENCODED_VIDEO    1
+#define HV_FRAME_ENCODED_AUDIO    2
+#define HV_FRAME_ENCODED_FLAG_KEY 0x01
 
 typedef struct hv_frame hv_frame;
 
@@ -40,6 +51,12 @@ typedef struct {
                             * the decoder got the frame if the arrival time is unknown */
     int width, height;     /* video */
     int rate_hz, channels; /* audio */
+    /* HV_FRAME_ENCODED: video or audio, key frame (every Opus packet is one), and the WebCodecs
+     * codec string ("avc1.42E01F", "vp8", "opus"...); width/height are set on video key frames,
+     * rate_hz/channels on audio. */
+    bool encoded_video;
+    bool key;
+    char codec[40];
 } hv_frame_info;
 hv_frame_info *hv_frame_info_of(hv_frame *f);
 const hv_frame_info *hv_frame_info_const(const hv_frame *f);

@@ -1,7 +1,8 @@
 /* mailbox.c: how frames and counters cross from GStreamer's threads to the main thread.
  *
  * Frames go through a bounded mailbox: the newest JPEG only (an older one still waiting is
- * dropped and counted), and at most HV_MEDIA_AUDIO_BACKLOG PCM chunks (the oldest goes), with at
+ * dropped and counted), at most HV_MEDIA_AUDIO_BACKLOG PCM chunks (the oldest goes), and encoded
+ * frames in order up to HV_MEDIA_ENCODED_BACKLOG(_BYTES) (a new one beyond is refused), with at
  * most one wake-up of the main context in flight. Counters are written by streaming threads and
  * read by the main thread under STATS_LOCK; the frame rate is computed when read.
  */
@@ -18,10 +19,19 @@ mailbox_drain(gpointer data)
     s->mail_video = NULL;
     GQueue audio = s->mail_audio;
     g_queue_init(&s->mail_audio);
+    GQueue encoded = s->mail_encoded;
+    g_queue_init(&s->mail_encoded);
+    s->mail_encoded_bytes = 0;
     s->mail_wake_pending = false;
     g_mutex_unlock(&s->mailbox_lock);
 
     /* A callback may free the session: check before each one, but release every frame. */
+    for (hv_frame *f = g_queue_pop_head(&encoded); f != NULL; f = g_queue_pop_head(&encoded)) {
+        if (!hv_media_session_is_destroyed(s) && s->cb.on_encoded_frame != NULL) {
+            s->cb.on_encoded_frame(f, s->user_data);
+        }
+        hv_frame_unref(f);
+    }
     for (hv_frame *f = g_queue_pop_head(&audio); f != NULL; f = g_queue_pop_head(&audio)) {
         if (!hv_media_session_is_destroyed(s) && s->cb.on_audio_frame != NULL) {
             s->cb.on_audio_frame(f, s->user_data);
@@ -67,6 +77,35 @@ hv_media_post_frame(hv_media_session *s, hv_frame *f)
     if (wake) {
         hv_media_post(s, mailbox_drain, s, NULL);
     }
+}
+
+bool
+hv_media_post_encoded(hv_media_session *s, hv_frame *f)
+{
+    bool wake = false;
+    bool taken = false;
+    size_t len = hv_frame_len(f);
+    g_mutex_lock(&s->mailbox_lock);
+    /* Unlike JPEGs, encoded frames depend on each other: none is replaced by a newer one. One
+     * that does not fit is refused, and the caller resumes video at the next key frame. */
+    if (g_queue_get_length(&s->mail_encoded) < HV_MEDIA_ENCODED_BACKLOG &&
+        s->mail_encoded_bytes + len <= HV_MEDIA_ENCODED_BACKLOG_BYTES) {
+        g_queue_push_tail(&s->mail_encoded, f);
+        s->mail_encoded_bytes += len;
+        taken = true;
+        if (!s->mail_wake_pending) {
+            s->mail_wake_pending = true;
+            wake = true;
+        }
+    }
+    g_mutex_unlock(&s->mailbox_lock);
+    if (!taken) {
+        hv_frame_unref(f);
+    }
+    if (wake) {
+        hv_media_post(s, mailbox_drain, s, NULL);
+    }
+    return taken;
 }
 
 /* ---- stats ------------------------------------------------------------------------------ */

@@ -35,6 +35,19 @@
 #define HV_MEDIA_MIX_SLACK_MS      60
 #define HV_MEDIA_MIX_RESYNC_MS     120
 
+/* Taps on the selected tracks' encoded media: the recorder's (hv_media_session_set_tap) and
+ * the encoded viewers' (passthrough.c). Each keeps its own timeline anchor. */
+typedef enum {
+    HV_MEDIA_TAP_SLOT_RECORDER,
+    HV_MEDIA_TAP_SLOT_VIEWERS,
+    HV_MEDIA_TAP_SLOTS,
+} hv_media_tap_slot;
+
+/* Encoded frames the main thread has not taken yet: beyond either bound a video frame is
+ * refused (the viewers' stream then resumes at the next key frame). */
+#define HV_MEDIA_ENCODED_BACKLOG       512
+#define HV_MEDIA_ENCODED_BACKLOG_BYTES (16u << 20)
+
 typedef struct hv_media_branch hv_media_branch;
 typedef struct hv_media_output hv_media_output;
 
@@ -114,12 +127,20 @@ struct hv_media_session {
     GPtrArray *held_cands;  /* (element-type hv_media_cand) */
     char **answer_mids;     /* a=mid per m-line of the last answer, for on_local_candidate */
 
-    /* TAP_LOCK guards the tap; streaming threads take a reference on tap_data per call. */
+    /* TAP_LOCK guards the taps; streaming threads take a reference on tap_data per call. */
     GMutex tap_lock;
-    hv_media_tap tap;
-    void *tap_data;
-    int tap_active; /* atomic: a tap is set (the entry probes let packets through) */
-    int tap_gen;    /* atomic: bumped per tap set, so each stream anchors its timeline anew */
+    hv_media_tap tap[HV_MEDIA_TAP_SLOTS];
+    void *tap_data[HV_MEDIA_TAP_SLOTS];
+    int tap_active; /* atomic: bit (1 << slot) per slot with a tap (entry probes let packets in) */
+    int tap_gen[HV_MEDIA_TAP_SLOTS]; /* atomic: bumped per tap set, so each stream anchors the
+                                      * slot's timeline anew */
+    /* The encoded viewers' tap (passthrough.c), NULL when cfg->encoded was false. */
+    struct hv_media_pt_tap *pt_tap;
+
+    /* Encoded frames waiting for the main thread (MAILBOX_LOCK): at most
+     * HV_MEDIA_ENCODED_BACKLOG frames or HV_MEDIA_ENCODED_BACKLOG_BYTES. */
+    GQueue mail_encoded;
+    size_t mail_encoded_bytes;
 
     /* STATS_LOCK guards stats and the decode-time ring. Streaming threads write, main reads. */
     GMutex stats_lock;
@@ -173,6 +194,9 @@ void hv_media_on_ice_candidate(GstElement *webrtc, guint mline, gchar *candidate
 
 /* Any thread: hands a finished frame (transfer full) to the main thread's mailbox. */
 void hv_media_post_frame(hv_media_session *s, hv_frame *f);
+/* Any thread: hands an encoded frame (transfer full) to the main thread, in order; false (and
+ * the frame released) when the mailbox is over its bounds. */
+bool hv_media_post_encoded(hv_media_session *s, hv_frame *f);
 /* Streaming threads: counters. */
 /* One RTP packet: its payload bytes, and whether it starts a new video frame. */
 void hv_media_stats_packet(hv_media_session *s, uint64_t payload_bytes, bool new_video_frame);
@@ -201,7 +225,60 @@ void hv_media_decode_add_output(hv_media_session *s, int rate_hz, int channels);
 void hv_media_decode_remove_output(hv_media_session *s, int rate_hz, int channels);
 /* Main thread, after the pipeline is in NULL: drops every branch and output. */
 void hv_media_decode_clear(hv_media_session *s);
-/* Main thread: hands the current caps of every branch to a newly set tap. */
+/* The caps naming the reference-timestamp meta of a packet's arrival (monotonic ns), which
+ * the entry probe puts on every packet it lets in. (transfer none) */
+GstCaps *hv_media_arrival_caps(void);
+/* Main thread: hands the current caps of every selected branch to a newly set tap. */
 void hv_media_decode_tap_caps(hv_media_session *s, const hv_media_tap *tap, void *data);
+
+/* ---- session.c: taps ---------------------------------------------------------------------- */
+
+/* Any thread but a streaming one inside the tap: sets (tap != NULL) or removes a slot's tap;
+ * a new tap gets the current caps and a keyframe is asked for. */
+void hv_media_set_tap_slot(hv_media_session *s, hv_media_tap_slot slot, const hv_media_tap *tap,
+                           void *data);
+
+/* ---- passthrough.c ------------------------------------------------------------------------ */
+
+typedef enum {
+    HV_MEDIA_PT_NONE,
+    HV_MEDIA_PT_H264,
+    HV_MEDIA_PT_H265,
+    HV_MEDIA_PT_VP8,
+    HV_MEDIA_PT_VP9,
+} hv_media_pt_codec;
+
+/* The codec of a depayloader's caps ("video/x-h264"...), HV_MEDIA_PT_NONE for others. */
+hv_media_pt_codec hv_media_pt_codec_from_caps_name(const char *name);
+/* The encoded viewers' message header (HV_FRAME_ENCODED_HEADER bytes) into out. */
+void hv_media_pt_write_header(uint8_t *out, int kind, bool key, int64_t ts_us);
+
+/* One video stream's converter (one thread at a time). Starts waiting for a key frame, in
+ * Annex B until set_codec_data says the units are length-prefixed. */
+typedef struct hv_media_pt_video hv_media_pt_video;
+hv_media_pt_video *hv_media_pt_video_new(hv_media_pt_codec codec);
+void hv_media_pt_video_free(hv_media_pt_video *pt);
+hv_media_pt_codec hv_media_pt_video_codec(const hv_media_pt_video *pt);
+/* avcC / hvcC: the NAL length size and the parameter sets in it. False when malformed. */
+bool hv_media_pt_video_set_codec_data(hv_media_pt_video *pt, const uint8_t *cd, size_t len);
+void hv_media_pt_video_set_annexb(hv_media_pt_video *pt);
+/* A frame was lost on the way: video resumes at the next key frame. */
+void hv_media_pt_video_lost(hv_media_pt_video *pt);
+bool hv_media_pt_video_waiting(const hv_media_pt_video *pt);
+/* (transfer full) The message for one access unit / frame, or NULL: a delta while waiting for
+ * a key frame, a key frame without its parameter sets, or something unreadable (then it waits
+ * for a key frame). */
+hv_frame *hv_media_pt_video_frame(hv_media_pt_video *pt, const uint8_t *data, size_t len,
+                                  int64_t ts_us);
+/* The codec string ("" before the first key frame) and size of the last key frame. */
+const char *hv_media_pt_video_format(const hv_media_pt_video *pt, int *width, int *height);
+/* (transfer full) The message for one Opus packet. */
+hv_frame *hv_media_pt_audio_frame(const uint8_t *data, size_t len, int64_t ts_us, int channels);
+
+/* The encoded viewers' tap: feeds the selected tracks through the converters and posts the
+ * frames (on_encoded_frame). Main thread. */
+typedef struct hv_media_pt_tap hv_media_pt_tap;
+void hv_media_pt_tap_start(hv_media_session *s, int64_t ts_base_us);
+void hv_media_pt_tap_stop(hv_media_session *s);
 
 #endif

@@ -41,6 +41,9 @@ typedef struct {
                      void *user_data);
     void (*on_video_frame)(hv_frame *jpeg, void *user_data);
     void (*on_audio_frame)(hv_frame *pcm, void *user_data);
+    /* With cfg->encoded: one encoded viewers' message (HV_FRAME_ENCODED, header included), in
+     * order; info says video or audio, key frame, codec string and size (see passthrough.c). */
+    void (*on_encoded_frame)(hv_frame *msg, void *user_data);
     /* State changes; reason is set for HV_MEDIA_FAILED. */
     void (*on_state)(hv_media_state state, const char *reason, void *user_data);
 } hv_media_callbacks;
@@ -53,6 +56,11 @@ typedef struct {
      * Loopback (127.0.0.1) must work when listed: libnice skips it unless added explicitly. */
     const char *ice_addresses;
     int jpeg_quality; /* 1..100 */
+    /* Also produce the encoded viewers' stream (on_encoded_frame) from the selected video
+     * track and the tapped audio track, timestamps starting at encoded_ts_base_us plus the
+     * pipeline's running time (so a later session can continue where an earlier one ended). */
+    bool encoded;
+    int64_t encoded_ts_base_us;
     /* Log context of the session's lines (nullable, copied): the stream and its room. */
     const char *log_mint;
     const char *log_room;

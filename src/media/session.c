@@ -44,6 +44,7 @@ free_memory(hv_media_session *s)
 {
     hv_frame_unref(s->mail_video);
     g_queue_clear_full(&s->mail_audio, (GDestroyNotify)hv_frame_unref);
+    g_queue_clear_full(&s->mail_encoded, (GDestroyNotify)hv_frame_unref);
     g_mutex_clear(&s->mailbox_lock);
     g_mutex_clear(&s->stats_lock);
     g_mutex_clear(&s->tap_lock);
@@ -462,6 +463,7 @@ hv_media_session_new(const hv_media_config *cfg, const hv_media_callbacks *cb, v
     g_mutex_init(&s->mailbox_lock);
     g_mutex_init(&s->tap_lock);
     g_queue_init(&s->mail_audio);
+    g_queue_init(&s->mail_encoded);
     s->branches = g_ptr_array_new();
     s->formats = g_array_new(FALSE, FALSE, sizeof(hv_media_audio_format));
     s->outputs = g_ptr_array_new();
@@ -476,6 +478,9 @@ hv_media_session_new(const hv_media_config *cfg, const hv_media_callbacks *cb, v
     } else if (!hv_media_codec_decodable("OPUS")) {
         g_set_error(error, HV_ERROR, HV_ENOTFOUND, "opusdec or rtpopusdepay is missing");
     } else if (build_pipeline(s, cfg, error)) {
+        if (cfg->encoded) {
+            hv_media_pt_tap_start(s, cfg->encoded_ts_base_us);
+        }
         if (gst_element_set_state(s->pipeline, GST_STATE_PLAYING) != GST_STATE_CHANGE_FAILURE) {
             g_autofree char *codecs = hv_media_codec_list();
             HV_MEDIA_DEBUG(s, "session created (%s)", codecs);
@@ -505,7 +510,9 @@ session_teardown(hv_media_session *s)
         }
     }
     hv_media_decode_clear(s);
-    hv_media_session_set_tap(s, NULL, NULL); /* after NULL: no streaming thread is inside it */
+    /* After NULL: no streaming thread is inside a tap. */
+    hv_media_session_set_tap(s, NULL, NULL);
+    hv_media_pt_tap_stop(s);
     g_ptr_array_unref(s->branches);
     g_ptr_array_unref(s->outputs);
     g_array_unref(s->formats);
@@ -636,19 +643,23 @@ hv_media_session_request_keyframe(hv_media_session *s)
 /* ---- tap -------------------------------------------------------------------------------- */
 
 void
-hv_media_session_set_tap(hv_media_session *s, const hv_media_tap *tap, void *data)
+hv_media_set_tap_slot(hv_media_session *s, hv_media_tap_slot slot, const hv_media_tap *tap,
+                      void *data)
 {
-    g_return_if_fail(s != NULL);
     void *new_data = tap != NULL && data != NULL ? tap->ref(data) : NULL;
     g_mutex_lock(&s->tap_lock);
-    hv_media_tap old = s->tap;
-    void *old_data = s->tap_data;
-    s->tap_data = new_data;
+    hv_media_tap old = s->tap[slot];
+    void *old_data = s->tap_data[slot];
+    s->tap_data[slot] = new_data;
     if (new_data != NULL) {
-        s->tap = *tap;
+        s->tap[slot] = *tap;
     }
-    g_atomic_int_inc(&s->tap_gen);
-    g_atomic_int_set(&s->tap_active, new_data != NULL ? 1 : 0);
+    g_atomic_int_inc(&s->tap_gen[slot]);
+    if (new_data != NULL) {
+        g_atomic_int_or((guint *)&s->tap_active, 1u << slot);
+    } else {
+        g_atomic_int_and((guint *)&s->tap_active, ~(1u << slot));
+    }
     g_mutex_unlock(&s->tap_lock);
     if (old_data != NULL) {
         old.unref(old_data);
@@ -657,4 +668,11 @@ hv_media_session_set_tap(hv_media_session *s, const hv_media_tap *tap, void *dat
         hv_media_decode_tap_caps(s, tap, new_data);
         hv_media_decode_request_keyframe(s);
     }
+}
+
+void
+hv_media_session_set_tap(hv_media_session *s, const hv_media_tap *tap, void *data)
+{
+    g_return_if_fail(s != NULL);
+    hv_media_set_tap_slot(s, HV_MEDIA_TAP_SLOT_RECORDER, tap, data);
 }

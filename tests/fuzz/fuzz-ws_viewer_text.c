@@ -66,7 +66,7 @@ audio_needed(int rate, int channels, bool needed, void *ud)
     }
 }
 
-static const hv_hub_channel_callbacks channel_cb = {video_needed, audio_needed};
+static const hv_hub_channel_callbacks channel_cb = {video_needed, audio_needed, NULL, NULL};
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -38,6 +38,8 @@ FAMILIES = {
     "haven_sessions": "gauge",
     "haven_viewers": "gauge",
     "haven_session_viewers": "gauge",
+    "haven_session_encoded_viewers": "gauge",
+    "haven_session_gop_cache_bytes": "gauge",
     "haven_session_video_frames_received": "counter",
     "haven_session_video_frames_decoded": "counter",
     "haven_session_video_frames_encoded": "counter",

@@ -545,8 +545,9 @@ def test_start_rate_limit():
 class Reader:
     """Reads a viewer socket in a thread, validating every message as it comes."""
 
-    def __init__(self, port, path):
+    def __init__(self, port, path, encoded=False):
         self.ws = WebSocket("127.0.0.1", port, path)
+        self.encoded = encoded
         self.texts, self.binaries, self.audio, self.errors = [], 0, 0, []
         self.closed = None
         self.thread = threading.Thread(target=self.run, daemon=True)
@@ -558,7 +559,13 @@ class Reader:
             while True:
                 kind, data = self.ws.recv()
                 try:
-                    if kind == "binary":
+                    if kind == "binary" and self.encoded:
+                        # x-haven-messages.binary-encoded: kind, flags, timestamp, payload
+                        assert len(data) > 10 and data[0] in (1, 2) and data[1] in (0, 1), \
+                            f"not an encoded message: {data[:12].hex()}"
+                        self.binaries += data[0] == 1
+                        self.audio += data[0] == 2
+                    elif kind == "binary":
                         assert data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9", "not a JPEG"
                         self.binaries += 1
                     elif data.startswith("audio:"):
@@ -569,6 +576,8 @@ class Reader:
                     else:
                         msg = json.loads(data)
                         name = "ViewerFormat" if not self.texts else "ViewerEvent"
+                        if self.encoded and (not self.texts or msg.get("type") == "format"):
+                            name = "ViewerFormatEncoded"
                         validate(msg, schemas[name], f"viewer message {data[:200]}")
                         self.texts.append(msg)
                 except AssertionError as e:
@@ -683,10 +692,22 @@ def test_live_session_answers():
         for r in readers:
             assert not r.errors, r.errors
         h.cleanup()
-        # 4410: a viewer after the session stopped for idleness.
+        # mode=encoded: its format messages and binary messages; then 4410: a viewer after the
+        # session stopped for idleness.
         h = Haven(BINARY, fake, env={"HAVEN_LIVEKIT_URL": sfu.url,
                                      "HAVEN_ICE_ADDRESSES": "127.0.0.1", "HAVEN_IDLE_TIMEOUT": "1s"})
         call(h.port, "POST", start, start, body={"mint_id": MINT}, expect=200)
+        e = Reader(h.port, f"/api/live-sessions/ws/live/{MINT}?mode=encoded", encoded=True)
+        readers.append(e)
+        assert e.wait(lambda r: r.binaries > 0 and r.audio > 0), \
+            f"no encoded frame or packet: {e.binaries} {e.audio} {e.texts}"
+        call(h.port, "GET", "/api/live-sessions/active", "/api/live-sessions/active", expect=200)
+        e.ws.close()
+        r = Reader(h.port, f"/api/live-sessions/ws/live/{MINT}?mode=nope")
+        readers.append(r)
+        assert r.wait(lambda x: x.closed is not None, 10) and r.closed[0] == 1008, r.closed
+        check_close(*r.closed)
+        time.sleep(0.3)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and json.loads(
                 request(h.port, "GET", "/api/live-sessions/active")[2])["count"] != 0:
