@@ -152,11 +152,11 @@ on_signal(gpointer user_data)
 }
 
 static void
-on_started(hv_live_session *session, int status, const char *error, void *user_data)
+on_started(hv_live_session *session, const GError *error, void *user_data)
 {
     cli *c = user_data;
-    if (status != 200) {
-        fprintf(stderr, "haven record: %s\n", error != NULL ? error : "cannot start");
+    if (session == NULL) {
+        fprintf(stderr, "haven record: %s\n", error->message);
         c->failed = true;
         g_main_loop_quit(c->loop);
         return;

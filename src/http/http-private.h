@@ -100,6 +100,20 @@ void hv_http_respond_file(hv_http_exchange *ex, int status, const char *content_
 void hv_http_respond_validation(hv_http_exchange *ex, json_t *errors);
 /* The seed's error shape {"success": false, "error": message} plus FastAPI's "detail". */
 void hv_http_respond_session_error(hv_http_exchange *ex, int status, const char *message);
+
+/* ---- sessions.c: live-session answers, error statuses ------------------------------------- */
+
+/* The HTTP status for an HV_E* code: the one mapping (404 not found, 502 bad upstream answer,
+ * 503 try later, 504 upstream timeout, 500 haven's own failure...). */
+int hv_http_status_for_error(int code);
+/* (transfer full) The start answer: success, mint_id, room_name, participant_sid, session_id,
+ * record_session, stream_info (the whole stream object). */
+json_t *hv_http_session_started_json(hv_live_session *s);
+/* (transfer full) The recording switch's answer: success, mint_id, recording, and where the
+ * recording stands (active, status, recording_id, bytes, duration_seconds, ...). */
+json_t *hv_http_recording_answer_json(hv_live_session *s, bool on);
+/* (transfer full) {"count", "sessions": [...]} of the joined sessions. */
+json_t *hv_http_active_json(hv_live *live);
 /* Starts a response whose body the caller appends with hv_http_body() and then sends with
  * hv_http_send(): lets list answers concatenate pre-rendered JSON without copies. */
 GString *hv_http_begin(hv_http_exchange *ex, int status, const char *content_type);

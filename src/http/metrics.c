@@ -24,27 +24,27 @@ typedef struct {
     const char *family;
     const char *type;
     const char *help;
-    size_t offset; /* into hv_live_session_metrics, a uint64_t */
+    size_t offset; /* into hv_live_session_report, a uint64_t */
 } session_family;
 
-#define SM(field) offsetof(hv_live_session_metrics, field)
+#define SM(field) offsetof(hv_live_session_report, field)
 
 static const session_family session_families[] = {
     {"haven_session_video_frames_received_total", "counter",
      "Video frames (RTP timestamps) received from the streamer, decoded or not.",
-     SM(frames_received)},
+     SM(video.frames_received)},
     {"haven_session_video_frames_decoded_total", "counter",
-     "Video frames decoded (only while a viewer watches).", SM(frames_decoded)},
+     "Video frames decoded (only while a viewer watches).", SM(video.frames_decoded)},
     {"haven_session_video_frames_encoded_total", "counter", "JPEG frames encoded for viewers.",
-     SM(frames_encoded)},
+     SM(video.frames_encoded)},
     {"haven_session_video_frames_sent_total", "counter",
      "Video frames (JPEG, or encoded for mode=encoded viewers) handed to viewer sockets, summed "
      "over viewers.",
-     SM(frames_sent)},
+     SM(video.frames_sent)},
     {"haven_session_audio_chunks_decoded_total", "counter", "Audio chunks (about 20 ms) decoded.",
-     SM(audio_chunks)},
+     SM(audio.chunks_decoded)},
     {"haven_session_audio_chunks_sent_total", "counter",
-     "Audio chunks handed to viewer sockets, summed over viewers.", SM(audio_sent)},
+     "Audio chunks handed to viewer sockets, summed over viewers.", SM(audio.sent)},
     {"haven_session_received_bytes_total", "counter", "RTP payload bytes received.",
      SM(bytes_received)},
     {"haven_session_reconnects_total", "counter",
@@ -66,11 +66,11 @@ write_gauge(GString *out, const char *family, const char *help, double value)
 static void
 write_sessions(GString *out, hv_live *live)
 {
-    g_autoptr(GArray) list = hv_live_session_metrics_list(live);
+    g_autoptr(GArray) list = hv_live_reports(live);
     unsigned by_state[G_N_ELEMENTS(session_states)] = {0};
     unsigned viewers = 0;
     for (guint i = 0; i < list->len; i++) {
-        const hv_live_session_metrics *m = &g_array_index(list, hv_live_session_metrics, i);
+        const hv_live_session_report *m = &g_array_index(list, hv_live_session_report, i);
         for (size_t k = 0; k < G_N_ELEMENTS(session_states); k++) {
             by_state[k] += strcmp(m->state, session_states[k]) == 0 ? 1 : 0;
         }
@@ -86,7 +86,7 @@ write_sessions(GString *out, hv_live *live)
     hv_metrics_write_header(out, "haven_session_viewers", "gauge",
                             "Viewer WebSockets connected to one session.");
     for (guint i = 0; i < list->len; i++) {
-        const hv_live_session_metrics *m = &g_array_index(list, hv_live_session_metrics, i);
+        const hv_live_session_report *m = &g_array_index(list, hv_live_session_report, i);
         g_autofree char *labels = hv_metrics_labels("mint", m->mint, NULL);
         hv_metrics_write_sample(out, "haven_session_viewers", labels, m->viewers);
     }
@@ -94,23 +94,24 @@ write_sessions(GString *out, hv_live *live)
                             "Viewer WebSockets of one session in mode=encoded (also counted in "
                             "haven_session_viewers).");
     for (guint i = 0; i < list->len; i++) {
-        const hv_live_session_metrics *m = &g_array_index(list, hv_live_session_metrics, i);
+        const hv_live_session_report *m = &g_array_index(list, hv_live_session_report, i);
         g_autofree char *labels = hv_metrics_labels("mint", m->mint, NULL);
-        hv_metrics_write_sample(out, "haven_session_encoded_viewers", labels, m->encoded_viewers);
+        hv_metrics_write_sample(out, "haven_session_encoded_viewers", labels, m->encoded.viewers);
     }
     hv_metrics_write_header(out, "haven_session_gop_cache_bytes", "gauge",
                             "Bytes in the session's GOP cache (encoded media from the newest key "
                             "frame on), at most HAVEN_GOP_CACHE.");
     for (guint i = 0; i < list->len; i++) {
-        const hv_live_session_metrics *m = &g_array_index(list, hv_live_session_metrics, i);
+        const hv_live_session_report *m = &g_array_index(list, hv_live_session_report, i);
         g_autofree char *labels = hv_metrics_labels("mint", m->mint, NULL);
-        hv_metrics_write_sample(out, "haven_session_gop_cache_bytes", labels, (double)m->gop_bytes);
+        hv_metrics_write_sample(out, "haven_session_gop_cache_bytes", labels,
+                                (double)m->encoded.gop_bytes);
     }
     for (size_t f = 0; f < G_N_ELEMENTS(session_families); f++) {
         const session_family *fam = &session_families[f];
         hv_metrics_write_header(out, fam->family, fam->type, fam->help);
         for (guint i = 0; i < list->len; i++) {
-            const hv_live_session_metrics *m = &g_array_index(list, hv_live_session_metrics, i);
+            const hv_live_session_report *m = &g_array_index(list, hv_live_session_report, i);
             g_autofree char *labels = hv_metrics_labels("mint", m->mint, NULL);
             uint64_t v = *(const uint64_t *)((const char *)m + fam->offset);
             hv_metrics_write_sample(out, fam->family, labels, (double)v);
@@ -123,13 +124,13 @@ write_sessions(GString *out, hv_live *live)
                             "skipped (a newer JPEG replaced them, or an encoded viewer skipped to "
                             "a key frame).");
     for (guint i = 0; i < list->len; i++) {
-        const hv_live_session_metrics *m = &g_array_index(list, hv_live_session_metrics, i);
+        const hv_live_session_report *m = &g_array_index(list, hv_live_session_report, i);
         g_autofree char *enc = hv_metrics_labels("mint", m->mint, "stage", "encoder", NULL);
         g_autofree char *view = hv_metrics_labels("mint", m->mint, "stage", "viewer", NULL);
         hv_metrics_write_sample(out, "haven_session_video_frames_dropped_total", enc,
-                                (double)m->frames_dropped_encoder);
+                                (double)m->video.frames_dropped_encoder);
         hv_metrics_write_sample(out, "haven_session_video_frames_dropped_total", view,
-                                (double)m->frames_dropped_viewer);
+                                (double)m->video.frames_dropped_viewer);
     }
 }
 

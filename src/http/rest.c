@@ -43,6 +43,8 @@ respond_upstream_error(hv_http_exchange *ex, const hv_pf_cache_info *info, const
         hv_http_respond_detail(ex, 503, "pump.fun is unavailable and nothing is cached");
         return;
     }
+    /* pump.fun unreachable or rate-limiting: 503 (try later); a bad answer: 502. A timeout is
+     * "unavailable" here, not a gateway timeout: the answer comes from haven's cache rules. */
     bool unavailable =
         error->code == HV_ERATELIMIT || error->code == HV_ETIMEDOUT || error->code == HV_EIO;
     if (unavailable) {
@@ -306,15 +308,15 @@ body_mint(hv_http_exchange *ex, json_t *body)
 }
 
 static void
-on_session_started(hv_live_session *s, int status, const char *error, void *user_data)
+on_session_started(hv_live_session *s, const GError *error, void *user_data)
 {
     hv_http_exchange *ex = user_data;
     ex->live_op = NULL;
     if (s == NULL) {
-        hv_http_respond_session_error(ex, status, error != NULL ? error : "start failed");
+        hv_http_respond_session_error(ex, hv_http_status_for_error(error->code), error->message);
         return;
     }
-    hv_http_respond_json(ex, 200, hv_live_session_start_json(s));
+    hv_http_respond_json(ex, 200, hv_http_session_started_json(s));
 }
 
 static void
@@ -389,25 +391,19 @@ handle_session_recording(hv_http_exchange *ex, const char *segment)
         return;
     }
     json_decref(errors);
-    json_t *answer = NULL;
-    g_autofree char *error = NULL;
-    int status = hv_live_set_recording(ex->deps->live, ex->mint, on, &answer, &error);
-    if (status == 200 && answer != NULL) {
-        hv_http_respond_json(ex, 200, answer);
+    g_autoptr(GError) error = NULL;
+    if (!hv_live_set_recording(ex->deps->live, ex->mint, on, &error)) {
+        hv_http_respond_session_error(ex, hv_http_status_for_error(error->code), error->message);
         return;
     }
-    json_decref(answer);
-    hv_http_respond_session_error(ex, status == 200 ? 500 : status,
-                                  error != NULL ? error : "Recording could not be changed");
+    hv_http_respond_json(ex, 200,
+                         hv_http_recording_answer_json(hv_live_find(ex->deps->live, ex->mint), on));
 }
 
 static void
 handle_session_active(hv_http_exchange *ex)
 {
-    json_t *sessions = hv_live_active_json(ex->deps->live);
-    hv_http_respond_json(ex, 200,
-                         json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(sessions),
-                                   "sessions", sessions));
+    hv_http_respond_json(ex, 200, hv_http_active_json(ex->deps->live));
 }
 
 /* ---- /healthz and / --------------------------------------------------------------------- */

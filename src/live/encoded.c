@@ -97,14 +97,3 @@ hv_live_enc_keyframe_wanted(void *user_data)
         hv_media_session_request_keyframe(s->media);
     }
 }
-
-json_t *
-hv_live_enc_json(const hv_live_session *s)
-{
-    hv_hub_gop_stats g;
-    hv_hub_channel_gop_stats(s->channel, &g);
-    return json_pack("{s:i, s:o, s:I, s:I, s:b}", "viewers", (json_int_t)g.viewers, "codec",
-                     s->enc_codec[0] != '\0' ? json_string(s->enc_codec) : json_null(), "gop_bytes",
-                     (json_int_t)g.bytes, "gop_entries", (json_int_t)g.entries, "gop_has_key_frame",
-                     g.has_key_frame);
-}

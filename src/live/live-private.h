@@ -103,9 +103,12 @@ void hv_live_rec_stop(hv_live_session *s);
 /* The session is being freed. */
 void hv_live_rec_session_gone(hv_live_session *s);
 /* (transfer full) {"active", "recording_id", "status", "bytes", "duration_seconds", ...}. */
-json_t *hv_live_rec_json(hv_live_session *s);
+void hv_live_rec_report(hv_live_session *s, hv_live_recording_report *out);
 /* Finishes every recording now (shutdown): done callbacks run before it returns. */
 void hv_live_rec_abort_all(hv_live *live);
+
+/* session.c: "starting", "active", "reconnecting", "ended". */
+const char *hv_live_state_name(const hv_live_session *s);
 
 /* ---- encoded.c: encoded viewers ---------------------------------------------------------- */
 
@@ -118,7 +121,5 @@ int64_t hv_live_enc_ts_base(const hv_live_session *s);
 void hv_live_enc_on_frame(hv_live_session *s, hv_frame *f);
 /* hub callback: a key frame for encoded viewers. */
 void hv_live_enc_keyframe_wanted(void *user_data);
-/* /active's "encoded" object. */
-json_t *hv_live_enc_json(const hv_live_session *s);
 
 #endif

@@ -19,8 +19,8 @@
 #include "store/store.h"
 
 #include <glib.h>
-#include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 typedef struct hv_live hv_live;
 typedef struct hv_live_session hv_live_session;
@@ -43,14 +43,19 @@ bool hv_live_busy(hv_live *live);
  * written, still playable) and frees the manager. */
 void hv_live_free(hv_live *live);
 
-/* session: (transfer none, nullable). On success status is 200 and session is set; on failure
- * status is the HTTP status to answer with and error the seed-style message. */
-typedef void (*hv_live_start_cb)(hv_live_session *session, int status, const char *error,
-                                 void *user_data);
+/* The answer to a start: the session (transfer none), or NULL and error, in the HV_ERROR
+ * domain with a message meant for the client (the seed's wording):
+ *   HV_ENOTFOUND   the stream is not live (or pump.fun does not know it);
+ *   HV_EUPSTREAM   pump.fun's token request or the LiveKit room failed;
+ *   HV_ETIMEDOUT   the LiveKit room never answered (HAVEN_LIVEKIT_CONNECT_TIMEOUT);
+ *   HV_EAGAIN      pump.fun is unreachable or rate-limiting, or HAVEN_MAX_SESSIONS is reached;
+ *   HV_ECLOSED     the session ended before it started;
+ *   HV_EIO         haven itself failed (a media pipeline could not be built). */
+typedef void (*hv_live_start_cb)(hv_live_session *session, const GError *error, void *user_data);
 /* Starts (or returns the existing) session for a valid mint. The callback runs at once (and
  * NULL is returned) when the answer is known, otherwise later; cancel with hv_live_op_cancel.
- * A new session beyond HAVEN_MAX_SESSIONS is refused at once with 503. record: a recording is
- * wanted; on an existing session it starts one (false never stops one). */
+ * A new session beyond HAVEN_MAX_SESSIONS is refused at once (HV_EAGAIN). record: a recording
+ * is wanted; on an existing session it starts one (false never stops one). */
 hv_live_op *hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb cb,
                           void *user_data);
 void hv_live_op_cancel(hv_live_op *op);
@@ -59,12 +64,10 @@ void hv_live_op_cancel(hv_live_op *op);
 bool hv_live_stop(hv_live *live, const char *mint_id);
 
 /* Turns recording on or off for a joined session (POST /api/live-sessions/{mint}/recording).
- * Idempotent. Returns the HTTP status to answer with: 200 with *answer (transfer full)
- * {"success": true, "mint_id", "recording": bool, "recording_id": id or null while waiting
- * for the tracks, "status"}; otherwise *error (transfer full) is the message: 404 when the mint
- * has no session, 500 when the recording cannot be started (directory, database). */
-int hv_live_set_recording(hv_live *live, const char *mint_id, bool on, json_t **answer,
-                          char **error);
+ * Idempotent. False with error: HV_ENOTFOUND when the mint has no session, HV_EIO when the
+ * recording cannot be started (directory, database). The session's report then says where the
+ * recording stands. */
+bool hv_live_set_recording(hv_live *live, const char *mint_id, bool on, GError **error);
 
 /* What `haven record` shows while recording a session's stream. */
 typedef struct {
@@ -92,35 +95,73 @@ const char *hv_live_recent_end(hv_live *live, const char *mint_id);
 hv_live_session *hv_live_find(hv_live *live, const char *mint_id);
 hv_hub_channel *hv_live_session_channel(hv_live_session *s);
 
-/* (transfer full) The start answer: success, mint_id, room_name, participant_sid, session_id,
- * record_session, stream_info. */
-json_t *hv_live_session_start_json(hv_live_session *s);
-/* (transfer full) The active sessions with viewers, codecs, resolution, frame rate, uptime and
- * bytes received. */
-json_t *hv_live_active_json(hv_live *live);
+/* (transfer none) The stream the session was started for, as pump.fun described it then. */
+const hv_pf_stream *hv_live_session_stream(hv_live_session *s);
 
-/* What GET /metrics shows of one session (counters summed over its reconnects). */
+/* Where a session's recording stands. */
 typedef struct {
-    const char *mint;  /* valid until the loop runs again */
-    const char *state; /* starting | active | reconnecting | ended */
-    unsigned viewers;
-    unsigned encoded_viewers; /* of viewers, those in mode=encoded */
-    uint64_t gop_bytes;       /* the GOP cache encoded viewers start from */
-    bool recording;
-    uint64_t frames_received; /* video frames (RTP timestamps) that arrived */
-    uint64_t frames_decoded;
-    uint64_t frames_encoded;         /* JPEGs made for viewers */
-    uint64_t frames_dropped_encoder; /* decoded frames skipped because JPEG encoding lagged */
-    uint64_t frames_sent;            /* video frames (JPEG or encoded) handed to viewer sockets,
-                                      * every viewer counted */
-    uint64_t frames_dropped_viewer;  /* frames a slow viewer skipped */
-    uint64_t audio_chunks;           /* decoded audio chunks */
-    uint64_t audio_sent;             /* audio messages handed to viewer sockets */
-    uint64_t bytes_received;         /* RTP payload */
+    bool wanted;          /* record_session / the recording switch is on */
+    bool active;          /* a file is being written */
+    const char *status;   /* off | waiting_for_media | recording | failed */
+    int64_t recording_id; /* the recordings row being written; 0 while waiting for the tracks */
+    uint64_t bytes;
+    int64_t duration_ms;
+    uint64_t dropped_packets;
+    const char *error; /* why the last recording failed, or NULL */
+} hv_live_recording_report;
+
+/* What the API (/api/live-sessions/active, the start answer) and /metrics show of a session.
+ * Counters are summed over its reconnects. Strings are valid until the loop runs again. */
+typedef struct {
+    const char *mint;
+    const char *state;  /* starting | active | reconnecting | ended */
+    bool joined;        /* active or reconnecting: what /api/live-sessions/active lists */
+    int64_t session_id; /* the live_sessions row, 0 before the join */
+    const char *room_name, *participant_sid, *streamer; /* nullable */
+    bool record_session;
+    unsigned viewers; /* every viewer, JPEG and encoded */
+    unsigned room_participants;
+    int64_t started_wall_ms;
+    int64_t uptime_ms;
+    uint64_t bytes_received; /* RTP payload */
     uint64_t reconnects;
-} hv_live_session_metrics;
-/* (transfer full) (element-type hv_live_session_metrics) every session, sorted by mint. */
-GArray *hv_live_session_metrics_list(hv_live *live);
+    struct {
+        char codec[16]; /* "" unknown */
+        int width, height;
+        double fps;
+        uint64_t frames_received; /* video frames (RTP timestamps) that arrived */
+        uint64_t frames_decoded;
+        uint64_t frames_encoded;         /* JPEGs made for viewers */
+        uint64_t frames_dropped_encoder; /* decoded frames skipped because JPEG encoding lagged */
+        uint64_t frames_sent;            /* video frames (JPEG or encoded) handed to viewer
+                                          * sockets, every viewer counted */
+        uint64_t frames_dropped_viewer;  /* frames a slow viewer skipped */
+        const char *source;              /* "camera", "screen_share", ... or NULL */
+        const char *track_sid;           /* nullable */
+        const char *unsupported;         /* why it cannot be shown, or NULL */
+    } video;
+    struct {
+        char codec[16];
+        uint64_t chunks_decoded;
+        uint64_t sent; /* audio messages handed to viewer sockets */
+        unsigned tracks;
+    } audio;
+    struct {
+        double p50_ms, p99_ms; /* RTP arrival → handed to a viewer's socket, last video sends */
+        unsigned samples;
+    } latency;
+    hv_live_recording_report recording;
+    struct {
+        unsigned viewers; /* of viewers, those in mode=encoded */
+        char codec[40];   /* WebCodecs codec string, "" before the first key frame */
+        uint64_t gop_bytes, gop_entries;
+        bool gop_has_key_frame;
+    } encoded;
+} hv_live_session_report;
+
+void hv_live_session_report_get(hv_live_session *s, hv_live_session_report *out);
+/* (transfer full) (element-type hv_live_session_report) every session, sorted by mint. */
+GArray *hv_live_reports(hv_live *live);
 /* Bytes written by every recording of this process (finished ones and those running now);
  * *running gets how many recorders are still writing or finishing. */
 uint64_t hv_live_recording_bytes(hv_live *live, unsigned *running);

@@ -360,24 +360,24 @@ hv_live_rec_abort_all(hv_live *live)
     }
 }
 
-json_t *
-hv_live_rec_json(hv_live_session *s)
+void
+hv_live_rec_report(hv_live_session *s, hv_live_recording_report *out)
 {
-    const char *status = s->rec != NULL         ? "recording"
-                         : s->record            ? "waiting_for_media"
-                         : s->rec_error != NULL ? "failed"
-                                                : "off";
+    out->wanted = s->record;
+    out->active = s->rec != NULL;
+    out->status = s->rec != NULL         ? "recording"
+                  : s->record            ? "waiting_for_media"
+                  : s->rec_error != NULL ? "failed"
+                                         : "off";
     hv_recorder_stats st = {0};
     if (s->rec != NULL) {
         hv_recorder_get_stats(s->rec->recorder, &st);
     }
-    return json_pack("{s:b, s:s, s:o, s:I, s:f, s:I, s:s?}", "active", s->rec != NULL, "status",
-                     status, "recording_id",
-                     s->rec != NULL && s->rec->row.id > 0 ? json_integer((json_int_t)s->rec->row.id)
-                                                          : json_null(),
-                     "bytes", (json_int_t)st.bytes, "duration_seconds",
-                     (double)st.duration_ms / 1000.0, "dropped_packets", (json_int_t)st.dropped,
-                     "error", s->rec_error);
+    out->recording_id = s->rec != NULL && s->rec->row.id > 0 ? s->rec->row.id : 0;
+    out->bytes = st.bytes;
+    out->duration_ms = st.duration_ms;
+    out->dropped_packets = st.dropped;
+    out->error = s->rec_error;
 }
 
 bool

@@ -15,6 +15,12 @@
 
 static const char *const state_names[] = {"starting", "active", "reconnecting", "ended"};
 
+const char *
+hv_live_state_name(const hv_live_session *s)
+{
+    return state_names[s->state];
+}
+
 /* Full-reconnect delays (the JS SDK's policy), then every 7 s until the give-up time. */
 static const int64_t reconnect_delays_ms[] = {0, 300, 1200, 2700, 4800, 7000};
 
@@ -40,8 +46,9 @@ static void reconnect(hv_live_session *s, const char *why);
 
 /* ---- start answers ------------------------------------------------------------------------ */
 
+/* error: NULL for success. */
 static void
-answer_ops(hv_live_session *s, int status, const char *error)
+answer_ops(hv_live_session *s, const GError *error)
 {
     GList *l;
     while ((l = g_queue_pop_head_link(&s->ops)) != NULL) {
@@ -49,7 +56,7 @@ answer_ops(hv_live_session *s, int status, const char *error)
         if (op->answered != NULL) {
             *op->answered = true;
         }
-        op->cb(status == 200 ? s : NULL, status, error, op->user_data);
+        op->cb(error == NULL ? s : NULL, error, op->user_data);
         g_free(op);
     }
 }
@@ -128,7 +135,9 @@ free_connection(hv_live_session *s)
 static void
 session_free(hv_live_session *s)
 {
-    answer_ops(s, 503, "The session ended before it started");
+    g_autoptr(GError) ended =
+        g_error_new_literal(HV_ERROR, HV_ECLOSED, "The session ended before it started");
+    answer_ops(s, ended);
     free_connection(s);
     hv_live_rec_session_gone(s);
     hv_pf_waiter_cancel(s->info_waiter);
@@ -205,11 +214,13 @@ session_end(hv_live_session *s, const char *status, const char *reason)
     }
 }
 
+/* code: the HV_E* the start's callers get (see hv_live_start_cb), with error as message. */
 static void
-fail_start(hv_live_session *s, int status, const char *error)
+fail_start(hv_live_session *s, int code, const char *error)
 {
-    HV_MESSAGE(S_CTX(s), "start failed (%d): %s", status, error);
-    answer_ops(s, status, error);
+    HV_MESSAGE(S_CTX(s), "start failed (%s): %s", hv_err_name(code), error);
+    g_autoptr(GError) e = g_error_new_literal(HV_ERROR, code, error);
+    answer_ops(s, e);
     session_end(s, "failed", error);
 }
 
@@ -514,7 +525,7 @@ on_media_state(hv_media_state state, const char *reason, void *user_data)
         g_autofree char *why =
             g_strdup_printf("peer connection failed: %s", reason != NULL ? reason : "unknown");
         if (s->state == S_STARTING) {
-            fail_start(s, 502, why);
+            fail_start(s, HV_EUPSTREAM, why);
         } else {
             reconnect(s, why);
         }
@@ -606,7 +617,7 @@ on_room_joined(const hv_lk_join_info *info, void *user_data)
     s->media_state = HV_MEDIA_NEW;
     s->media = hv_media_session_new(&mc, &cb, s, &error);
     if (s->media == NULL) {
-        fail_start(s, 500, error->message);
+        fail_start(s, HV_EIO, error->message);
         return;
     }
     hv_media_session_select_tracks(s->media, s->video_track, s->audio_track);
@@ -618,7 +629,7 @@ on_room_joined(const hv_lk_join_info *info, void *user_data)
         s->state = S_ACTIVE;
         record_session_row(s);
         hv_live_update_idle_timer(s);
-        answer_ops(s, 200, NULL);
+        answer_ops(s, NULL);
     }
 }
 
@@ -858,11 +869,11 @@ on_room_closed(hv_lk_close_reason reason, bool retryable, const char *detail, vo
     g_autofree char *why = g_strdup_printf("LiveKit: %s", detail != NULL ? detail : "closed");
     if (s->state == S_STARTING) {
         /* A room that never answered is a gateway timeout; any other failure a bad gateway. */
-        int status = reason == HV_LK_CONNECT_TIMEOUT ? 504 : 502;
+        int code = reason == HV_LK_CONNECT_TIMEOUT ? HV_ETIMEDOUT : HV_EUPSTREAM;
         g_autofree char *msg =
             g_strdup_printf("Could not connect to the stream's LiveKit room for mint_id: %s (%s)",
                             s->mint, detail != NULL ? detail : "connection closed");
-        fail_start(s, status, msg);
+        fail_start(s, code, msg);
         return;
     }
     if (reason == HV_LK_UNAUTHORIZED && s->room_on_refresh) {
@@ -895,7 +906,7 @@ on_token(const char *token, const GError *error, void *user_data)
                 not_live
                     ? g_strdup_printf("Stream not found or not live for mint_id: %s", s->mint)
                     : g_strdup_printf("Failed to get livestream token for mint_id: %s", s->mint);
-            fail_start(s, not_live ? 404 : 502, msg);
+            fail_start(s, not_live ? HV_ENOTFOUND : HV_EUPSTREAM, msg);
         } else if (not_live) {
             session_end(s, "ended", "the stream is no longer live");
         } else {
@@ -964,13 +975,17 @@ on_stream_info(hv_pf_stream *stream, const hv_pf_cache_info *info, const GError 
     if (error != NULL) {
         g_autofree char *msg =
             g_strdup_printf("Could not look up mint_id: %s (%s)", s->mint, error->message);
-        fail_start(s, error->code == HV_ERATELIMIT || error->code == HV_ETIMEDOUT ? 503 : 502, msg);
+        /* pump.fun busy or unreachable: try again later; a bad answer: a bad gateway. */
+        fail_start(s,
+                   error->code == HV_ERATELIMIT || error->code == HV_ETIMEDOUT ? HV_EAGAIN
+                                                                               : HV_EUPSTREAM,
+                   msg);
         return;
     }
     if (stream == NULL || !stream->is_currently_live) {
         g_autofree char *msg =
             g_strdup_printf("Stream not found or not live for mint_id: %s", s->mint);
-        fail_start(s, 404, msg);
+        fail_start(s, HV_ENOTFOUND, msg);
         return;
     }
     s->info = hv_pf_stream_ref(stream);
@@ -1068,7 +1083,7 @@ hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb 
              * record_session says whether it does (false when it could not start). */
             set_recording(s, true);
         }
-        cb(s, 200, NULL, user_data);
+        cb(s, NULL, user_data);
         return NULL;
     }
     bool fresh = s == NULL || s->state == S_ENDED;
@@ -1078,7 +1093,8 @@ hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb 
         g_autofree char *msg = g_strdup_printf(
             "Too many live sessions (limit %" G_GINT64_FORMAT ")", live->cfg->max_sessions);
         HV_MESSAGE(HV_CTX_MINT(mint_id), "start refused: %s", msg);
-        cb(NULL, 503, msg, user_data);
+        g_autoptr(GError) e = g_error_new_literal(HV_ERROR, HV_EAGAIN, msg);
+        cb(NULL, e, user_data);
         return NULL;
     }
     if (fresh) {
@@ -1177,153 +1193,19 @@ hv_live_session_channel(hv_live_session *s)
     return s->channel;
 }
 
-json_t *
-hv_live_session_start_json(hv_live_session *s)
+bool
+hv_live_set_recording(hv_live *live, const char *mint_id, bool on, GError **error)
 {
-    /* stream_info is the whole stream object of /api/pumpfun/stream/{mint} as the session
-     * found it (the seed's five fields and the rest: usd_market_cap, thumbnail, ...). */
-    json_t *info = json_loadb(s->info->json, s->info->json_len, 0, NULL);
-    return json_pack("{s:b, s:s, s:s?, s:s?, s:I, s:b, s:o}", "success", 1, "mint_id", s->mint,
-                     "room_name", s->room_name, "participant_sid", s->participant_sid, "session_id",
-                     (json_int_t)s->db_id, "record_session", s->record, "stream_info",
-                     info != NULL ? info : json_object());
-}
-
-static json_t *
-session_json(hv_live_session *s)
-{
-    hv_media_stats st = {0};
-    if (s->media != NULL) {
-        hv_media_session_get_stats(s->media, &st);
-    }
-    char started[40];
-    hv_format_iso8601(s->started_wall_ms, started, sizeof(started));
-    double p50 = 0, p99 = 0;
-    unsigned samples = 0;
-    hv_hub_channel_latency(s->channel, &p50, &p99, &samples);
-    json_t *latency = json_pack("{s:f, s:f, s:i}", "p50", p50, "p99", p99, "samples", (int)samples);
-    json_t *out = json_pack(
-        "{s:s, s:I, s:s, s:s?, s:s?, s:s?, s:b, s:i, s:{s:s?, s:i, s:i, s:f, s:I, s:I}, "
-        "s:{s:s?, s:I}, s:s, s:f, s:I, s:I}",
-        "mint_id", s->mint, "session_id", (json_int_t)s->db_id, "status", state_names[s->state],
-        "room_name", s->room_name, "participant_sid", s->participant_sid, "streamer",
-        s->streamer_identity, "record_session", s->record, "viewers",
-        (int)hv_hub_channel_viewer_count(s->channel), "video", "codec",
-        st.video_codec[0] != '\0' ? st.video_codec : NULL, "width", st.width, "height", st.height,
-        "fps", st.fps, "frames_decoded", (json_int_t)st.video_frames_decoded, "frames_encoded",
-        (json_int_t)st.video_frames_encoded, "audio", "codec",
-        st.audio_codec[0] != '\0' ? st.audio_codec : NULL, "chunks", (json_int_t)st.audio_chunks,
-        "started_at", started, "uptime_s", (double)(hv_now_ms() - s->started_ms) / 1000.0,
-        "bytes_received", (json_int_t)(s->media_before.bytes_received + st.bytes_received),
-        "reconnects", (json_int_t)s->reconnects);
-    /* RTP arrival → handed to a viewer's socket, over the last video sends */
-    json_object_set_new(out, "latency_ms", latency);
-    json_object_set_new(out, "recording", hv_live_rec_json(s));
-    json_object_set_new(out, "encoded", hv_live_enc_json(s));
-    json_t *video = json_object_get(out, "video");
-    json_object_set_new(video, "frames_dropped", json_integer((json_int_t)st.video_frames_dropped));
-    /* Which of the streamer's tracks is shown (a screen share before a camera), and why
-     * nothing is when its codec cannot be decoded here. */
-    json_object_set_new(video, "source",
-                        s->video_source != NULL ? json_string(s->video_source) : json_null());
-    json_object_set_new(video, "track_sid",
-                        s->video_track != NULL ? json_string(s->video_track) : json_null());
-    json_object_set_new(video, "unsupported",
-                        s->video_unsupported != NULL ? json_string(s->video_unsupported)
-                                                     : json_null());
-    json_object_set_new(json_object_get(out, "audio"), "tracks",
-                        json_integer((json_int_t)s->audio_tracks));
-    hv_lk_room_stats rs = {0};
-    if (s->room != NULL) {
-        hv_lk_room_get_stats(s->room, &rs);
-    }
-    json_object_set_new(out, "room_participants", json_integer((json_int_t)rs.participants));
-    return out;
-}
-
-json_t *
-hv_live_active_json(hv_live *live)
-{
-    json_t *arr = json_array();
-    GHashTableIter it;
-    gpointer value;
-    g_hash_table_iter_init(&it, live->sessions);
-    while (g_hash_table_iter_next(&it, NULL, &value)) {
-        hv_live_session *s = value;
-        if (s->state == S_ACTIVE || s->state == S_RECONNECTING) {
-            json_array_append_new(arr, session_json(s));
-        }
-    }
-    return arr;
-}
-
-static gint
-cmp_metrics_mint(gconstpointer a, gconstpointer b)
-{
-    return strcmp(((const hv_live_session_metrics *)a)->mint,
-                  ((const hv_live_session_metrics *)b)->mint);
-}
-
-GArray *
-hv_live_session_metrics_list(hv_live *live)
-{
-    GArray *out = g_array_new(FALSE, TRUE, sizeof(hv_live_session_metrics));
-    GHashTableIter it;
-    gpointer value;
-    g_hash_table_iter_init(&it, live->sessions);
-    while (g_hash_table_iter_next(&it, NULL, &value)) {
-        hv_live_session *s = value;
-        hv_media_stats st = {0};
-        if (s->media != NULL) {
-            hv_media_session_get_stats(s->media, &st);
-        }
-        hv_hub_viewer_stats sent;
-        hv_hub_channel_get_totals(s->channel, &sent);
-        hv_hub_gop_stats gop;
-        hv_hub_channel_gop_stats(s->channel, &gop);
-        const hv_media_stats *b = &s->media_before;
-        hv_live_session_metrics m = {
-            .mint = s->mint,
-            .state = state_names[s->state],
-            .viewers = hv_hub_channel_viewer_count(s->channel),
-            .encoded_viewers = gop.viewers,
-            .gop_bytes = gop.bytes,
-            .recording = s->rec != NULL,
-            .frames_received = b->video_frames_received + st.video_frames_received,
-            .frames_decoded = b->video_frames_decoded + st.video_frames_decoded,
-            .frames_encoded = b->video_frames_encoded + st.video_frames_encoded,
-            .frames_dropped_encoder = b->video_frames_dropped + st.video_frames_dropped,
-            .frames_sent = sent.video_sent,
-            .frames_dropped_viewer = sent.video_dropped,
-            .audio_chunks = b->audio_chunks + st.audio_chunks,
-            .audio_sent = sent.audio_sent,
-            .bytes_received = b->bytes_received + st.bytes_received,
-            .reconnects = s->reconnects,
-        };
-        g_array_append_val(out, m);
-    }
-    g_array_sort(out, cmp_metrics_mint);
-    return out;
-}
-
-int
-hv_live_set_recording(hv_live *live, const char *mint_id, bool on, json_t **answer, char **error)
-{
-    *answer = NULL;
     hv_live_session *s = hv_live_find(live, mint_id);
     if (s == NULL) {
-        *error = g_strdup_printf("No active session for mint_id: %s", mint_id);
-        return 404;
+        g_set_error(error, HV_ERROR, HV_ENOTFOUND, "No active session for mint_id: %s", mint_id);
+        return false;
     }
     set_recording(s, on);
     if (on && s->rec_error != NULL && !s->record) {
-        *error = g_strdup_printf("Could not start recording for mint_id: %s (%s)", s->mint,
-                                 s->rec_error);
-        return 500;
+        g_set_error(error, HV_ERROR, HV_EIO, "Could not start recording for mint_id: %s (%s)",
+                    s->mint, s->rec_error);
+        return false;
     }
-    json_t *rec = hv_live_rec_json(s);
-    *answer = json_pack("{s:b, s:s, s:b}", "success", 1, "mint_id", s->mint, "recording", on);
-    json_object_update(*answer, rec);
-    json_decref(rec);
-    return 200;
+    return true;
 }

@@ -219,24 +219,60 @@ __wrap_hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_st
     (void)live;
     (void)record;
     if (is_live(mint_id)) {
-        cb(FAKE_SESSION, 200, NULL, user_data);
+        cb(FAKE_SESSION, NULL, user_data);
     } else {
-        g_autofree char *msg = g_strdup_printf("Stream not live for mint_id: %s", mint_id);
-        cb(NULL, 404, msg, user_data);
+        g_autoptr(GError) e = g_error_new(HV_ERROR, HV_ENOTFOUND,
+                                          "Stream not found or not live for mint_id: %s", mint_id);
+        cb(NULL, e, user_data);
     }
     return NULL;
 }
 
-json_t *__wrap_hv_live_session_start_json(hv_live_session *s);
-json_t *
-__wrap_hv_live_session_start_json(hv_live_session *s)
+hv_live_session *__wrap_hv_live_find(hv_live *live, const char *mint_id);
+hv_live_session *
+__wrap_hv_live_find(hv_live *live, const char *mint_id)
+{
+    (void)live;
+    return is_live(mint_id) ? FAKE_SESSION : NULL;
+}
+
+void __wrap_hv_live_session_report_get(hv_live_session *s, hv_live_session_report *out);
+void
+__wrap_hv_live_session_report_get(hv_live_session *s, hv_live_session_report *out)
 {
     if (s != FAKE_SESSION) {
         abort();
     }
-    return json_pack("{s:b, s:s, s:s, s:s, s:I, s:b}", "success", 1, "mint_id", HV_FUZZ_LIVE_MINT,
-                     "room_name", "livestream:fuzz:1", "participant_sid", "PA_fuzz", "session_id",
-                     (json_int_t)1, "record_session", 0);
+    memset(out, 0, sizeof(*out));
+    out->mint = HV_FUZZ_LIVE_MINT;
+    out->state = "active";
+    out->joined = true;
+    out->session_id = 1;
+    out->room_name = "livestream:fuzz:1";
+    out->participant_sid = "PA_fuzz";
+    out->recording.status = "off";
+}
+
+const hv_pf_stream *__wrap_hv_live_session_stream(hv_live_session *s);
+const hv_pf_stream *
+__wrap_hv_live_session_stream(hv_live_session *s)
+{
+    if (s != FAKE_SESSION) {
+        abort();
+    }
+    return NULL;
+}
+
+GArray *__wrap_hv_live_reports(hv_live *live);
+GArray *
+__wrap_hv_live_reports(hv_live *live)
+{
+    (void)live;
+    GArray *out = g_array_new(FALSE, TRUE, sizeof(hv_live_session_report));
+    hv_live_session_report r;
+    __wrap_hv_live_session_report_get(FAKE_SESSION, &r);
+    g_array_append_val(out, r);
+    return out;
 }
 
 bool __wrap_hv_live_stop(hv_live *live, const char *mint_id);
@@ -247,28 +283,17 @@ __wrap_hv_live_stop(hv_live *live, const char *mint_id)
     return is_live(mint_id);
 }
 
-int __wrap_hv_live_set_recording(hv_live *live, const char *mint_id, bool on, json_t **answer,
-                                 char **error);
-int
-__wrap_hv_live_set_recording(hv_live *live, const char *mint_id, bool on, json_t **answer,
-                             char **error)
+bool __wrap_hv_live_set_recording(hv_live *live, const char *mint_id, bool on, GError **error);
+bool
+__wrap_hv_live_set_recording(hv_live *live, const char *mint_id, bool on, GError **error)
 {
     (void)live;
+    (void)on;
     if (!is_live(mint_id)) {
-        *error = g_strdup_printf("No active session for mint_id: %s", mint_id);
-        return 404;
+        g_set_error(error, HV_ERROR, HV_ENOTFOUND, "No active session for mint_id: %s", mint_id);
+        return false;
     }
-    *answer = json_pack("{s:b, s:s, s:b, s:n, s:s}", "success", 1, "mint_id", mint_id, "recording",
-                        on, "recording_id", "status", on ? "waiting" : "stopped");
-    return 200;
-}
-
-json_t *__wrap_hv_live_active_json(hv_live *live);
-json_t *
-__wrap_hv_live_active_json(hv_live *live)
-{
-    (void)live;
-    return json_array();
+    return true;
 }
 
 void __wrap_hv_live_op_cancel(hv_live_op *op);
