@@ -11,20 +11,19 @@
 #include <string.h>
 #include <zlib.h>
 
-struct hv_http_body {
-    uint8_t *identity; /* LWS_PRE headroom, then the payload */
-    size_t identity_len;
-    uint8_t *gzip; /* NULL when compression did not pay off */
-    size_t gzip_len;
-};
+/* A body is an hv_buf (core/buf.h) holding the identity bytes; its metadata points to the
+ * gzip copy, another hv_buf (NULL when compression did not pay off), released with it. */
+typedef struct {
+    hv_buf *gzip;
+} body_meta;
 
 struct hv_http_body_cache {
     hv_pf_roster *roster; /* the roster every cached body was built from (ref held) */
     GHashTable *bodies;   /* key → hv_http_body* (ref) */
 };
 
-static uint8_t *
-gzip_with_headroom(const char *data, size_t len, size_t *out_len)
+static hv_buf *
+gzip_copy(const char *data, size_t len)
 {
     z_stream zs;
     memset(&zs, 0, sizeof(zs));
@@ -32,30 +31,35 @@ gzip_with_headroom(const char *data, size_t len, size_t *out_len)
         return NULL;
     }
     uLong bound = deflateBound(&zs, (uLong)len);
-    uint8_t *out = g_malloc(LWS_PRE + bound);
+    hv_buf *out = hv_buf_new(bound, 0);
     zs.next_in = (Bytef *)data;
     zs.avail_in = (uInt)len;
-    zs.next_out = out + LWS_PRE;
+    zs.next_out = hv_buf_data(out);
     zs.avail_out = (uInt)bound;
     int rc = deflate(&zs, Z_FINISH);
-    *out_len = zs.total_out;
+    size_t out_len = zs.total_out;
     deflateEnd(&zs);
-    if (rc != Z_STREAM_END || *out_len >= len) {
-        g_free(out);
+    if (rc != Z_STREAM_END || out_len >= len) {
+        hv_buf_unref(out);
         return NULL;
     }
+    hv_buf_truncate(out, out_len);
     return out;
 }
+
+G_STATIC_ASSERT(HV_BUF_HEADROOM >= LWS_PRE);
 
 hv_http_body *
 hv_http_body_new(const char *data, size_t len, bool compress)
 {
-    hv_http_body *b = g_atomic_rc_box_new0(hv_http_body);
-    b->identity = g_malloc(LWS_PRE + len + 1);
-    memcpy(b->identity + LWS_PRE, data, len);
-    b->identity_len = len;
+    hv_http_body *b = hv_buf_new(len, sizeof(body_meta));
+    memcpy(hv_buf_data(b), data, len);
     if (compress && len >= HV_HTTP_GZIP_MIN_BYTES) {
-        b->gzip = gzip_with_headroom(data, len, &b->gzip_len);
+        body_meta *m = hv_buf_meta(b);
+        m->gzip = gzip_copy(data, len);
+        if (m->gzip != NULL) {
+            hv_buf_set_release(b, (GDestroyNotify)hv_buf_unref, m->gzip);
+        }
     }
     return b;
 }
@@ -63,40 +67,28 @@ hv_http_body_new(const char *data, size_t len, bool compress)
 hv_http_body *
 hv_http_body_ref(hv_http_body *b)
 {
-    return g_atomic_rc_box_acquire(b);
-}
-
-static void
-body_clear(gpointer p)
-{
-    hv_http_body *b = p;
-    g_free(b->identity);
-    g_free(b->gzip);
+    return hv_buf_ref(b);
 }
 
 void
 hv_http_body_unref(hv_http_body *b)
 {
-    if (b != NULL) {
-        g_atomic_rc_box_release_full(b, body_clear);
-    }
+    hv_buf_unref(b);
 }
 
 const uint8_t *
 hv_http_body_data(const hv_http_body *b, bool gzip, size_t *len)
 {
-    if (gzip && b->gzip != NULL) {
-        *len = b->gzip_len;
-        return b->gzip + LWS_PRE;
-    }
-    *len = b->identity_len;
-    return b->identity + LWS_PRE;
+    const body_meta *m = hv_buf_meta_const(b);
+    const hv_buf *which = gzip && m->gzip != NULL ? m->gzip : b;
+    *len = hv_buf_len(which);
+    return hv_buf_data_const(which); /* with HV_BUF_HEADROOM (>= LWS_PRE) in front */
 }
 
 bool
 hv_http_body_has_gzip(const hv_http_body *b)
 {
-    return b->gzip != NULL;
+    return ((const body_meta *)hv_buf_meta_const(b))->gzip != NULL;
 }
 
 hv_http_body_cache *

@@ -14,7 +14,8 @@ typedef struct hv_http_exchange hv_http_exchange;
 /* ---- shared, pre-rendered answers (body_cache.c) ------------------------------------------ */
 
 /* An immutable answer body with lws headroom, optionally with a gzip copy; refcounted. */
-typedef struct hv_http_body hv_http_body;
+/* A rendered answer and its gzip copy: an hv_buf (core/buf.h), refcounted. */
+typedef struct hv_buf hv_http_body;
 #define HV_HTTP_GZIP_MIN_BYTES 1024
 #define HV_HTTP_BODY_CACHE_MAX 64
 

@@ -5,17 +5,6 @@
 
 #include "hub/hub.h"
 
-struct hv_hub_msg {
-    gatomicrefcount ref;
-    bool binary;
-    int64_t captured_us;
-    uint8_t *data;
-    size_t len;
-    GDestroyNotify release;
-    gpointer owner;
-    /* for copies: HV_HUB_HEADROOM bytes, then the payload, follow this struct */
-};
-
 typedef struct {
     int rate_hz, channels;
     hv_hub_msg **slots; /* audio_backlog entries, slot = seq % backlog */

@@ -16,31 +16,8 @@
 hv_hub_msg *
 hv_hub_msg_new_copy(bool binary, const void *data, size_t len)
 {
-    hv_hub_msg *m = g_malloc(sizeof(*m) + HV_HUB_HEADROOM + len);
-    g_atomic_ref_count_init(&m->ref);
-    m->binary = binary;
-    m->data = (uint8_t *)(m + 1) + HV_HUB_HEADROOM;
-    m->len = len;
-    m->release = NULL;
-    m->owner = NULL;
-    m->captured_us = 0;
-    if (len > 0) {
-        memcpy(m->data, data, len);
-    }
-    return m;
-}
-
-hv_hub_msg *
-hv_hub_msg_new_wrap(bool binary, uint8_t *data, size_t len, GDestroyNotify release, gpointer owner)
-{
-    hv_hub_msg *m = g_new(hv_hub_msg, 1);
-    g_atomic_ref_count_init(&m->ref);
-    m->binary = binary;
-    m->data = data;
-    m->len = len;
-    m->release = release;
-    m->owner = owner;
-    m->captured_us = 0;
+    hv_hub_msg *m = hv_buf_new_copy(data, len);
+    hv_buf_set_flags(m, binary ? HV_BUF_BINARY : 0);
     return m;
 }
 
@@ -49,62 +26,15 @@ hv_hub_msg_new_audio_text(const uint8_t *pcm, size_t len)
 {
     static const char prefix[] = "audio:";
     size_t b64_max = (len / 3 + 1) * 4 + 4;
-    hv_hub_msg *m = g_malloc(sizeof(*m) + HV_HUB_HEADROOM + sizeof(prefix) + b64_max);
-    g_atomic_ref_count_init(&m->ref);
-    m->binary = false;
-    m->data = (uint8_t *)(m + 1) + HV_HUB_HEADROOM;
-    m->release = NULL;
-    m->owner = NULL;
-    m->captured_us = 0;
-    memcpy(m->data, prefix, sizeof(prefix) - 1);
+    hv_hub_msg *m = hv_buf_new(sizeof(prefix) - 1 + b64_max, 0);
+    uint8_t *data = hv_buf_data(m);
+    memcpy(data, prefix, sizeof(prefix) - 1);
     gint state = 0, save = 0;
-    char *out = (char *)m->data + sizeof(prefix) - 1;
+    char *out = (char *)data + sizeof(prefix) - 1;
     gsize n = g_base64_encode_step(pcm, len, FALSE, out, &state, &save);
     n += g_base64_encode_close(FALSE, out + n, &state, &save);
-    m->len = sizeof(prefix) - 1 + n;
+    hv_buf_truncate(m, sizeof(prefix) - 1 + n);
     return m;
-}
-
-hv_hub_msg *
-hv_hub_msg_ref(hv_hub_msg *m)
-{
-    g_atomic_ref_count_inc(&m->ref);
-    return m;
-}
-
-void
-hv_hub_msg_unref(hv_hub_msg *m)
-{
-    if (m != NULL && g_atomic_ref_count_dec(&m->ref)) {
-        if (m->release != NULL) {
-            m->release(m->owner);
-        }
-        g_free(m);
-    }
-}
-
-uint8_t *
-hv_hub_msg_data(hv_hub_msg *m)
-{
-    return m->data;
-}
-
-void
-hv_hub_msg_set_captured_us(hv_hub_msg *m, int64_t captured_us)
-{
-    m->captured_us = captured_us;
-}
-
-size_t
-hv_hub_msg_len(const hv_hub_msg *m)
-{
-    return m->len;
-}
-
-bool
-hv_hub_msg_is_binary(const hv_hub_msg *m)
-{
-    return m->binary;
 }
 
 /* ---- channel ------------------------------------------------------------------------------ */
@@ -432,7 +362,7 @@ hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
     } else {
         return HV_HUB_NOTHING;
     }
-    v->stats.bytes_sent += m->len;
+    v->stats.bytes_sent += hv_hub_msg_len(m);
     *msg = m;
     return HV_HUB_SEND;
 }
@@ -440,10 +370,11 @@ hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
 void
 hv_hub_note_latency(hv_hub_channel *ch, const hv_hub_msg *m)
 {
-    if (ch == NULL || m->captured_us <= 0) {
+    if (ch == NULL || hv_buf_stamp_us(m) <= 0) {
         return;
     }
-    ch->latency_ms[ch->latency_next] = (float)(g_get_monotonic_time() - m->captured_us) / 1000.0f;
+    ch->latency_ms[ch->latency_next] =
+        (float)(g_get_monotonic_time() - hv_buf_stamp_us(m)) / 1000.0f;
     ch->latency_next = (ch->latency_next + 1) % HV_HUB_LATENCY_SAMPLES;
     if (ch->latency_n < HV_HUB_LATENCY_SAMPLES) {
         ch->latency_n++;

@@ -21,31 +21,54 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Bytes every message keeps writable in front of its data (libwebsockets' LWS_PRE). */
-#define HV_HUB_HEADROOM    32
-#define HV_HUB_EVENT_QUEUE 16
+#include "core/buf.h"
 
 /* ---- messages ----------------------------------------------------------------------------- */
 
-typedef struct hv_hub_msg hv_hub_msg;
+/* A message is an hv_buf (core/buf.h): binary when HV_BUF_BINARY is set, else text; its stamp
+ * is when the media in it arrived (latency figures). A JPEG or encoded frame of the media
+ * module is published as it is: it is already the message. */
+typedef struct hv_buf hv_hub_msg;
+#define HV_HUB_HEADROOM    HV_BUF_HEADROOM /* writable bytes in front of the data (LWS_PRE) */
+#define HV_HUB_EVENT_QUEUE 16
 
 /* (transfer full) A message holding a copy of data. */
 hv_hub_msg *hv_hub_msg_new_copy(bool binary, const void *data, size_t len);
-/* (transfer full) A message pointing at data owned by owner, which release(owner) frees; data
- * must have HV_HUB_HEADROOM writable bytes in front of it. No copy. */
-hv_hub_msg *hv_hub_msg_new_wrap(bool binary, uint8_t *data, size_t len, GDestroyNotify release,
-                                gpointer owner);
 /* (transfer full) "audio:" followed by the base64 of pcm: the seed's audio text message. */
 hv_hub_msg *hv_hub_msg_new_audio_text(const uint8_t *pcm, size_t len);
-hv_hub_msg *hv_hub_msg_ref(hv_hub_msg *m);
-void hv_hub_msg_unref(hv_hub_msg *m);
+static inline hv_hub_msg *
+hv_hub_msg_ref(hv_hub_msg *m)
+{
+    return hv_buf_ref(m);
+}
+static inline void
+hv_hub_msg_unref(hv_hub_msg *m)
+{
+    hv_buf_unref(m);
+}
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_hub_msg, hv_hub_msg_unref)
-uint8_t *hv_hub_msg_data(hv_hub_msg *m); /* with HV_HUB_HEADROOM writable bytes before it */
-/* When the media behind the message arrived (monotonic µs), for latency accounting; 0 = unknown.
- * Set before publishing. */
-void hv_hub_msg_set_captured_us(hv_hub_msg *m, int64_t captured_us);
-size_t hv_hub_msg_len(const hv_hub_msg *m);
-bool hv_hub_msg_is_binary(const hv_hub_msg *m);
+static inline uint8_t *
+hv_hub_msg_data(hv_hub_msg *m)
+{
+    return hv_buf_data(m);
+}
+static inline size_t
+hv_hub_msg_len(const hv_hub_msg *m)
+{
+    return hv_buf_len(m);
+}
+static inline bool
+hv_hub_msg_is_binary(const hv_hub_msg *m)
+{
+    return (hv_buf_flags(m) & HV_BUF_BINARY) != 0;
+}
+/* When the media behind the message arrived (monotonic µs); 0 = unknown. Set before
+ * publishing. */
+static inline void
+hv_hub_msg_set_captured_us(hv_hub_msg *m, int64_t captured_us)
+{
+    hv_buf_set_stamp_us(m, captured_us);
+}
 
 /* ---- channels and viewers ----------------------------------------------------------------- */
 

@@ -52,12 +52,6 @@ hv_live_enc_ts_base(const hv_live_session *s)
     return s->enc_last_ts_us > 0 ? s->enc_last_ts_us + 1 : 0;
 }
 
-static void
-release_frame(gpointer frame)
-{
-    hv_frame_unref(frame);
-}
-
 void
 hv_live_enc_on_frame(hv_live_session *s, hv_frame *f)
 {
@@ -81,12 +75,8 @@ hv_live_enc_on_frame(hv_live_session *s, hv_frame *f)
     if (fi->pts_us > s->enc_last_ts_us) {
         s->enc_last_ts_us = fi->pts_us;
     }
-    /* Shared by reference: the header and the frame are the message, no copy. */
-    hv_hub_msg *m = hv_hub_msg_new_wrap(true, hv_frame_payload(f), hv_frame_len(f), release_frame,
-                                        hv_frame_ref(f));
-    hv_hub_msg_set_captured_us(m, fi->captured_us);
-    hv_hub_channel_publish_encoded(s->channel, m, fi->encoded_video, fi->key);
-    hv_hub_msg_unref(m);
+    /* The frame, header included, is the message (both hv_bufs): shared, never copied. */
+    hv_hub_channel_publish_encoded(s->channel, f, fi->encoded_video, fi->key);
 }
 
 void

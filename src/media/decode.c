@@ -624,7 +624,7 @@ on_jpeg_queue_overrun(GstElement *queue, gpointer user_data)
 
 /* ---- appsinks (streaming threads) ------------------------------------------------------- */
 
-/* One copy of the sample's buffer into a new frame with pts/captured_us set, or NULL. */
+/* One copy of the sample's buffer into a new frame with its pts and arrival stamp, or NULL. */
 static hv_frame *
 frame_from_sample(hv_media_branch *b, GstSample *sample, hv_frame_kind kind)
 {
@@ -653,7 +653,7 @@ frame_from_sample(hv_media_branch *b, GstSample *sample, hv_frame_kind kind)
     } else if (b != NULL) {
         arrival = lookup_arrival(b, pts);
     }
-    info->captured_us = arrival >= 0 ? arrival : g_get_monotonic_time();
+    hv_buf_set_stamp_us(f, arrival >= 0 ? arrival : g_get_monotonic_time());
     return f;
 }
 

@@ -733,7 +733,7 @@ pt_tap_buffer(hv_media_tap_kind kind, GstBuffer *buf, uint64_t running_time, voi
         int channels = g_atomic_int_get(&t->audio_channels);
         hv_frame *a =
             hv_media_pt_audio_frame(map.data, map.size, ts_us, channels > 0 ? channels : 2);
-        hv_frame_info_of(a)->captured_us = arrival;
+        hv_buf_set_stamp_us(a, arrival);
         (void)hv_media_post_encoded(t->s, a);
         gst_buffer_unmap(buf, &map);
         return;
@@ -745,7 +745,7 @@ pt_tap_buffer(hv_media_tap_kind kind, GstBuffer *buf, uint64_t running_time, voi
     g_mutex_unlock(&t->lock);
     gst_buffer_unmap(buf, &map);
     if (f != NULL) {
-        hv_frame_info_of(f)->captured_us = arrival;
+        hv_buf_set_stamp_us(f, arrival);
         if (hv_media_post_encoded(t->s, f)) {
             g_atomic_int_set(&t->asked_key, 0);
             return;

@@ -49,7 +49,7 @@ on_video_frame(hv_frame *jpeg, void *user_data)
     bench *b = user_data;
     b->jpegs++;
     if (b->measuring) {
-        int64_t lat = g_get_monotonic_time() - hv_frame_info_const(jpeg)->captured_us;
+        int64_t lat = g_get_monotonic_time() - hv_buf_stamp_us(jpeg);
         g_array_append_val(b->latency_us, lat);
     }
 }

@@ -146,7 +146,7 @@ on_video_frame(hv_frame *jpeg, void *user_data)
     const hv_frame_info *info = hv_frame_info_const(jpeg);
     fx->last_w = info->width;
     fx->last_h = info->height;
-    fx->last_latency_us = g_get_monotonic_time() - info->captured_us;
+    fx->last_latency_us = g_get_monotonic_time() - hv_buf_stamp_us(jpeg);
     fx->jpegs++;
     if (fx->free_at_jpeg != 0 && fx->jpegs == fx->free_at_jpeg) {
         fx->freed = true;
@@ -670,11 +670,12 @@ test_frame_refcount_headroom(void)
     g_assert_true(p == hv_frame_payload_const(f));
     g_assert_cmpuint((uintptr_t)p % 16, ==, 0);
     /* The headroom in front of the payload is ours to write (a WebSocket header). */
-    memset(p - HV_FRAME_HEADROOM, 0xAB, HV_FRAME_HEADROOM);
+    memset(p - HV_BUF_HEADROOM, 0xAB, HV_BUF_HEADROOM);
     memset(p, 0x5A, 1000);
     const hv_frame_info *zero = hv_frame_info_const(f);
     g_assert_cmpint(zero->width, ==, 0);
-    g_assert_cmpint(zero->captured_us, ==, 0);
+    g_assert_cmpint(hv_buf_stamp_us(f), ==, 0);
+    g_assert_true((hv_buf_flags(f) & HV_BUF_BINARY) != 0); /* a JPEG goes out binary */
     hv_frame_info *info = hv_frame_info_of(f);
     info->width = 640;
     info->height = 360;

@@ -3,6 +3,7 @@
  * actions) including the check that docs/CONFIG.md embeds the generated option table.
  */
 #include "../common/fixture.h"
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/json.h"
@@ -1500,11 +1501,53 @@ test_log_rate_limit(void)
     g_string_free(out, TRUE);
 }
 
+/* ---- hv_buf ------------------------------------------------------------------------------ */
+
+static void
+count_release(gpointer data)
+{
+    (*(int *)data)++;
+}
+
+static void
+test_buf_layout_and_release(void)
+{
+    int released = 0;
+    hv_buf *b = hv_buf_new(10, 24);
+    /* zeroed metadata, headroom in front of the data, both 16-byte aligned */
+    const uint8_t *meta = hv_buf_meta(b);
+    for (int i = 0; i < 24; i++) {
+        g_assert_cmpint(meta[i], ==, 0);
+    }
+    g_assert_cmpuint((uintptr_t)hv_buf_meta(b) % 16, ==, 0);
+    g_assert_cmpuint((uintptr_t)hv_buf_data(b) % 16, ==, 0);
+    g_assert_true(hv_buf_data(b) - HV_BUF_HEADROOM >= (uint8_t *)hv_buf_meta(b) + 24);
+    memset(hv_buf_data(b) - HV_BUF_HEADROOM, 0xAB, HV_BUF_HEADROOM + 10); /* writable */
+    g_assert_cmpuint(hv_buf_len(b), ==, 10);
+    hv_buf_truncate(b, 4);
+    g_assert_cmpuint(hv_buf_len(b), ==, 4);
+    g_assert_cmpuint(hv_buf_flags(b), ==, 0);
+    hv_buf_set_flags(b, HV_BUF_BINARY);
+    hv_buf_set_stamp_us(b, 42);
+    g_assert_cmpuint(hv_buf_flags(b), ==, HV_BUF_BINARY);
+    g_assert_cmpint(hv_buf_stamp_us(b), ==, 42);
+    hv_buf_set_release(b, count_release, &released);
+    hv_buf_ref(b);
+    hv_buf_unref(b);
+    g_assert_cmpint(released, ==, 0);
+    hv_buf_unref(b);
+    g_assert_cmpint(released, ==, 1); /* exactly once, at the last reference */
+    g_autoptr(hv_buf) c = hv_buf_new_copy("abc", 3);
+    g_assert_cmpmem(hv_buf_data_const(c), hv_buf_len(c), "abc", 3);
+    hv_buf_unref(NULL);
+}
+
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
 
+    g_test_add_func("/core/buf/layout-and-release", test_buf_layout_and_release);
     g_test_add_func("/core/mint/fixture-mints-valid", test_mint_fixture_mints_valid);
     g_test_add_func("/core/mint/invalid-lengths-and-chars", test_mint_invalid_lengths_and_chars);
     g_test_add_func("/core/mint/decodes-to-33-bytes", test_mint_decodes_to_33_bytes);

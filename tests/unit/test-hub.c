@@ -236,26 +236,6 @@ test_needs_and_close(void)
 }
 
 static void
-count_release(gpointer owner)
-{
-    (*(int *)owner)++;
-}
-
-static void
-test_wrap_releases_owner(void)
-{
-    int released = 0;
-    uint8_t buf[HV_HUB_HEADROOM + 4] = {0};
-    hv_hub_msg *w = hv_hub_msg_new_wrap(true, buf + HV_HUB_HEADROOM, 4, count_release, &released);
-    g_assert_true(hv_hub_msg_data(w) == buf + HV_HUB_HEADROOM);
-    hv_hub_msg_ref(w);
-    hv_hub_msg_unref(w);
-    g_assert_cmpint(released, ==, 0);
-    hv_hub_msg_unref(w);
-    g_assert_cmpint(released, ==, 1); /* exactly once, at the last reference */
-}
-
-static void
 test_latency_accounting(void)
 {
     hv_hub_channel *ch = hv_hub_channel_new(8, NULL, NULL);
@@ -565,7 +545,6 @@ main(int argc, char **argv)
     g_test_add_func("/hub/viewer/audio-in-order", test_audio_within_backlog_is_delivered_in_order);
     g_test_add_func("/hub/viewer/priority-and-events", test_priority_and_events);
     g_test_add_func("/hub/channel/needs-and-close", test_needs_and_close);
-    g_test_add_func("/hub/msg/wrap-releases-owner", test_wrap_releases_owner);
     g_test_add_func("/hub/channel/latency", test_latency_accounting);
     g_test_add_func("/hub/encoded/starts-at-the-key-frame", test_encoded_starts_at_the_key_frame);
     g_test_add_func("/hub/encoded/waits-for-a-key-frame", test_encoded_waits_for_a_key_frame);
