@@ -1,5 +1,17 @@
 /* Internals of the http module: one exchange per request, the response API the REST handlers
- * use, and query validation (pure, unit-tested). */
+ * use, access control, routing, and query validation (pure, unit-tested).
+ *
+ * The files are layered, top to bottom; each calls only files on lower lines, so there is no
+ * call cycle between them (docs/internals/http.md):
+ *     server.c      lws callbacks, intake, writing answers out
+ *     rest.c        routing (hv_http_dispatch), the discovery and session endpoints
+ *     recordings.c, metrics.c, openapi.c, static.c, ws_viewer.c
+ *                   the other handlers
+ *     access.c      admission: CORS, same-origin writes, API token, start rate limit
+ *     response.c    the response API (hv_http_respond*)
+ *     body_cache.c, fs.c, query.c, sessions.c
+ *                   leaves
+ */
 #ifndef HV_HTTP_PRIVATE_H
 #define HV_HTTP_PRIVATE_H
 
@@ -10,11 +22,12 @@
 #include <stdint.h>
 
 typedef struct hv_http_exchange hv_http_exchange;
+typedef struct hv_http_rate hv_http_rate; /* access.c */
 
 /* ---- shared, pre-rendered answers (body_cache.c) ------------------------------------------ */
 
-/* An immutable answer body with lws headroom, optionally with a gzip copy; refcounted. */
-/* A rendered answer and its gzip copy: an hv_buf (core/buf.h), refcounted. */
+/* An immutable rendered answer with lws headroom and, optionally, a gzip copy: an hv_buf
+ * (core/buf.h), refcounted. */
 typedef struct hv_buf hv_http_body;
 #define HV_HTTP_GZIP_MIN_BYTES 1024
 #define HV_HTTP_BODY_CACHE_MAX 64
@@ -36,6 +49,20 @@ hv_http_body *hv_http_body_cache_get(hv_http_body_cache *c, hv_pf_roster *roster
 void hv_http_body_cache_put(hv_http_body_cache *c, hv_pf_roster *roster, const char *key,
                             hv_http_body *body);
 unsigned hv_http_body_cache_size(const hv_http_body_cache *c);
+
+/* The server: server.c creates and owns it; response.c (the body cache) and access.c (the
+ * CORS origins, the rate table) read it through hv_http_exchange.srv. */
+struct lws_context;
+struct hv_http_server {
+    const hv_config *cfg;
+    hv_http_deps deps;
+    struct lws_context *ctx;
+    void *foreign_loops[1];
+    hv_http_body_cache *bodies;
+    uint8_t *file_buf;  /* LWS_PRE + HV_HTTP_FILE_CHUNK: file chunks are read into it */
+    GStrv cors;         /* HAVEN_CORS_ORIGINS split, or NULL: CORS off */
+    hv_http_rate *rate; /* session starts per client, or NULL: no limit */
+};
 
 /* One request and its response. Owned by the connection; freed when the response has been
  * written or the connection closes, whichever comes first (the parked waiter is cancelled). */
@@ -76,7 +103,7 @@ struct hv_http_exchange {
     char mint[64];
 };
 
-/* ---- responses (server.c) --------------------------------------------------------------- */
+/* ---- responses (response.c) ------------------------------------------------------------- */
 void hv_http_add_header(hv_http_exchange *ex, const char *name, const char *value);
 /* Takes a copy of body. */
 void hv_http_respond(hv_http_exchange *ex, int status, const char *content_type, const char *body,
@@ -101,6 +128,12 @@ void hv_http_respond_file(hv_http_exchange *ex, int status, const char *content_
 void hv_http_respond_validation(hv_http_exchange *ex, json_t *errors);
 /* The seed's error shape {"success": false, "error": message} plus FastAPI's "detail". */
 void hv_http_respond_session_error(hv_http_exchange *ex, int status, const char *message);
+/* Starts a response whose body the caller appends to the returned string (after its LWS_PRE
+ * bytes of headroom) and then sends with hv_http_send(): lets list answers concatenate
+ * pre-rendered JSON without copies. */
+GString *hv_http_begin(hv_http_exchange *ex, int status, const char *content_type);
+/* Marks the answer complete; server.c writes it out. */
+void hv_http_send(hv_http_exchange *ex);
 
 /* ---- sessions.c: live-session answers, error statuses ------------------------------------- */
 
@@ -115,11 +148,10 @@ json_t *hv_http_session_started_json(hv_live_session *s);
 json_t *hv_http_recording_answer_json(hv_live_session *s, bool on);
 /* (transfer full) {"count", "sessions": [...]} of the joined sessions. */
 json_t *hv_http_active_json(hv_live *live);
-/* Starts a response whose body the caller appends with hv_http_body() and then sends with
- * hv_http_send(): lets list answers concatenate pre-rendered JSON without copies. */
-GString *hv_http_begin(hv_http_exchange *ex, int status, const char *content_type);
-void hv_http_send(hv_http_exchange *ex);
 
+/* ---- request intake (server.c) ------------------------------------------------------------ */
+
+/* True when an Accept-Encoding value allows gzip ("gzip", "gzip;q=0.5", "*"; not "q=0"). */
 bool hv_http_accepts_gzip(const char *accept_encoding);
 
 /* ---- viewer WebSocket (ws_viewer.c) ------------------------------------------------------ */
@@ -135,7 +167,7 @@ int hv_ws_admit(const hv_config *cfg, const hv_http_deps *deps, const char *path
 int hv_ws_callback(struct lws *wsi, int reason, hv_ws_viewer **slot, const hv_config *cfg,
                    const hv_http_deps *deps, void *in, size_t len);
 
-/* ---- access control and request limits (server.c; pure parts unit-tested) ---------------- */
+/* ---- access control and request limits (access.c; pure parts unit-tested) ---------------- */
 
 /* The answer to a request without the API token (docs/API.md). */
 #define HV_HTTP_TOKEN_DETAIL "Missing or invalid API token"
@@ -159,12 +191,20 @@ bool hv_http_same_origin(const char *origin, const char *host);
  * JWT, cut to its first 6 characters and "…", for log lines that might carry a URL. Same rule
  * as hv_log_mask_secrets(), which the log writer applies to every line anyway. */
 char *hv_http_mask_tokens(const char *text);
+/* Whether the request on wsi carries the API token expected: in "Authorization: Bearer", or as
+ * query_token (nullable), the "token" query parameter the caller accepts for a GET/HEAD (links
+ * and <video src> cannot set headers) and a WebSocket upgrade. */
+bool hv_http_request_has_token(struct lws *wsi, const char *expected, const char *query_token);
+/* Decides whether a request may be dispatched, before its body is read, and removes "token="
+ * from its query. Returns false when it has been answered already: a CORS preflight (204), a
+ * cross-origin write (403), no API token (401), too many session starts (429). Sets
+ * ex->cors_origin for an allowed Origin. */
+bool hv_http_admit_request(hv_http_exchange *ex, struct lws *wsi);
 
 /* Session starts per client: a token bucket per IP address holding up to per_minute starts and
  * refilled at per_minute per minute, in a table of at most max_clients addresses. When the table
  * is full, addresses whose bucket has refilled are forgotten first (they are as good as new),
  * then the one idle longest. Main thread only. */
-typedef struct hv_http_rate hv_http_rate;
 #define HV_HTTP_RATE_CLIENTS 4096
 hv_http_rate *hv_http_rate_new(int64_t per_minute, unsigned max_clients);
 void hv_http_rate_free(hv_http_rate *r);
@@ -196,8 +236,6 @@ void hv_http_handle_openapi(hv_http_exchange *ex);
 
 /* GET /api/recordings (list), GET and DELETE /api/recordings/{id}, GET .../{id}/file. */
 void hv_http_handle_recordings(hv_http_exchange *ex);
-/* GET /metrics (metrics.c): Prometheus text format. */
-void hv_http_handle_metrics(hv_http_exchange *ex);
 void hv_http_handle_recording(hv_http_exchange *ex, const char *id);
 void hv_http_handle_recording_delete(hv_http_exchange *ex, const char *id);
 void hv_http_handle_recording_file(hv_http_exchange *ex, const char *id);
@@ -213,10 +251,18 @@ typedef enum {
  * than the file means all of it. Numbers too large for 64 bits count as "past the end". Pure. */
 hv_http_range hv_http_parse_range(const char *header, int64_t size, int64_t *first, int64_t *last);
 
+/* ---- GET /metrics (metrics.c): Prometheus text format ------------------------------------ */
+void hv_http_handle_metrics(hv_http_exchange *ex);
+
+/* ---- files confined to a directory (fs.c) ------------------------------------------------- */
+
 /* Opens path for reading when it names a regular file inside root, both resolved with
  * realpath(), so ".." components and symlinks that lead outside are refused. Returns the file
  * descriptor (O_CLOEXEC) or -1 (errno set; EACCES when the file is outside root). */
 int hv_http_open_inside(const char *root, const char *path);
+/* Whether real lies strictly inside root (both already resolved with realpath()): below it,
+ * and not root itself. Pure. */
+bool hv_http_path_inside(const char *root, const char *real);
 
 /* ---- the web player's files (static.c) --------------------------------------------------- */
 

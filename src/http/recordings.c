@@ -13,7 +13,6 @@
 #include "core/util.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,48 +94,6 @@ hv_http_parse_range(const char *header, int64_t size, int64_t *first, int64_t *l
 
 /* ---- files inside the recordings directory ---------------------------------------------- */
 
-/* True when the resolved path real lies inside the resolved directory root. */
-static bool
-is_inside(const char *root, const char *real)
-{
-    size_t n = strlen(root);
-    if (n == 1 && root[0] == '/') {
-        return real[0] == '/' && real[1] != '\0';
-    }
-    return strncmp(real, root, n) == 0 && real[n] == '/' && real[n + 1] != '\0';
-}
-
-int
-hv_http_open_inside(const char *root, const char *path)
-{
-    if (root == NULL || path == NULL || *root == '\0' || *path == '\0') {
-        errno = ENOENT;
-        return -1;
-    }
-    char real_root[PATH_MAX];
-    char real[PATH_MAX];
-    if (realpath(root, real_root) == NULL || realpath(path, real) == NULL) {
-        return -1;
-    }
-    if (!is_inside(real_root, real)) {
-        errno = EACCES;
-        return -1;
-    }
-    /* O_NOFOLLOW and O_NONBLOCK: whatever replaced the file since realpath() (a symlink, a
-     * FIFO) is refused rather than followed or waited on. */
-    int fd = open(real, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    if (fd < 0) {
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        errno = EACCES;
-        return -1;
-    }
-    return fd;
-}
-
 /* Opens a recording's file: the path itself, or its ".part" while it is still being written
  * (the recorder renames it when the recording ends). -1 when neither is servable. */
 static int
@@ -166,7 +123,7 @@ unlink_inside(const char *root, const char *path)
         realpath(root, real_root) == NULL || realpath(dir, real_dir) == NULL) {
         return false;
     }
-    if (strcmp(real_dir, real_root) != 0 && !is_inside(real_root, real_dir)) {
+    if (strcmp(real_dir, real_root) != 0 && !hv_http_path_inside(real_root, real_dir)) {
         g_warning("not deleting %s: it is outside the recordings directory %s", path, root);
         return false;
     }

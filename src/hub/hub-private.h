@@ -72,7 +72,7 @@ struct hv_hub_viewer {
     hv_hub_msg *enc_format;
 };
 
-/* hub.c */
+/* notify.c */
 void hv_hub_cull(hv_hub_viewer *v, const char *reason, const char *metric_reason);
 void hv_hub_wake(hv_hub_viewer *v);
 void hv_hub_viewers_changed(hv_hub_channel *ch);

@@ -1,8 +1,11 @@
-/* The hub's channels, viewers and messages (see hub.h for the policy). Main thread only.
+/* hub.c: the hub's channels and JPEG/PCM viewers, and what every viewer is handed next (see
+ * hub.h for the policy). Main thread only. Below it: encoded.c (the GOP cache and encoded
+ * viewers), notify.c (waking, culling, viewer counts, latency) and msg.c (messages).
  *
- * Ownership: a channel owns its audio rings (one per format in use) and the latest video
- * message; a viewer owns one pending video reference, a cursor into its ring, and a bounded
- * event queue. Messages are atomically refcounted so a GStreamer thread could build them.
+ * Ownership: a channel owns its audio rings (one per format in use), the latest video message
+ * and the GOP cache; a viewer owns one pending video reference, a cursor into its ring (or into
+ * the GOP cache), and a bounded event queue. Messages are atomically refcounted hv_bufs, so a
+ * GStreamer thread can build them.
  */
 #include "hub/hub-private.h"
 
@@ -10,32 +13,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- messages ----------------------------------------------------------------------------- */
-
-hv_hub_msg *
-hv_hub_msg_new_copy(bool binary, const void *data, size_t len)
-{
-    hv_hub_msg *m = hv_buf_new_copy(data, len);
-    hv_buf_set_flags(m, binary ? HV_BUF_BINARY : 0);
-    return m;
-}
-
-hv_hub_msg *
-hv_hub_msg_new_audio_text(const uint8_t *pcm, size_t len)
-{
-    static const char prefix[] = "audio:";
-    size_t b64_max = (len / 3 + 1) * 4 + 4;
-    hv_hub_msg *m = hv_buf_new(sizeof(prefix) - 1 + b64_max, 0);
-    uint8_t *data = hv_buf_data(m);
-    memcpy(data, prefix, sizeof(prefix) - 1);
-    gint state = 0, save = 0;
-    char *out = (char *)data + sizeof(prefix) - 1;
-    gsize n = g_base64_encode_step(pcm, len, FALSE, out, &state, &save);
-    n += g_base64_encode_close(FALSE, out + n, &state, &save);
-    hv_buf_truncate(m, sizeof(prefix) - 1 + n);
-    return m;
-}
 
 /* ---- channel ------------------------------------------------------------------------------ */
 
@@ -86,30 +63,6 @@ hv_hub_channel_free(hv_hub_channel *ch, const char *reason)
     hv_hub_msg_unref(ch->latest_video);
     hv_hub_gop_clear(ch);
     g_free(ch);
-}
-
-/* Marks a viewer to be closed for falling behind (once), and counts it with the audio it
- * will never get. */
-void
-hv_hub_cull(hv_hub_viewer *v, const char *reason, const char *metric_reason)
-{
-    if (v->cull_reason != NULL) {
-        return;
-    }
-    v->cull_reason = reason;
-    g_autofree char *labels = hv_metrics_labels("reason", metric_reason, NULL);
-    hv_metrics_count("haven_viewers_culled_total", labels, 1);
-    if (v->ring != NULL && v->ring->head > v->cursor) {
-        hv_metrics_count("haven_audio_chunks_culled_total", NULL, v->ring->head - v->cursor);
-    }
-}
-
-void
-hv_hub_wake(hv_hub_viewer *v)
-{
-    if (v->wake != NULL) {
-        v->wake(v->user_data);
-    }
 }
 
 void
@@ -308,14 +261,6 @@ hv_hub_viewer_free(hv_hub_viewer *v)
 }
 
 void
-hv_hub_viewers_changed(hv_hub_channel *ch)
-{
-    if (ch->cb.viewers_changed != NULL) {
-        ch->cb.viewers_changed(ch->user_data);
-    }
-}
-
-void
 hv_hub_viewer_push_text(hv_hub_viewer *v, const char *text)
 {
     if (g_queue_get_length(&v->events) >= HV_HUB_EVENT_QUEUE) {
@@ -365,20 +310,6 @@ hv_hub_viewer_next(hv_hub_viewer *v, hv_hub_msg **msg, const char **reason)
     v->stats.bytes_sent += hv_hub_msg_len(m);
     *msg = m;
     return HV_HUB_SEND;
-}
-
-void
-hv_hub_note_latency(hv_hub_channel *ch, const hv_hub_msg *m)
-{
-    if (ch == NULL || hv_buf_stamp_us(m) <= 0) {
-        return;
-    }
-    ch->latency_ms[ch->latency_next] =
-        (float)(g_get_monotonic_time() - hv_buf_stamp_us(m)) / 1000.0f;
-    ch->latency_next = (ch->latency_next + 1) % HV_HUB_LATENCY_SAMPLES;
-    if (ch->latency_n < HV_HUB_LATENCY_SAMPLES) {
-        ch->latency_n++;
-    }
 }
 
 void

@@ -17,6 +17,8 @@ typedef struct hv_live_rec hv_live_rec;
 
 struct hv_live {
     const hv_config *cfg;
+    /* lifecycle.c's hv_live_session_end, for idle.c's timer (a leaf calling up through it). */
+    void (*end_session)(hv_live_session *s, const char *status, const char *reason);
     hv_pf_client *client;
     hv_pf_catalog *catalog;
     hv_store *store;
@@ -26,6 +28,15 @@ struct hv_live {
     guint rec_update_timer;      /* refreshes the rows of running recordings */
     bool recovered;              /* the recordings directory was checked for crash leftovers */
     uint64_t rec_bytes_finished; /* bytes of every recording finished by this process */
+};
+
+/* A caller waiting for a session's start (hv_live_start). */
+struct hv_live_op {
+    hv_live_session *s;
+    bool *answered; /* set while hv_live_start runs, to detect a synchronous answer */
+    GList link;
+    hv_live_start_cb cb;
+    void *user_data;
 };
 
 struct hv_live_session {
@@ -89,8 +100,6 @@ struct hv_live_session {
 #define S_CTX(s) \
     (&(const hv_log_ctx){.mint = (s)->mint, .room = (s)->room_name, .session = (s)->db_id})
 
-void hv_live_update_idle_timer(hv_live_session *s);
-
 /* ---- recording.c ---- */
 
 /* The media session reported a track / the streamer's track list: may start the recording. */
@@ -121,5 +130,43 @@ int64_t hv_live_enc_ts_base(const hv_live_session *s);
 void hv_live_enc_on_frame(hv_live_session *s, hv_frame *f);
 /* hub callback: a key frame for encoded viewers. */
 void hv_live_enc_keyframe_wanted(void *user_data);
+
+/* ---- lifecycle.c ---------------------------------------------------------------------------- */
+
+/* Answers every caller waiting for the start: the session (error NULL) or the error. */
+void hv_live_answer_ops(hv_live_session *s, const GError *error);
+/* Frees the room and the peer connection (their counters kept, the LiveKit token remembered);
+ * the running recording ends with them. */
+void hv_live_free_connection(hv_live_session *s);
+/* Everything a session owns (the sessions table's value destructor). */
+void hv_live_session_free(hv_live_session *s);
+/* Ends a session: the row is closed, viewers get an "ended" event and are closed with reason,
+ * and the session is freed from an idle (never inside a room/media callback). */
+void hv_live_session_end(hv_live_session *s, const char *status, const char *reason);
+/* The start failed: its callers get code (see hv_live_start_cb) with error, and it ends. */
+void hv_live_fail_start(hv_live_session *s, int code, const char *error);
+
+/* ---- tokens.c ------------------------------------------------------------------------------- */
+
+/* Keeps token as the session's newest LiveKit token, with its expiry. */
+void hv_live_token_remember(hv_live_session *s, const char *token);
+/* The remembered token while it has more than 30 s to live, else NULL. */
+const char *hv_live_token_usable(const hv_live_session *s);
+
+/* ---- idle.c --------------------------------------------------------------------------------- */
+
+/* Arms or cancels the idle timer after anything that changes viewers or recording. */
+void hv_live_update_idle_timer(hv_live_session *s);
+/* The table of recent idle stops (mint → why), for hv_live_recent_end. */
+GHashTable *hv_live_recent_ends_new(void);
+
+/* ---- connect.c ------------------------------------------------------------------------------ */
+
+/* The session's hub channel callbacks: decoding needs, key frames, viewer counts. */
+extern const hv_hub_channel_callbacks hv_live_hub_callbacks;
+/* The stream is live: get a token (or reuse LiveKit's) and open the room. */
+void hv_live_begin_join(hv_live_session *s);
+/* The connection was lost (why): viewers are told, and a full reconnect follows with backoff. */
+void hv_live_reconnect(hv_live_session *s, const char *why);
 
 #endif

@@ -1,11 +1,49 @@
-/* Test hooks into the room state machine (room.c): a room without a socket, fed scripted
- * SignalResponse bytes, whose outgoing SignalRequests are captured for inspection. Also the entry
- * point a fuzzer uses. Main thread only; not for other modules.
+/* The room's state (room.c owns it; room_info.c reads it) and test hooks into the room state
+ * machine: a room without a socket, fed scripted SignalResponse bytes, whose outgoing
+ * SignalRequests are captured for inspection. Also the entry point a fuzzer uses. Main thread
+ * only; not for other modules.
  */
 #ifndef HV_LIVEKIT_ROOM_PRIVATE_H
 #define HV_LIVEKIT_ROOM_PRIVATE_H
 
 #include "livekit-private.h"
+
+typedef enum {
+    ROOM_CONNECTING, /* WebSocket opening */
+    ROOM_OPEN,       /* WebSocket open, waiting for join */
+    ROOM_JOINED,
+    ROOM_CLOSED, /* failed, left or freed: nothing more happens */
+} room_state;
+
+struct hv_lk_room {
+    hv_lk_room_callbacks cb;
+    void *user_data;
+    GMainContext *ctx; /* thread-default at creation; timers and idles attach here */
+    char *token;       /* newest token */
+    int64_t connect_timeout_ms;
+    char *log_name; /* log context: room name (NULL until known) */
+    char *log_mint; /* log context: the stream's mint (nullable) */
+    room_state state;
+    hv_lk_signal *signal; /* NULL when detached (tests) or closed */
+    GPtrArray *sent;      /* detached rooms: captured SignalRequests (GBytes*) */
+    hv_lk_join_info join;
+    hv_lk_stage *stage;
+    GSource *connect_timer;
+    GSource *ping_timer;
+    GSource *ping_timeout_timer;
+    GSource *closed_idle;
+    int64_t second_ms;  /* length of a protocol "second" (tests shorten it) */
+    int64_t last_rx_ms; /* monotonic time of the last message */
+    hv_lk_room_stats stats;
+    hv_lk_close_reason close_reason;
+    bool close_retryable;
+    char *close_detail;
+    int depth;  /* nesting of dispatches that may call back into the caller */
+    bool freed; /* hv_lk_room_free() was called; release at depth 0 */
+};
+
+/* ICE servers of a JoinResponse as webrtcbin URIs (ice.c). */
+char **hv_lk_ice_servers_to_gst(Livekit__ICEServer *const *servers, size_t n, GString *skipped);
 
 /* A room in the "WebSocket open, waiting for join" state with no socket: nothing is sent on the
  * network; every SignalRequest the room would send is appended to hv_lk_room_sent(). cfg->url

@@ -33,40 +33,6 @@
 /* Used when the server leaves them out (the OSS server sends 5 / 15). */
 #define HV_LK_DEFAULT_PING_INTERVAL_S    5
 #define HV_LK_DEFAULT_PING_TIMEOUT_S     15
-typedef enum {
-    ROOM_CONNECTING, /* WebSocket opening */
-    ROOM_OPEN,       /* WebSocket open, waiting for join */
-    ROOM_JOINED,
-    ROOM_CLOSED, /* failed, left or freed: nothing more happens */
-} room_state;
-
-struct hv_lk_room {
-    hv_lk_room_callbacks cb;
-    void *user_data;
-    GMainContext *ctx; /* thread-default at creation; timers and idles attach here */
-    char *token;       /* newest token */
-    int64_t connect_timeout_ms;
-    char *log_name; /* log context: room name (NULL until known) */
-    char *log_mint; /* log context: the stream's mint (nullable) */
-    room_state state;
-    hv_lk_signal *signal; /* NULL when detached (tests) or closed */
-    GPtrArray *sent;      /* detached rooms: captured SignalRequests (GBytes*) */
-    hv_lk_join_info join;
-    hv_lk_stage *stage;
-    GSource *connect_timer;
-    GSource *ping_timer;
-    GSource *ping_timeout_timer;
-    GSource *closed_idle;
-    int64_t second_ms;  /* length of a protocol "second" (tests shorten it) */
-    int64_t last_rx_ms; /* monotonic time of the last message */
-    hv_lk_room_stats stats;
-    hv_lk_close_reason close_reason;
-    bool close_retryable;
-    char *close_detail;
-    int depth;  /* nesting of dispatches that may call back into the caller */
-    bool freed; /* hv_lk_room_free() was called; release at depth 0 */
-};
-
 static void room_log(const hv_lk_room *room, GLogLevelFlags level, const char *fmt, ...)
     G_GNUC_PRINTF(3, 4);
 static void room_fail(hv_lk_room *room, hv_lk_close_reason reason, bool retryable, const char *fmt,
@@ -82,30 +48,6 @@ room_log(const hv_lk_room *room, GLogLevelFlags level, const char *fmt, ...)
     va_start(ap, fmt);
     hv_log_structured_va(G_LOG_DOMAIN, level, &ctx, fmt, ap);
     va_end(ap);
-}
-
-const char *
-hv_lk_close_reason_name(hv_lk_close_reason reason)
-{
-    switch (reason) {
-    case HV_LK_CLOSED_BY_CALLER:
-        return "CLOSED_BY_CALLER";
-    case HV_LK_CONNECT_FAILED:
-        return "CONNECT_FAILED";
-    case HV_LK_CONNECT_TIMEOUT:
-        return "CONNECT_TIMEOUT";
-    case HV_LK_UNAUTHORIZED:
-        return "UNAUTHORIZED";
-    case HV_LK_SIGNAL_LOST:
-        return "SIGNAL_LOST";
-    case HV_LK_LEAVE_RECONNECT:
-        return "LEAVE_RECONNECT";
-    case HV_LK_LEAVE_DISCONNECT:
-        return "LEAVE_DISCONNECT";
-    case HV_LK_PROTOCOL_ERROR:
-        return "PROTOCOL_ERROR";
-    }
-    return "UNKNOWN";
 }
 
 static const char *
@@ -401,85 +343,6 @@ update_streamer(hv_lk_room *room)
 
 /* ---- handlers for each SignalResponse ------------------------------------------------------ */
 
-/* Whether a TURN URL needs TLS, which libnice (webrtcbin's ICE agent) cannot speak: every
- * turns: URL, and TCP on port 443, where LiveKit Cloud's TURN listens behind TLS. Gathering
- * against them would only spend the connect timeout. */
-static bool
-turn_needs_tls(const char *url)
-{
-    if (g_str_has_prefix(url, "turns:")) {
-        return true;
-    }
-    if (!g_str_has_prefix(url, "turn:") || strstr(url, "transport=tcp") == NULL) {
-        return false;
-    }
-    const char *q = strchr(url, '?');
-    size_t hostport = q != NULL ? (size_t)(q - url) : strlen(url);
-    g_autofree char *hp = g_strndup(url, hostport);
-    const char *colon = strrchr(hp, ':');
-    const char *bracket = strrchr(hp, ']');
-    return colon != NULL && (bracket == NULL || colon > bracket) && strcmp(colon + 1, "443") == 0;
-}
-
-/* "stun:h:p" → "stun://h:p"; "turn:h:p?transport=x" + credentials →
- * "turn://user:pass@h:p?transport=x" (percent-encoded; webrtcbin unescapes them). NULL for
- * what webrtcbin cannot use (stuns:, and TURN over TLS: see turn_needs_tls). */
-static char *
-ice_url_to_gst(const char *url, const char *username, const char *credential)
-{
-    const char *rest = NULL;
-    const char *scheme = NULL;
-    if (g_str_has_prefix(url, "stun:")) {
-        scheme = "stun";
-        rest = url + 5;
-    } else if (g_str_has_prefix(url, "turn:") && !turn_needs_tls(url)) {
-        scheme = "turn";
-        rest = url + 5;
-    } else {
-        return NULL;
-    }
-    while (*rest == '/') {
-        rest++;
-    }
-    if (*rest == '\0') {
-        return NULL;
-    }
-    if (strcmp(scheme, "stun") == 0) {
-        const char *q = strchr(rest, '?'); /* STUN has no transport parameter */
-        return g_strdup_printf("stun://%.*s", (int)(q != NULL ? q - rest : (ptrdiff_t)strlen(rest)),
-                               rest);
-    }
-    g_autofree char *user = g_uri_escape_string(username != NULL ? username : "", NULL, FALSE);
-    g_autofree char *pass = g_uri_escape_string(credential != NULL ? credential : "", NULL, FALSE);
-    return g_strdup_printf("%s://%s:%s@%s", scheme, user, pass, rest);
-}
-
-/* The usable ICE servers as GStreamer URIs; the others are named in one log line. */
-static char **
-convert_ice_servers(hv_lk_room *room, Livekit__ICEServer *const *servers, size_t n)
-{
-    GPtrArray *out = g_ptr_array_new();
-    g_autoptr(GString) skipped = g_string_new(NULL);
-    for (size_t i = 0; i < n; i++) {
-        const Livekit__ICEServer *s = servers[i];
-        for (size_t u = 0; s != NULL && u < s->n_urls; u++) {
-            char *uri = ice_url_to_gst(s->urls[u], s->username, s->credential);
-            if (uri != NULL) {
-                g_ptr_array_add(out, uri);
-            } else {
-                g_string_append_printf(skipped, "%s%s", skipped->len > 0 ? ", " : "", s->urls[u]);
-            }
-        }
-    }
-    if (skipped->len > 0) {
-        room_log(room, G_LOG_LEVEL_INFO,
-                 "skipping ICE servers libnice cannot use (TLS, or an unknown scheme): %s",
-                 skipped->str);
-    }
-    g_ptr_array_add(out, NULL);
-    return (char **)g_ptr_array_free(out, FALSE);
-}
-
 static const char *
 nonempty_or(const char *a, const char *b)
 {
@@ -499,7 +362,13 @@ handle_join(hv_lk_room *room, const Livekit__JoinResponse *jr)
     j->room_sid = g_strdup(jr->room != NULL ? jr->room->sid : "");
     j->participant_sid = g_strdup(jr->participant != NULL ? jr->participant->sid : "");
     j->identity = g_strdup(jr->participant != NULL ? jr->participant->identity : "");
-    j->ice_servers = convert_ice_servers(room, jr->ice_servers, jr->n_ice_servers);
+    g_autoptr(GString) skipped = g_string_new(NULL);
+    j->ice_servers = hv_lk_ice_servers_to_gst(jr->ice_servers, jr->n_ice_servers, skipped);
+    if (skipped->len > 0) {
+        room_log(room, G_LOG_LEVEL_INFO,
+                 "skipping ICE servers libnice cannot use (TLS, or an unknown scheme): %s",
+                 skipped->str);
+    }
     j->ping_interval_s = jr->ping_interval > 0 ? jr->ping_interval : HV_LK_DEFAULT_PING_INTERVAL_S;
     j->ping_timeout_s = jr->ping_timeout > 0 ? jr->ping_timeout : HV_LK_DEFAULT_PING_TIMEOUT_S;
     j->subscriber_primary = jr->subscriber_primary;
@@ -956,53 +825,4 @@ hv_lk_room_send_candidate(hv_lk_room *room, const char *candidate, const char *s
     req.trickle = &tr;
     room_send(room, &req);
     free(text); /* jansson allocates with malloc */
-}
-
-const char *
-hv_lk_room_token(const hv_lk_room *room)
-{
-    g_return_val_if_fail(room != NULL, NULL);
-    return room->token;
-}
-
-const char *const *
-hv_lk_room_track_codecs(const hv_lk_room *room, const char *track_sid)
-{
-    g_return_val_if_fail(room != NULL && track_sid != NULL, NULL);
-    return hv_lk_stage_track_codecs(room->stage, track_sid);
-}
-
-const char *
-hv_lk_room_streamer_identity(const hv_lk_room *room)
-{
-    g_return_val_if_fail(room != NULL, NULL);
-    return hv_lk_stage_streamer(room->stage, NULL);
-}
-
-bool
-hv_lk_room_is_closed(const hv_lk_room *room)
-{
-    g_return_val_if_fail(room != NULL, true);
-    return room->state == ROOM_CLOSED;
-}
-
-void
-hv_lk_room_get_stats(const hv_lk_room *room, hv_lk_room_stats *out)
-{
-    g_return_if_fail(room != NULL && out != NULL);
-    *out = room->stats;
-}
-
-GPtrArray *
-hv_lk_room_sent(hv_lk_room *room)
-{
-    g_return_val_if_fail(room != NULL, NULL);
-    return room->sent;
-}
-
-void
-hv_lk_room_set_second_ms(hv_lk_room *room, int64_t unit_ms)
-{
-    g_return_if_fail(room != NULL && unit_ms > 0);
-    room->second_ms = unit_ms;
 }

@@ -1,5 +1,5 @@
-/* decode.c: one depayload/decode branch per webrtcbin src pad, the audio mixer, and the frames
- * they produce.
+/* decode.c: one depayload/decode branch per webrtcbin src pad, and the frames they produce (the
+ * audio mixer they feed is mixer.c's, the taps on them taps.c's).
  *
  *   video: [entry probe] depay ! (h264parse | h265parse) ! decoder ! videoconvert
  *          ! queue(leaky, 1 buffer) ! jpegenc ! appsink            → JPEG hv_frames
@@ -37,90 +37,6 @@
 #define STAMP_MAX_AGE_NS (2 * GST_SECOND)
 #define STAMP_SLACK_NS   (1 * GST_MSECOND)
 
-typedef struct {
-    GstClockTime pts;
-    int64_t arrival_us;
-} arrival_stamp;
-
-/* Refcounted: the main list, the webrtcbin pad's qdata, each probe and appsink callback hold
- * references. The bin is owned by the pipeline; the branch only borrows pointers into it. */
-struct hv_media_branch {
-    gatomicrefcount ref;
-    hv_media_session *s; /* strong */
-    bool is_video;
-    bool supported; /* false: the pad goes to a fakesink */
-    char codec[16];
-    char *mid;
-    char *track_sid; /* main thread: the LiveKit track, from the offer ("" unknown) */
-    /* Atomic: video: this track is the one decoded and tapped; audio: the one tapped. Starts
-     * 0: nothing leaves the branch before the main thread registered and selected it. */
-    int selected;
-
-    /* Borrowed from the bin (owned by the pipeline); used by the main thread only while
-     * registered && !removed, or by the threads running inside the bin. */
-    GstElement *bin;
-    GstPad *mix_pad;   /* audio: the mixer's request pad (strong), released at teardown */
-    GstPad *entry;     /* the depayloader's sink pad */
-    GstPad *depay_src; /* the depayloader's src pad: tap and decode gate */
-
-    /* Entry probe only (the thread pushing out of the webrtcbin pad). */
-    bool entry_enabled;
-    GstClockTime entry_last_pts;
-    int clock_rate; /* RTP clock rate from the pad caps (90000 video, 48000 Opus) */
-    bool have_rtp_ts;
-    uint32_t last_rtp_ts;
-    int64_t ext_rtp_ts; /* unwrapped RTP timestamp of the newest packet */
-
-    /* Depayloader src probe only (same thread as the entry probe). */
-    GstSegment segment; /* for running times handed to the tap */
-    bool have_segment;
-    bool decode_gated; /* packets were kept from the decoder; video resumes on a keyframe */
-    /* Per tap slot: the tap generation the anchor belongs to, and the anchor. */
-    unsigned tap_gen[HV_MEDIA_TAP_SLOTS];
-    GstClockTime anchor_rt[HV_MEDIA_TAP_SLOTS];
-    int64_t anchor_rtp_ns[HV_MEDIA_TAP_SLOTS];
-    bool gate_asked; /* a keyframe was requested for the resume */
-
-    /* Decode timing (haven_video_decode_seconds): the decoder's sink probe notes when each
-     * PTS went in, its src probe looks it up. TIMING_LOCK: a decoder may push from a thread of
-     * its own. */
-    GMutex timing_lock;
-    arrival_stamp dec_in[8];
-    unsigned dec_in_next;
-    /* JPEG timing: jpegenc encodes within its sink pad's chain call, so both probes run on
-     * the same thread one after the other. */
-    int64_t jpeg_in_us;
-
-    /* Audio into the mixer (the mix probe's thread only): the branch's own timeline, see
-     * on_mix_probe. */
-    GstSegment mix_segment;
-    bool mix_have_segment;
-    bool mix_anchored;
-    GstClockTime mix_next_rt; /* running time of the next sample into the mixer */
-
-    /* STAMPS_LOCK: the entry probe writes, appsink callbacks read. */
-    GMutex stamps_lock;
-    arrival_stamp stamps[HV_MEDIA_STAMPS];
-    unsigned stamps_next;
-    unsigned stamps_count;
-
-    /* Main thread only. */
-    bool registered;
-    bool removed;
-};
-
-/* One PCM format on the mixer's tee. Refcounted: s->outputs, the appsink callback and a
- * pending unlink hold references. */
-struct hv_media_output {
-    gatomicrefcount ref;
-    hv_media_session *s; /* strong */
-    int rate_hz;
-    int channels;
-    GstElement *bin; /* borrowed: owned by the pipeline */
-    GstPad *tee_pad; /* strong: the request pad on s->mix_tee */
-    bool removing;   /* main: an idle probe will unlink it; then it leaves s->outputs */
-};
-
 /* ---- refcounting ------------------------------------------------------------------------ */
 
 static hv_media_branch *
@@ -152,27 +68,6 @@ static void
 closure_unref_branch(gpointer data, GClosure *closure)
 {
     branch_unref(data);
-}
-
-static hv_media_output *
-output_ref(hv_media_output *o)
-{
-    g_atomic_ref_count_inc(&o->ref);
-    return o;
-}
-
-static void
-output_unref(gpointer p)
-{
-    hv_media_output *o = p;
-    if (o == NULL || !g_atomic_ref_count_dec(&o->ref)) {
-        return;
-    }
-    if (o->tee_pad != NULL) {
-        gst_object_unref(o->tee_pad);
-    }
-    hv_media_session_unref(o->s);
-    g_free(o);
 }
 
 static hv_media_branch *
@@ -239,148 +134,23 @@ lookup_arrival(hv_media_branch *b, GstClockTime pts)
     return found;
 }
 
-/* The arrival time also travels on the buffers themselves, as a GstReferenceTimestampMeta with
- * these caps: depayloaders, decoders, videoconvert and jpegenc copy metas without tags, so the
- * JPEG or PCM buffer at the appsink still says when its first packet arrived, whatever the
- * elements did to its PTS. The PTS ring above remains the fallback for elements that drop it. */
-GstCaps *
-hv_media_arrival_caps(void)
+static int64_t
+lookup_arrival_cb(void *b, GstClockTime pts)
 {
-    static GstCaps *caps = NULL;
-    static gsize once = 0;
-    if (g_once_init_enter(&once)) {
-        caps = gst_caps_new_empty_simple("timestamp/x-haven-arrival");
-        GST_MINI_OBJECT_FLAG_SET(caps, GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED);
-        g_once_init_leave(&once, 1);
-    }
-    return caps;
-}
-
-/* The sender's RTP timestamp, unwrapped to 64 bits and converted to ns, travels on the buffers
- * the same way: the tap builds each stream's timeline from it, so that jitterbuffer resyncs and
- * rtpbin's lip-sync corrections (jumps of hundreds of ms) never reach a recording. */
-static GstCaps *
-rtp_time_caps(void)
-{
-    static GstCaps *caps = NULL;
-    static gsize once = 0;
-    if (g_once_init_enter(&once)) {
-        caps = gst_caps_new_empty_simple("timestamp/x-haven-rtp");
-        GST_MINI_OBJECT_FLAG_SET(caps, GST_MINI_OBJECT_FLAG_MAY_BE_LEAKED);
-        g_once_init_leave(&once, 1);
-    }
-    return caps;
+    return lookup_arrival(b, pts);
 }
 
 /* ---- probes (streaming threads) --------------------------------------------------------- */
 
-/* A SEGMENT event in TIME format is copied into `into`; false for any other. */
-static bool
-copy_time_segment(GstEvent *ev, GstSegment *into)
-{
-    const GstSegment *seg = NULL;
-    gst_event_parse_segment(ev, &seg);
-    if (seg->format != GST_FORMAT_TIME) {
-        return false;
-    }
-    gst_segment_copy_into(seg, into);
-    return true;
-}
-
-static void
-request_keyframe_on(GstPad *entry)
-{
-    /* Travels upstream into webrtcbin; rtpbin's session turns it into RTCP PLI. */
-    GstEvent *ev = gst_video_event_new_upstream_force_key_unit(GST_CLOCK_TIME_NONE, FALSE, 0);
-    (void)gst_pad_push_event(entry, ev);
-}
-
 static gboolean on_branch_teardown(gpointer p);
-
-static bool
-is_selected(hv_media_branch *b)
-{
-    return g_atomic_int_get(&b->selected) != 0;
-}
 
 /* Whether a viewer needs this branch decoded (a tap alone does not): the selected video track,
  * every audio track. */
 static bool
 decode_wanted(hv_media_branch *b)
 {
-    return b->is_video ? g_atomic_int_get(&b->s->video_enabled) != 0 && is_selected(b)
+    return b->is_video ? g_atomic_int_get(&b->s->video_enabled) != 0 && hv_media_branch_selected(b)
                        : g_atomic_int_get(&b->s->audio_active) > 0;
-}
-
-static bool
-tap_wanted(hv_media_branch *b)
-{
-    return g_atomic_int_get(&b->s->tap_active) != 0 && is_selected(b);
-}
-
-/* The taps, each referenced for one call, or NULL (every one NULL for a branch no tap takes).
- * Returns whether any is set. */
-static bool
-tap_get(hv_media_branch *b, hv_media_tap out[HV_MEDIA_TAP_SLOTS], void *data[HV_MEDIA_TAP_SLOTS])
-{
-    hv_media_session *s = b->s;
-    bool any = false;
-    for (int i = 0; i < HV_MEDIA_TAP_SLOTS; i++) {
-        data[i] = NULL;
-    }
-    if (!tap_wanted(b)) {
-        return false;
-    }
-    g_mutex_lock(&s->tap_lock);
-    for (int i = 0; i < HV_MEDIA_TAP_SLOTS; i++) {
-        if (s->tap_data[i] != NULL) {
-            data[i] = s->tap[i].ref(s->tap_data[i]);
-            out[i] = s->tap[i];
-            any = true;
-        }
-    }
-    g_mutex_unlock(&s->tap_lock);
-    return any;
-}
-
-static void
-tap_release(hv_media_tap tap[HV_MEDIA_TAP_SLOTS], void *data[HV_MEDIA_TAP_SLOTS])
-{
-    for (int i = 0; i < HV_MEDIA_TAP_SLOTS; i++) {
-        if (data[i] != NULL) {
-            tap[i].unref(data[i]);
-        }
-    }
-}
-
-/* The running time handed to the tap: the first buffer of each stream after the tap was set
- * anchors it at its pipeline running time (both streams on one clock); from there it advances
- * by the sender's RTP timestamps, so it never jumps when the jitterbuffer or rtpbin's lip-sync
- * moves the pipeline timestamps. Without an RTP time meta, the pipeline's running time. */
-static void
-tap_buffer(hv_media_branch *b, int slot, const hv_media_tap *tap, void *data, GstBuffer *buf)
-{
-    GstClockTime pts = GST_BUFFER_PTS(buf);
-    if (!b->have_segment || !GST_CLOCK_TIME_IS_VALID(pts)) {
-        return;
-    }
-    guint64 rt = gst_segment_to_running_time(&b->segment, GST_FORMAT_TIME, pts);
-    if (!GST_CLOCK_TIME_IS_VALID(rt)) {
-        return;
-    }
-    GstReferenceTimestampMeta *meta = gst_buffer_get_reference_timestamp_meta(buf, rtp_time_caps());
-    unsigned gen = (unsigned)g_atomic_int_get(&b->s->tap_gen[slot]);
-    if (meta != NULL) {
-        int64_t rtp_ns = (int64_t)meta->timestamp;
-        if (b->tap_gen[slot] != gen) {
-            b->tap_gen[slot] = gen;
-            b->anchor_rt[slot] = rt;
-            b->anchor_rtp_ns[slot] = rtp_ns;
-        }
-        int64_t t = (int64_t)b->anchor_rt[slot] + (rtp_ns - b->anchor_rtp_ns[slot]);
-        rt = t > 0 ? (guint64)t : 0;
-    }
-    tap->on_buffer(b->is_video ? HV_MEDIA_TAP_VIDEO : HV_MEDIA_TAP_AUDIO, buf, rt, data);
 }
 
 /* Decode gate for one buffer: false = keep it from the decoder. Video that was gated resumes
@@ -398,7 +168,7 @@ gate_pass(hv_media_branch *b, GstPad *pad, GstBuffer *buf)
         if (GST_BUFFER_FLAG_IS_SET(buf, GST_BUFFER_FLAG_DELTA_UNIT)) {
             if (!b->gate_asked) {
                 b->gate_asked = true;
-                request_keyframe_on(b->entry);
+                hv_media_request_keyframe_on(b->entry);
             }
             return false;
         }
@@ -406,19 +176,6 @@ gate_pass(hv_media_branch *b, GstPad *pad, GstBuffer *buf)
         b->gate_asked = false;
     }
     return true;
-}
-
-/* After the depayloader: hands access units to the tap, then keeps them from the decoder
- * unless a viewer needs it. */
-static void
-tap_buffers(hv_media_branch *b, hv_media_tap tap[HV_MEDIA_TAP_SLOTS],
-            void *data[HV_MEDIA_TAP_SLOTS], GstBuffer *buf)
-{
-    for (int i = 0; i < HV_MEDIA_TAP_SLOTS; i++) {
-        if (data[i] != NULL) {
-            tap_buffer(b, i, &tap[i], data[i], buf);
-        }
-    }
 }
 
 static GstPadProbeReturn
@@ -430,8 +187,8 @@ on_depay_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
         GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
         if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT) {
-            b->have_segment = copy_time_segment(ev, &b->segment) || b->have_segment;
-        } else if (GST_EVENT_TYPE(ev) == GST_EVENT_CAPS && tap_get(b, tap, data)) {
+            b->have_segment = hv_media_copy_time_segment(ev, &b->segment) || b->have_segment;
+        } else if (GST_EVENT_TYPE(ev) == GST_EVENT_CAPS && hv_media_taps_get(b, tap, data)) {
             GstCaps *caps = NULL;
             gst_event_parse_caps(ev, &caps);
             for (int i = 0; i < HV_MEDIA_TAP_SLOTS; i++) {
@@ -440,16 +197,16 @@ on_depay_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
                                    data[i]);
                 }
             }
-            tap_release(tap, data);
+            hv_media_taps_release(tap, data);
         }
         return GST_PAD_PROBE_OK;
     }
-    bool tapped = tap_get(b, tap, data);
+    bool tapped = hv_media_taps_get(b, tap, data);
     if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
         GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
         if (tapped) {
-            tap_buffers(b, tap, data, buf);
-            tap_release(tap, data);
+            hv_media_taps_buffers(b, tap, data, buf);
+            hv_media_taps_release(tap, data);
         }
         return gate_pass(b, pad, buf) ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
     }
@@ -458,12 +215,12 @@ on_depay_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     for (unsigned i = 0; i < gst_buffer_list_length(list); i++) {
         GstBuffer *buf = gst_buffer_list_get(list, i);
         if (tapped) {
-            tap_buffers(b, tap, data, buf);
+            hv_media_taps_buffers(b, tap, data, buf);
         }
         pass = gate_pass(b, pad, buf) && pass;
     }
     if (tapped) {
-        tap_release(tap, data);
+        hv_media_taps_release(tap, data);
     }
     return pass ? GST_PAD_PROBE_OK : GST_PAD_PROBE_DROP;
 }
@@ -507,7 +264,8 @@ on_entry_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
         hv_media_post(s, on_branch_teardown, branch_ref(b), branch_unref);
         return GST_PAD_PROBE_DROP;
     }
-    bool enabled = !hv_media_session_is_destroyed(s) && (decode_wanted(b) || tap_wanted(b));
+    bool enabled =
+        !hv_media_session_is_destroyed(s) && (decode_wanted(b) || hv_media_branch_tapped(b));
     int64_t now_us = g_get_monotonic_time();
     if ((info->type & GST_PAD_PROBE_TYPE_BUFFER) != 0) {
         account_packet(b, GST_PAD_PROBE_INFO_BUFFER(info), enabled, now_us);
@@ -518,7 +276,7 @@ on_entry_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
                                                     GST_CLOCK_TIME_NONE);
             if (b->have_rtp_ts && b->clock_rate > 0 && b->ext_rtp_ts >= 0) {
                 gst_buffer_add_reference_timestamp_meta(
-                    buf, rtp_time_caps(),
+                    buf, hv_media_rtp_time_caps(),
                     gst_util_uint64_scale((guint64)b->ext_rtp_ts, GST_SECOND,
                                           (guint64)b->clock_rate),
                     GST_CLOCK_TIME_NONE);
@@ -538,7 +296,7 @@ on_entry_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
     if (!b->entry_enabled) {
         b->entry_enabled = true;
         if (b->is_video) {
-            request_keyframe_on(pad);
+            hv_media_request_keyframe_on(pad);
         }
     }
     return GST_PAD_PROBE_OK;
@@ -624,39 +382,6 @@ on_jpeg_queue_overrun(GstElement *queue, gpointer user_data)
 
 /* ---- appsinks (streaming threads) ------------------------------------------------------- */
 
-/* One copy of the sample's buffer into a new frame with its pts and arrival stamp, or NULL. */
-static hv_frame *
-frame_from_sample(hv_media_branch *b, GstSample *sample, hv_frame_kind kind)
-{
-    GstBuffer *buf = gst_sample_get_buffer(sample);
-    GstMapInfo map;
-    if (buf == NULL || !gst_buffer_map(buf, &map, GST_MAP_READ)) {
-        return NULL;
-    }
-    hv_frame *f = hv_frame_new(kind, map.size);
-    memcpy(hv_frame_payload(f), map.data, map.size);
-    gst_buffer_unmap(buf, &map);
-
-    hv_frame_info *info = hv_frame_info_of(f);
-    GstClockTime pts = GST_BUFFER_PTS(buf);
-    const GstSegment *seg = gst_sample_get_segment(sample);
-    guint64 rt = GST_CLOCK_TIME_NONE;
-    if (seg != NULL && GST_CLOCK_TIME_IS_VALID(pts)) {
-        rt = gst_segment_to_running_time(seg, GST_FORMAT_TIME, pts);
-    }
-    info->pts_us = GST_CLOCK_TIME_IS_VALID(rt) ? (int64_t)(rt / GST_USECOND) : -1;
-    int64_t arrival = -1;
-    GstReferenceTimestampMeta *meta =
-        gst_buffer_get_reference_timestamp_meta(buf, hv_media_arrival_caps());
-    if (meta != NULL) {
-        arrival = (int64_t)(meta->timestamp / GST_USECOND);
-    } else if (b != NULL) {
-        arrival = lookup_arrival(b, pts);
-    }
-    hv_buf_set_stamp_us(f, arrival >= 0 ? arrival : g_get_monotonic_time());
-    return f;
-}
-
 static GstFlowReturn
 on_video_sample(GstAppSink *sink, gpointer user_data)
 {
@@ -666,7 +391,7 @@ on_video_sample(GstAppSink *sink, gpointer user_data)
         return GST_FLOW_OK;
     }
     if (!hv_media_session_is_destroyed(b->s)) {
-        hv_frame *f = frame_from_sample(b, sample, HV_FRAME_JPEG);
+        hv_frame *f = hv_media_frame_from_sample(sample, HV_FRAME_JPEG, lookup_arrival_cb, b);
         if (f != NULL) {
             const GstCaps *caps = gst_sample_get_caps(sample);
             const GstStructure *st = caps != NULL ? gst_caps_get_structure(caps, 0) : NULL;
@@ -683,75 +408,7 @@ on_video_sample(GstAppSink *sink, gpointer user_data)
     return GST_FLOW_OK;
 }
 
-static GstFlowReturn
-on_audio_sample(GstAppSink *sink, gpointer user_data)
-{
-    hv_media_output *o = user_data;
-    GstSample *sample = gst_app_sink_pull_sample(sink);
-    if (sample == NULL) {
-        return GST_FLOW_OK;
-    }
-    if (!hv_media_session_is_destroyed(o->s)) {
-        /* After the mixer there is no branch (and no arrival stamp): the chunk is stamped with
-         * the time it left the pipeline. */
-        hv_frame *f = frame_from_sample(NULL, sample, HV_FRAME_PCM_S16LE);
-        if (f != NULL) {
-            hv_frame_info *info = hv_frame_info_of(f);
-            info->rate_hz = o->rate_hz;
-            info->channels = o->channels;
-            if (g_atomic_int_get(&o->s->audio_branches) > 0) {
-                hv_media_stats_audio_chunk(o->s); /* decoded sound, not the mixer's silence */
-            }
-            hv_media_post_frame(o->s, f);
-        }
-    }
-    gst_sample_unref(sample);
-    return GST_FLOW_OK;
-}
-
 /* ---- building --------------------------------------------------------------------------- */
-
-static GstElement *
-add_new(GstBin *bin, const char *factory)
-{
-    GstElement *e = gst_element_factory_make(factory, NULL);
-    if (e != NULL) {
-        gst_bin_add(bin, e);
-    }
-    return e;
-}
-
-static void
-set_if_exists(GstElement *e, const char *prop, ...)
-{
-    if (g_object_class_find_property(G_OBJECT_GET_CLASS(e), prop) == NULL) {
-        return;
-    }
-    va_list ap;
-    va_start(ap, prop);
-    g_object_set_valist(G_OBJECT(e), prop, ap);
-    va_end(ap);
-}
-
-static void
-setup_appsink(GstElement *sink, unsigned max_buffers, GstFlowReturn (*cb)(GstAppSink *, gpointer),
-              gpointer data, GDestroyNotify notify)
-{
-    g_object_set(sink, "sync", FALSE, "async", FALSE, "max-buffers", max_buffers, "drop", TRUE,
-                 "enable-last-sample", FALSE, "emit-signals", FALSE, NULL);
-    GstAppSinkCallbacks callbacks = {0};
-    callbacks.new_sample = cb;
-    gst_app_sink_set_callbacks(GST_APP_SINK(sink), &callbacks, data, notify);
-}
-
-static bool
-add_ghost_sink(GstElement *bin, GstElement *first)
-{
-    GstPad *target = gst_element_get_static_pad(first, "sink");
-    GstPad *ghost = gst_ghost_pad_new("sink", target);
-    gst_object_unref(target);
-    return ghost != NULL && gst_element_add_pad(bin, ghost);
-}
 
 static void
 add_depay_probe(hv_media_branch *b, GstElement *depay)
@@ -773,36 +430,36 @@ build_video(hv_media_branch *b)
         return false;
     }
     GstBin *bin = GST_BIN(b->bin);
-    GstElement *depay = add_new(bin, c->depay);
-    GstElement *parse = c->parse != NULL ? add_new(bin, c->parse) : NULL;
-    GstElement *dec = add_new(bin, c->decoder);
-    GstElement *conv = add_new(bin, "videoconvert");
-    GstElement *queue = add_new(bin, "queue");
-    GstElement *jpeg = add_new(bin, "jpegenc");
-    GstElement *sink = add_new(bin, "appsink");
+    GstElement *depay = hv_media_add_element(bin, c->depay);
+    GstElement *parse = c->parse != NULL ? hv_media_add_element(bin, c->parse) : NULL;
+    GstElement *dec = hv_media_add_element(bin, c->decoder);
+    GstElement *conv = hv_media_add_element(bin, "videoconvert");
+    GstElement *queue = hv_media_add_element(bin, "queue");
+    GstElement *jpeg = hv_media_add_element(bin, "jpegenc");
+    GstElement *sink = hv_media_add_element(bin, "appsink");
     if (depay == NULL || (c->parse != NULL && parse == NULL) || dec == NULL || conv == NULL ||
         queue == NULL || jpeg == NULL || sink == NULL) {
         return false;
     }
     /* After a gap (loss, or packets dropped while disabled) wait for and ask for a keyframe
      * instead of decoding garbage; never turn decode errors into a pipeline error. */
-    set_if_exists(depay, "wait-for-keyframe", TRUE, NULL);
-    set_if_exists(depay, "request-keyframe", TRUE, NULL);
-    set_if_exists(dec, "automatic-request-sync-points", TRUE, NULL);
-    set_if_exists(dec, "discard-corrupted-frames", TRUE, NULL);
-    set_if_exists(dec, "max-errors", -1, NULL);
+    hv_media_set_if_exists(depay, "wait-for-keyframe", TRUE, NULL);
+    hv_media_set_if_exists(depay, "request-keyframe", TRUE, NULL);
+    hv_media_set_if_exists(dec, "automatic-request-sync-points", TRUE, NULL);
+    hv_media_set_if_exists(dec, "discard-corrupted-frames", TRUE, NULL);
+    hv_media_set_if_exists(dec, "max-errors", -1, NULL);
     /* Frame threading would add a frame of delay per thread. */
-    set_if_exists(dec, "thread-type", 2 /* slice */, NULL);
+    hv_media_set_if_exists(dec, "thread-type", 2 /* slice */, NULL);
     g_object_set(queue, "leaky", 2 /* downstream */, "max-size-buffers", 1, "max-size-bytes", 0,
                  "max-size-time", (guint64)0, "silent", FALSE, NULL);
     g_signal_connect_data(queue, "overrun", G_CALLBACK(on_jpeg_queue_overrun), branch_ref(b),
                           closure_unref_branch, 0);
     g_object_set(jpeg, "quality", s->jpeg_quality, NULL);
-    setup_appsink(sink, 1, on_video_sample, branch_ref(b), branch_unref);
+    hv_media_setup_appsink(sink, 1, on_video_sample, branch_ref(b), branch_unref);
     bool linked = parse != NULL
                       ? gst_element_link_many(depay, parse, dec, conv, queue, jpeg, sink, NULL)
                       : gst_element_link_many(depay, dec, conv, queue, jpeg, sink, NULL);
-    if (!linked || !add_ghost_sink(b->bin, depay)) {
+    if (!linked || !hv_media_add_ghost_sink(b->bin, depay)) {
         return false;
     }
     GstPad *dec_src = gst_element_get_static_pad(dec, "src");
@@ -825,76 +482,6 @@ build_video(hv_media_branch *b)
     return true;
 }
 
-static GstCaps *
-mix_caps(void)
-{
-    return gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "S16LE", "rate", G_TYPE_INT,
-                               HV_MEDIA_MIX_RATE, "channels", G_TYPE_INT, HV_MEDIA_MIX_CHANNELS,
-                               "layout", G_TYPE_STRING, "interleaved", NULL);
-}
-
-/* Into the mixer, each track's audio gets a timeline of its own: it starts at the running time
- * its first chunk arrives and then advances by the samples it carries, re-anchored only when
- * arrival drifts from it by more than HV_MEDIA_MIX_RESYNC_MS (sender clock skew, a gap in the
- * stream). The timestamps the jitterbuffer gives are not fit for live mixing: rtpbin's
- * lip-sync moves them by hundreds of milliseconds whenever sender reports come in (the SFU's
- * tracks share one CNAME), and the mixer then dropped that track for as long as the jump
- * lasted. Its latency query is answered with what the branch adds after this point (none):
- * its chunks arrive when their timeline says, so the mixer needs only HV_MEDIA_MIX_SLACK_MS
- * for scheduling jitter, not the jitterbuffer's 200 ms on top of the audio's delay. */
-static GstPadProbeReturn
-on_mix_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
-{
-    hv_media_branch *b = user_data;
-    if ((info->type & GST_PAD_PROBE_TYPE_QUERY_UPSTREAM) != 0) {
-        GstQuery *q = GST_PAD_PROBE_INFO_QUERY(info);
-        if (GST_QUERY_TYPE(q) == GST_QUERY_LATENCY && (info->type & GST_PAD_PROBE_TYPE_PULL)) {
-            gboolean live = FALSE;
-            GstClockTime min = 0, max = GST_CLOCK_TIME_NONE;
-            gst_query_parse_latency(q, &live, &min, &max);
-            gst_query_set_latency(q, TRUE, 0, max);
-        }
-        return GST_PAD_PROBE_OK;
-    }
-    if ((info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) != 0) {
-        GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
-        if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT && copy_time_segment(ev, &b->mix_segment)) {
-            b->mix_have_segment = true;
-            b->mix_anchored = false;
-        }
-        return GST_PAD_PROBE_OK;
-    }
-    GstElement *pipeline = b->s->pipeline;
-    GstClock *clock = pipeline != NULL ? gst_element_get_clock(pipeline) : NULL;
-    if (clock == NULL || !b->mix_have_segment) {
-        if (clock != NULL) {
-            gst_object_unref(clock);
-        }
-        return GST_PAD_PROBE_OK;
-    }
-    GstClockTime now = gst_clock_get_time(clock) - gst_element_get_base_time(pipeline);
-    gst_object_unref(clock);
-    GstBuffer *buf = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
-    GstClockTime dur = GST_BUFFER_DURATION(buf);
-    if (!GST_CLOCK_TIME_IS_VALID(dur)) {
-        dur = gst_util_uint64_scale(gst_buffer_get_size(buf) / (2 * HV_MEDIA_MIX_CHANNELS),
-                                    GST_SECOND, HV_MEDIA_MIX_RATE);
-    }
-    GstClockTimeDiff drift = GST_CLOCK_DIFF(b->mix_next_rt, now);
-    if (!b->mix_anchored || ABS(drift) > (GstClockTimeDiff)HV_MEDIA_MIX_RESYNC_MS * GST_MSECOND) {
-        b->mix_next_rt = now;
-        b->mix_anchored = true;
-    }
-    guint64 pts =
-        gst_segment_position_from_running_time(&b->mix_segment, GST_FORMAT_TIME, b->mix_next_rt);
-    GST_BUFFER_PTS(buf) = pts;
-    GST_BUFFER_DTS(buf) = GST_CLOCK_TIME_NONE;
-    GST_BUFFER_DURATION(buf) = dur;
-    b->mix_next_rt += dur;
-    GST_PAD_PROBE_INFO_DATA(info) = buf;
-    return GST_PAD_PROBE_OK;
-}
-
 /* depay ! opusdec ! audioconvert ! audioresample ! capsfilter(mix format), whose src is ghosted
  * and linked to a new mixer pad by hv_media_decode_pad_added. */
 static bool
@@ -905,27 +492,27 @@ build_audio(hv_media_branch *b)
         return false;
     }
     GstBin *bin = GST_BIN(b->bin);
-    GstElement *depay = add_new(bin, c->depay);
-    GstElement *dec = add_new(bin, c->decoder);
-    GstElement *conv = add_new(bin, "audioconvert");
-    GstElement *res = add_new(bin, "audioresample");
-    GstElement *filter = add_new(bin, "capsfilter");
+    GstElement *depay = hv_media_add_element(bin, c->depay);
+    GstElement *dec = hv_media_add_element(bin, c->decoder);
+    GstElement *conv = hv_media_add_element(bin, "audioconvert");
+    GstElement *res = hv_media_add_element(bin, "audioresample");
+    GstElement *filter = hv_media_add_element(bin, "capsfilter");
     if (depay == NULL || dec == NULL || conv == NULL || res == NULL || filter == NULL) {
         return false;
     }
-    set_if_exists(dec, "max-errors", -1, NULL);
-    GstCaps *caps = mix_caps();
+    hv_media_set_if_exists(dec, "max-errors", -1, NULL);
+    GstCaps *caps = hv_media_mix_caps();
     g_object_set(filter, "caps", caps, NULL);
     gst_caps_unref(caps);
     if (!gst_element_link_many(depay, dec, conv, res, filter, NULL) ||
-        !add_ghost_sink(b->bin, depay)) {
+        !hv_media_add_ghost_sink(b->bin, depay)) {
         return false;
     }
     GstPad *target = gst_element_get_static_pad(filter, "src");
     gst_pad_add_probe(target,
                       GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
                           GST_PAD_PROBE_TYPE_QUERY_UPSTREAM,
-                      on_mix_probe, branch_ref(b), branch_unref);
+                      hv_media_mix_probe, branch_ref(b), branch_unref);
     GstPad *ghost = gst_ghost_pad_new("src", target);
     gst_object_unref(target);
     if (ghost == NULL || !gst_element_add_pad(b->bin, ghost)) {
@@ -941,39 +528,15 @@ build_audio(hv_media_branch *b)
 static bool
 build_discard(hv_media_branch *b)
 {
-    GstElement *sink = add_new(GST_BIN(b->bin), "fakesink");
+    GstElement *sink = hv_media_add_element(GST_BIN(b->bin), "fakesink");
     if (sink == NULL) {
         return false;
     }
     g_object_set(sink, "sync", FALSE, "async", FALSE, NULL);
-    return add_ghost_sink(b->bin, sink);
+    return hv_media_add_ghost_sink(b->bin, sink);
 }
 
 /* ---- selection (main thread) -------------------------------------------------------------- */
-
-/* A branch about to be selected: its current caps to the encoded viewers' tap, which goes on
- * across the switch (its caps event went by while no tap took it). The recorder's tap is not
- * told: the recording ends and a new one starts on the new tracks (live/recording.c). */
-static void
-branch_caps_to_taps(hv_media_session *s, hv_media_branch *b)
-{
-    if (b->depay_src == NULL || b->removed) {
-        return;
-    }
-    g_autoptr(GstCaps) caps = gst_pad_get_current_caps(b->depay_src);
-    if (caps == NULL) {
-        return;
-    }
-    const int slot = HV_MEDIA_TAP_SLOT_VIEWERS;
-    g_mutex_lock(&s->tap_lock);
-    hv_media_tap tap = s->tap[slot];
-    void *data = s->tap_data[slot] != NULL ? tap.ref(s->tap_data[slot]) : NULL;
-    g_mutex_unlock(&s->tap_lock);
-    if (data != NULL) {
-        tap.on_caps(b->is_video ? HV_MEDIA_TAP_VIDEO : HV_MEDIA_TAP_AUDIO, caps, data);
-        tap.unref(data);
-    }
-}
 
 /* Whether the branch is the selected video track, or the tapped audio track (the first audio
  * branch when none is named). */
@@ -1007,12 +570,12 @@ hv_media_decode_select(hv_media_session *s)
             b->track_sid = g_strdup(sid);
         }
         bool sel = b->supported && compute_selected(s, b);
-        if (sel != is_selected(b)) {
+        if (sel != hv_media_branch_selected(b)) {
             HV_MEDIA_DEBUG(s, "%s track %s (mid %s) %s", b->is_video ? "video" : "audio",
                            b->track_sid, b->mid, sel ? "selected" : "not selected");
         }
-        if (sel && !is_selected(b)) {
-            branch_caps_to_taps(s, b); /* before its buffers reach them */
+        if (sel && !hv_media_branch_selected(b)) {
+            hv_media_taps_branch_selected(s, b); /* before its buffers reach them */
         }
         /* A video branch selected again resumes on a keyframe: the entry probe asks for one
          * on its first packet through (entry_enabled was cleared while it dropped them). */
@@ -1043,7 +606,7 @@ on_branch_register(gpointer p)
     }
     HV_MEDIA_DEBUG(s, "track %s (mid %s) %s %s", b->track_sid, b->mid, kind, b->codec);
     hv_media_decode_select(s);
-    if (is_selected(b)) {
+    if (hv_media_branch_selected(b)) {
         g_mutex_lock(&s->stats_lock);
         g_strlcpy(b->is_video ? s->stats.video_codec : s->stats.audio_codec, b->codec,
                   sizeof(s->stats.video_codec));
@@ -1106,19 +669,6 @@ on_branch_teardown(gpointer p)
     return G_SOURCE_REMOVE;
 }
 
-/* Audio branches end in the mixer: a new request pad, linked from the branch's src ghost. */
-static bool
-link_to_mixer(hv_media_session *s, hv_media_branch *b)
-{
-    b->mix_pad = gst_element_request_pad_simple(s->mixer, "sink_%u");
-    GstPad *src = gst_element_get_static_pad(b->bin, "src");
-    bool ok = b->mix_pad != NULL && src != NULL && gst_pad_link(src, b->mix_pad) == GST_PAD_LINK_OK;
-    if (src != NULL) {
-        gst_object_unref(src);
-    }
-    return ok;
-}
-
 void
 hv_media_decode_pad_added(hv_media_session *s, GstPad *pad)
 {
@@ -1153,7 +703,7 @@ hv_media_decode_pad_added(hv_media_session *s, GstPad *pad)
     b->supported = is_video ? build_video(b) : build_audio(b);
     if (b->supported) {
         gst_bin_add(GST_BIN(s->pipeline), b->bin);
-        if (!is_video && !link_to_mixer(s, b)) {
+        if (!is_video && !hv_media_mixer_link(s, b)) {
             HV_MEDIA_INFO(s, "cannot link audio %s to the mixer", GST_PAD_NAME(pad));
             b->supported = false;
             if (b->mix_pad != NULL) {
@@ -1208,196 +758,7 @@ hv_media_decode_pad_removed(hv_media_session *s, GstPad *pad)
     }
 }
 
-void
-hv_media_decode_request_keyframe(hv_media_session *s)
-{
-    for (unsigned i = 0; i < s->branches->len; i++) {
-        hv_media_branch *b = g_ptr_array_index(s->branches, i);
-        if (b->is_video && b->supported && b->entry != NULL && is_selected(b)) {
-            request_keyframe_on(b->entry);
-        }
-    }
-}
-
 /* ---- the mixer and its PCM outputs (main thread) ---------------------------------------- */
-
-bool
-hv_media_decode_build_mixer(hv_media_session *s, GError **error)
-{
-    s->mixer = gst_element_factory_make("audiomixer", "mix");
-    GstElement *filter = gst_element_factory_make("capsfilter", NULL);
-    s->mix_tee = gst_element_factory_make("tee", "mix-tee");
-    GstElement *silence = gst_element_factory_make("audiotestsrc", "mix-silence");
-    GstElement *silence_caps = gst_element_factory_make("capsfilter", NULL);
-    if (s->mixer == NULL || filter == NULL || s->mix_tee == NULL || silence == NULL ||
-        silence_caps == NULL) {
-        g_set_error(error, HV_ERROR, HV_ENOTFOUND, "cannot create the audio mixer");
-        GstElement *all[] = {s->mixer, filter, s->mix_tee, silence, silence_caps};
-        for (size_t i = 0; i < G_N_ELEMENTS(all); i++) {
-            if (all[i] != NULL) {
-                gst_object_unref(gst_object_ref_sink(all[i]));
-            }
-        }
-        s->mixer = s->mix_tee = NULL;
-        return false;
-    }
-    /* Live mixing: output starts at the first input's time (not at 0, which would make up
-     * silence for all the time before it), and a track that sends nothing (DTX, muted) is
-     * skipped at the deadline instead of holding the others back. */
-    g_object_set(s->mixer, "start-time-selection", 1 /* first */, NULL);
-    set_if_exists(s->mixer, "ignore-inactive-pads", TRUE, NULL);
-    /* Each input's chunks come when their timeline says (on_mix_probe): the mixer waits that
-     * much longer for the late ones. */
-    g_object_set(s->mixer, "latency", (guint64)HV_MEDIA_MIX_SLACK_MS * GST_MSECOND, NULL);
-    /* 20 ms blocks, an Opus frame each: the chunk size viewers and the docs are told (the
-     * aggregator's default, 10 ms, would double the WebSocket messages for nothing). */
-    g_object_set(s->mixer, "output-buffer-duration", (guint64)HV_MEDIA_MIX_BLOCK_MS * GST_MSECOND,
-                 NULL);
-    /* One input is always there: live silence. An aggregator whose last input goes away
-     * (a republished microphone: the old track's pad leaves before the new one's comes)
-     * counts as having reached the end of every stream and stops for good; and without a
-     * live input between tracks it would make up the gap in one burst once the next one
-     * came. The silent input keeps the output going in real time, silent between tracks. */
-    g_object_set(silence, "is-live", TRUE, "wave", 4 /* silence */, "samplesperbuffer",
-                 HV_MEDIA_MIX_RATE * HV_MEDIA_MIX_BLOCK_MS / 1000, NULL);
-    GstCaps *caps = mix_caps();
-    g_object_set(filter, "caps", caps, NULL);
-    g_object_set(silence_caps, "caps", caps, NULL);
-    gst_caps_unref(caps);
-    /* With no output format linked the tee must not fail the stream. */
-    g_object_set(s->mix_tee, "allow-not-linked", TRUE, NULL);
-    gst_bin_add_many(GST_BIN(s->pipeline), silence, silence_caps, s->mixer, filter, s->mix_tee,
-                     NULL);
-    if (!gst_element_link_many(silence, silence_caps, s->mixer, filter, s->mix_tee, NULL)) {
-        g_set_error(error, HV_ERROR, HV_EIO, "cannot link the audio mixer");
-        return false;
-    }
-    return true;
-}
-
-void
-hv_media_decode_add_output(hv_media_session *s, int rate_hz, int channels)
-{
-    hv_media_output *o = g_new0(hv_media_output, 1);
-    g_atomic_ref_count_init(&o->ref);
-    o->s = hv_media_session_ref(s);
-    o->rate_hz = rate_hz;
-    o->channels = channels;
-
-    GstElement *bin = gst_bin_new(NULL);
-    GstElement *queue = add_new(GST_BIN(bin), "queue");
-    GstElement *conv = add_new(GST_BIN(bin), "audioconvert");
-    GstElement *res = add_new(GST_BIN(bin), "audioresample");
-    GstElement *filter = add_new(GST_BIN(bin), "capsfilter");
-    GstElement *sink = add_new(GST_BIN(bin), "appsink");
-    if (queue == NULL || conv == NULL || res == NULL || filter == NULL || sink == NULL) {
-        HV_MEDIA_INFO(s, "cannot build the %d Hz/%d ch audio output", rate_hz, channels);
-        gst_object_unref(gst_object_ref_sink(bin));
-        output_unref(o);
-        return;
-    }
-    /* About one second of 20 ms chunks (HV_MEDIA_MIX_BLOCK_MS); the oldest goes when the
-     * consumer stalls. */
-    g_object_set(queue, "leaky", 2 /* downstream */, "max-size-buffers", 50, "max-size-bytes", 0,
-                 "max-size-time", (guint64)0, NULL);
-    GstCaps *caps = gst_caps_new_simple("audio/x-raw", "format", G_TYPE_STRING, "S16LE", "rate",
-                                        G_TYPE_INT, rate_hz, "channels", G_TYPE_INT, channels,
-                                        "layout", G_TYPE_STRING, "interleaved", NULL);
-    g_object_set(filter, "caps", caps, NULL);
-    gst_caps_unref(caps);
-    setup_appsink(sink, 8, on_audio_sample, output_ref(o), output_unref);
-    if (!gst_element_link_many(queue, conv, res, filter, sink, NULL) ||
-        !add_ghost_sink(bin, queue)) {
-        HV_MEDIA_INFO(s, "cannot link the %d Hz/%d ch audio output", rate_hz, channels);
-        gst_object_unref(gst_object_ref_sink(bin));
-        output_unref(o);
-        return;
-    }
-    gst_bin_add(GST_BIN(s->pipeline), bin);
-    (void)gst_element_sync_state_with_parent(bin);
-    o->bin = bin;
-    o->tee_pad = gst_element_request_pad_simple(s->mix_tee, "src_%u");
-    GstPad *ghost = gst_element_get_static_pad(bin, "sink");
-    if (o->tee_pad == NULL || gst_pad_link(o->tee_pad, ghost) != GST_PAD_LINK_OK) {
-        HV_MEDIA_INFO(s, "cannot attach the %d Hz/%d ch audio output", rate_hz, channels);
-    }
-    gst_object_unref(ghost);
-    g_ptr_array_add(s->outputs, o);
-}
-
-static gboolean
-on_output_unlinked(gpointer p)
-{
-    hv_media_output *o = p;
-    hv_media_session *s = o->s;
-    if (o->bin == NULL) {
-        return G_SOURCE_REMOVE;
-    }
-    gst_element_release_request_pad(s->mix_tee, o->tee_pad);
-    GstElement *bin = gst_object_ref(o->bin);
-    o->bin = NULL;
-    if (gst_element_set_state(bin, GST_STATE_NULL) == GST_STATE_CHANGE_FAILURE) {
-        HV_MEDIA_DEBUG(s, "audio output did not stop cleanly");
-    }
-    gst_bin_remove(GST_BIN(s->pipeline), bin);
-    gst_object_unref(bin);
-    if (g_ptr_array_remove(s->outputs, o)) {
-        output_unref(o); /* the list's reference */
-    }
-    return G_SOURCE_REMOVE;
-}
-
-/* Runs when no buffer is inside the tee pad: at once on the main thread, or on the streaming
- * thread after the current push. o stays alive meanwhile: s->outputs holds it until
- * on_output_unlinked. */
-static GstPadProbeReturn
-on_tee_pad_idle(GstPad *pad, GstPadProbeInfo *info, gpointer user_data)
-{
-    hv_media_output *o = user_data;
-    GstPad *peer = gst_pad_get_peer(pad);
-    if (peer != NULL) {
-        (void)gst_pad_unlink(pad, peer);
-        gst_object_unref(peer);
-    }
-    hv_media_post(o->s, on_output_unlinked, output_ref(o), output_unref);
-    return GST_PAD_PROBE_REMOVE;
-}
-
-void
-hv_media_decode_remove_output(hv_media_session *s, int rate_hz, int channels)
-{
-    for (unsigned k = 0; k < s->outputs->len; k++) {
-        hv_media_output *o = g_ptr_array_index(s->outputs, k);
-        if (o->removing || o->rate_hz != rate_hz || o->channels != channels) {
-            continue;
-        }
-        o->removing = true;
-        if (o->tee_pad != NULL && o->bin != NULL) {
-            /* Unlink only between buffers; the rest happens on the main thread. */
-            gst_pad_add_probe(o->tee_pad, GST_PAD_PROBE_TYPE_IDLE, on_tee_pad_idle, o, NULL);
-        } else {
-            g_ptr_array_remove_index(s->outputs, k);
-            output_unref(o);
-        }
-        break;
-    }
-}
-
-void
-hv_media_decode_tap_caps(hv_media_session *s, const hv_media_tap *tap, void *data)
-{
-    for (unsigned i = 0; i < s->branches->len; i++) {
-        hv_media_branch *b = g_ptr_array_index(s->branches, i);
-        if (!b->supported || b->depay_src == NULL || b->removed || !is_selected(b)) {
-            continue;
-        }
-        GstCaps *caps = gst_pad_get_current_caps(b->depay_src);
-        if (caps != NULL) {
-            tap->on_caps(b->is_video ? HV_MEDIA_TAP_VIDEO : HV_MEDIA_TAP_AUDIO, caps, data);
-            gst_caps_unref(caps);
-        }
-    }
-}
 
 void
 hv_media_decode_clear(hv_media_session *s)
@@ -1408,10 +769,4 @@ hv_media_decode_clear(hv_media_session *s)
         branch_unref(b);
     }
     g_ptr_array_set_size(s->branches, 0);
-    for (unsigned i = 0; i < s->outputs->len; i++) {
-        hv_media_output *o = g_ptr_array_index(s->outputs, i);
-        o->bin = NULL; /* the pipeline, in NULL, owns it; no pending unlink may touch it */
-        output_unref(o);
-    }
-    g_ptr_array_set_size(s->outputs, 0);
 }

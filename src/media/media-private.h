@@ -13,6 +13,7 @@
 
 #include "media/media.h"
 
+#include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -158,6 +159,106 @@ struct hv_media_session {
     bool mail_wake_pending;
 };
 
+/* ---- branches (decode.c owns them; the mixer and the taps read them) ------------------- */
+
+typedef struct {
+    GstClockTime pts;
+    int64_t arrival_us;
+} arrival_stamp;
+
+/* Refcounted: the main list, the webrtcbin pad's qdata, each probe and appsink callback hold
+ * references. The bin is owned by the pipeline; the branch only borrows pointers into it. */
+struct hv_media_branch {
+    gatomicrefcount ref;
+    hv_media_session *s; /* strong */
+    bool is_video;
+    bool supported; /* false: the pad goes to a fakesink */
+    char codec[16];
+    char *mid;
+    char *track_sid; /* main thread: the LiveKit track, from the offer ("" unknown) */
+    /* Atomic: video: this track is the one decoded and tapped; audio: the one tapped. Starts
+     * 0: nothing leaves the branch before the main thread registered and selected it. */
+    int selected;
+
+    /* Borrowed from the bin (owned by the pipeline); used by the main thread only while
+     * registered && !removed, or by the threads running inside the bin. */
+    GstElement *bin;
+    GstPad *mix_pad;   /* audio: the mixer's request pad (strong), released at teardown */
+    GstPad *entry;     /* the depayloader's sink pad */
+    GstPad *depay_src; /* the depayloader's src pad: tap and decode gate */
+
+    /* Entry probe only (the thread pushing out of the webrtcbin pad). */
+    bool entry_enabled;
+    GstClockTime entry_last_pts;
+    int clock_rate; /* RTP clock rate from the pad caps (90000 video, 48000 Opus) */
+    bool have_rtp_ts;
+    uint32_t last_rtp_ts;
+    int64_t ext_rtp_ts; /* unwrapped RTP timestamp of the newest packet */
+
+    /* Depayloader src probe only (same thread as the entry probe). */
+    GstSegment segment; /* for running times handed to the tap */
+    bool have_segment;
+    bool decode_gated; /* packets were kept from the decoder; video resumes on a keyframe */
+    /* Per tap slot: the tap generation the anchor belongs to, and the anchor. */
+    unsigned tap_gen[HV_MEDIA_TAP_SLOTS];
+    GstClockTime anchor_rt[HV_MEDIA_TAP_SLOTS];
+    int64_t anchor_rtp_ns[HV_MEDIA_TAP_SLOTS];
+    bool gate_asked; /* a keyframe was requested for the resume */
+
+    /* Decode timing (haven_video_decode_seconds): the decoder's sink probe notes when each
+     * PTS went in, its src probe looks it up. TIMING_LOCK: a decoder may push from a thread of
+     * its own. */
+    GMutex timing_lock;
+    arrival_stamp dec_in[8];
+    unsigned dec_in_next;
+    /* JPEG timing: jpegenc encodes within its sink pad's chain call, so both probes run on
+     * the same thread one after the other. */
+    int64_t jpeg_in_us;
+
+    /* Audio into the mixer (the mix probe's thread only): the branch's own timeline, see
+     * hv_media_mix_probe. */
+    GstSegment mix_segment;
+    bool mix_have_segment;
+    bool mix_anchored;
+    GstClockTime mix_next_rt; /* running time of the next sample into the mixer */
+
+    /* STAMPS_LOCK: the entry probe writes, appsink callbacks read. */
+    GMutex stamps_lock;
+    arrival_stamp stamps[HV_MEDIA_STAMPS];
+    unsigned stamps_next;
+    unsigned stamps_count;
+
+    /* Main thread only. */
+    bool registered;
+    bool removed;
+};
+
+/* One PCM format on the mixer's tee. Refcounted: s->outputs, the appsink callback and a
+ * pending unlink hold references. */
+struct hv_media_output {
+    gatomicrefcount ref;
+    hv_media_session *s; /* strong */
+    int rate_hz;
+    int channels;
+    GstElement *bin; /* borrowed: owned by the pipeline */
+    GstPad *tee_pad; /* strong: the request pad on s->mix_tee */
+    bool removing;   /* main: an idle probe will unlink it; then it leaves s->outputs */
+};
+
+/* The branch is the selected video track, or the tapped audio track (atomic read). */
+static inline bool
+hv_media_branch_selected(hv_media_branch *b)
+{
+    return g_atomic_int_get(&b->selected) != 0;
+}
+
+/* A tap takes the branch's packets. */
+static inline bool
+hv_media_branch_tapped(hv_media_branch *b)
+{
+    return g_atomic_int_get(&b->s->tap_active) != 0 && hv_media_branch_selected(b);
+}
+
 /* Logs with the session's mint and room as context fields. Never above debug on per-frame
  * paths. */
 void hv_media_log(const hv_media_session *s, GLogLevelFlags level, const char *fmt, ...)
@@ -165,18 +266,46 @@ void hv_media_log(const hv_media_session *s, GLogLevelFlags level, const char *f
 #define HV_MEDIA_DEBUG(s, ...) hv_media_log((s), G_LOG_LEVEL_DEBUG, __VA_ARGS__)
 #define HV_MEDIA_INFO(s, ...)  hv_media_log((s), G_LOG_LEVEL_INFO, __VA_ARGS__)
 
-/* ---- session.c, used by the other files ------------------------------------------------------ */
+/* ---- base.c: the session object (used by every other file) ------------------------------- */
 
 hv_media_session *hv_media_session_ref(hv_media_session *s);
 void hv_media_session_unref(hv_media_session *s);
 bool hv_media_session_is_destroyed(const hv_media_session *s);
-/* Main thread: the one way into FAILED (reported once; later offers are ignored). */
-void hv_media_session_fail(hv_media_session *s, const char *reason);
-void hv_media_session_set_state(hv_media_session *s, hv_media_state st);
 /* Any thread: runs fn(data) on the owner's main context (never inline); destroy frees data
  * afterwards, also when the context is gone. */
 void hv_media_post(hv_media_session *s, GSourceFunc fn, void *data, GDestroyNotify destroy);
+
+/* ---- elements.c: GStreamer helpers (no state) ---------------------------------------------- */
+
+/* A new element of factory added to bin, or NULL when it is not installed. */
+GstElement *hv_media_add_element(GstBin *bin, const char *factory);
+/* Sets a property (g_object_set style, one name/value pair) only if the element has it. */
+void hv_media_set_if_exists(GstElement *e, const char *prop, ...);
+/* A non-syncing appsink keeping at most max_buffers (dropping the oldest) that calls cb. */
+void hv_media_setup_appsink(GstElement *sink, unsigned max_buffers,
+                            GstFlowReturn (*cb)(GstAppSink *, gpointer), gpointer data,
+                            GDestroyNotify notify);
+/* A "sink" ghost pad on bin for first's sink pad. */
+bool hv_media_add_ghost_sink(GstElement *bin, GstElement *first);
+/* A SEGMENT event in TIME format is copied into `into`; false for any other. */
+bool hv_media_copy_time_segment(GstEvent *ev, GstSegment *into);
+/* Sends force-key-unit upstream from entry (rtpbin turns it into RTCP PLI). */
+void hv_media_request_keyframe_on(GstPad *entry);
+/* The caps naming the reference-timestamp meta of a packet's arrival (monotonic ns), which
+ * the entry probe puts on every packet it lets in. (transfer none) */
+GstCaps *hv_media_arrival_caps(void);
+/* The caps of the sender's unwrapped RTP timestamp (ns) meta. (transfer none) */
+GstCaps *hv_media_rtp_time_caps(void);
+/* One copy of the sample's buffer into a new frame with its pts and arrival stamp (the buffer's
+ * arrival meta, else lookup(ctx, pts) when given, else now); NULL when it cannot be mapped. */
+hv_frame *hv_media_frame_from_sample(GstSample *sample, hv_frame_kind kind,
+                                     int64_t (*lookup)(void *ctx, GstClockTime pts), void *ctx);
+
 /* ---- negotiate.c ------------------------------------------------------------------------- */
+
+/* Main thread: the one way into FAILED (reported once; later offers are ignored). */
+void hv_media_session_fail(hv_media_session *s, const char *reason);
+void hv_media_session_set_state(hv_media_session *s, hv_media_state st);
 
 void hv_media_offer_free(hv_media_offer *o);
 /* Frees a held local candidate (the elements of held_cands). */
@@ -206,37 +335,55 @@ void hv_media_stats_encoded(hv_media_session *s);
 void hv_media_stats_dropped(hv_media_session *s);
 void hv_media_stats_audio_chunk(hv_media_session *s);
 
-/* ---- decode.c ------------------------------------------------------------------------------ */
+/* ---- decode.c: branches ------------------------------------------------------------------ */
 
 /* Main thread: the selection changed (or a branch registered): every branch's flags again. */
 void hv_media_decode_select(hv_media_session *s);
-/* Main thread, from _new: the mixer and its tee, in the pipeline (not yet playing). */
-bool hv_media_decode_build_mixer(hv_media_session *s, GError **error);
-
 /* webrtcbin pad-added (streaming thread): builds and links the branch for pad, then posts its
  * registration (on_track, audio outputs) to the main thread. */
 void hv_media_decode_pad_added(hv_media_session *s, GstPad *pad);
 /* webrtcbin pad-removed (any thread): the branch of pad goes away on the main thread. */
 void hv_media_decode_pad_removed(hv_media_session *s, GstPad *pad);
-/* Main thread: re-enabling is detected per branch by its entry probe (which then asks for a
- * keyframe); these act on the registered branches. */
-void hv_media_decode_request_keyframe(hv_media_session *s);
-void hv_media_decode_add_output(hv_media_session *s, int rate_hz, int channels);
-void hv_media_decode_remove_output(hv_media_session *s, int rate_hz, int channels);
-/* Main thread, after the pipeline is in NULL: drops every branch and output. */
+/* Main thread, after the pipeline is in NULL: drops every branch. */
 void hv_media_decode_clear(hv_media_session *s);
-/* The caps naming the reference-timestamp meta of a packet's arrival (monotonic ns), which
- * the entry probe puts on every packet it lets in. (transfer none) */
-GstCaps *hv_media_arrival_caps(void);
-/* Main thread: hands the current caps of every selected branch to a newly set tap. */
-void hv_media_decode_tap_caps(hv_media_session *s, const hv_media_tap *tap, void *data);
 
-/* ---- session.c: taps ---------------------------------------------------------------------- */
+/* ---- mixer.c: the audio mixer and its PCM outputs ------------------------------------------ */
+
+/* Main thread, from _new: the mixer and its tee, in the pipeline (not yet playing). */
+bool hv_media_mixer_build(hv_media_session *s, GError **error);
+/* The PCM format every audio track is brought to before the mixer. (transfer full) */
+GstCaps *hv_media_mix_caps(void);
+/* The probe on an audio branch's output into the mixer: its own timeline (see mixer.c). */
+GstPadProbeReturn hv_media_mix_probe(GstPad *pad, GstPadProbeInfo *info, gpointer user_data);
+/* Streaming thread (pad-added): links the audio branch's src ghost to a new mixer pad. */
+bool hv_media_mixer_link(hv_media_session *s, hv_media_branch *b);
+/* Main thread: an output branch per (rate, channels) on the mixer's tee. */
+void hv_media_mixer_add_output(hv_media_session *s, int rate_hz, int channels);
+void hv_media_mixer_remove_output(hv_media_session *s, int rate_hz, int channels);
+/* Main thread, after the pipeline is in NULL: drops every output. */
+void hv_media_mixer_clear(hv_media_session *s);
+
+/* ---- taps.c: taps and keyframe requests ---------------------------------------------------- */
 
 /* Any thread but a streaming one inside the tap: sets (tap != NULL) or removes a slot's tap;
  * a new tap gets the current caps and a keyframe is asked for. */
 void hv_media_set_tap_slot(hv_media_session *s, hv_media_tap_slot slot, const hv_media_tap *tap,
                            void *data);
+/* Main thread: hands the current caps of every selected branch to a newly set tap. */
+void hv_media_taps_send_caps(hv_media_session *s, const hv_media_tap *tap, void *data);
+/* Main thread: a branch about to be selected hands its current caps to the encoded viewers'
+ * tap (the recorder's is not told: its recording restarts on the new tracks). */
+void hv_media_taps_branch_selected(hv_media_session *s, hv_media_branch *b);
+/* Streaming threads (the depayloader probe): the taps that take b's packets, each referenced
+ * for the call (data[i] NULL for empty slots); false when none. Release with _release. */
+bool hv_media_taps_get(hv_media_branch *b, hv_media_tap out[HV_MEDIA_TAP_SLOTS],
+                       void *data[HV_MEDIA_TAP_SLOTS]);
+void hv_media_taps_release(hv_media_tap tap[HV_MEDIA_TAP_SLOTS], void *data[HV_MEDIA_TAP_SLOTS]);
+/* One access unit to every tap got, with each slot's running time. */
+void hv_media_taps_buffers(hv_media_branch *b, hv_media_tap tap[HV_MEDIA_TAP_SLOTS],
+                           void *data[HV_MEDIA_TAP_SLOTS], GstBuffer *buf);
+/* Main thread: asks the sender of the selected video track for a keyframe (RTCP PLI). */
+void hv_media_request_keyframe(hv_media_session *s);
 
 /* ---- passthrough.c ------------------------------------------------------------------------ */
 

@@ -24,6 +24,52 @@
 #include <gst/webrtc/webrtc.h>
 #include <string.h>
 
+/* ---- connection state ------------------------------------------------------------------ */
+
+static const char *
+state_name(hv_media_state st)
+{
+    switch (st) {
+    case HV_MEDIA_NEW:
+        return "new";
+    case HV_MEDIA_CONNECTING:
+        return "connecting";
+    case HV_MEDIA_CONNECTED:
+        return "connected";
+    case HV_MEDIA_FAILED:
+        return "failed";
+    }
+    return "?";
+}
+
+void
+hv_media_session_fail(hv_media_session *s, const char *reason)
+{
+    if (s->state == HV_MEDIA_FAILED || hv_media_session_is_destroyed(s)) {
+        return;
+    }
+    HV_MEDIA_INFO(s, "failed: %s", reason);
+    s->state = HV_MEDIA_FAILED;
+    s->negotiating = false;
+    g_clear_pointer(&s->pending_offer, hv_media_offer_free);
+    if (s->cb.on_state != NULL) {
+        s->cb.on_state(HV_MEDIA_FAILED, reason, s->user_data);
+    }
+}
+
+void
+hv_media_session_set_state(hv_media_session *s, hv_media_state st)
+{
+    if (s->state == st || s->state == HV_MEDIA_FAILED || hv_media_session_is_destroyed(s)) {
+        return;
+    }
+    HV_MEDIA_DEBUG(s, "state %s -> %s", state_name(s->state), state_name(st));
+    s->state = st;
+    if (s->cb.on_state != NULL) {
+        s->cb.on_state(st, NULL, s->user_data);
+    }
+}
+
 /* ---- local ICE candidates --------------------------------------------------------------- */
 
 typedef struct {

@@ -655,7 +655,7 @@ on_pt_keyframe_wanted(gpointer data)
 {
     hv_media_session *s = data;
     if (!hv_media_session_is_destroyed(s)) {
-        hv_media_decode_request_keyframe(s);
+        hv_media_request_keyframe(s);
     }
     return G_SOURCE_REMOVE;
 }

@@ -1,12 +1,18 @@
-/* session.c: one receive-only WebRTC peer connection (webrtcbin in its own pipeline).
+/* session.c: one receive-only WebRTC peer connection (webrtcbin in its own pipeline): the
+ * module's public functions.
  *
- * Owns the pipeline and webrtcbin, its state, ICE configuration (servers, the local address
- * restriction through the libnice agent), the decoding switches and the tap. Threads: the
- * public functions and every user callback run on the main thread (the owner's GMainContext).
+ * Owns the pipeline and webrtcbin, its ICE configuration (servers, the local address
+ * restriction through the libnice agent) and the decoding switches. Threads: the public
+ * functions and every user callback run on the main thread (the owner's GMainContext).
  * webrtcbin's promise callbacks and signals arrive on its own threads; they only copy what they
  * need into a job posted to the main context (an idle source holding a session reference).
- * negotiate.c answers the offers, decode.c builds the per-pad decode branches and the audio
- * mixer, mailbox.c carries frames and counters to the main thread.
+ *
+ * The files below it, each calling only files further down (no cycles): negotiate.c answers
+ * the offers and reports the connection state; decode.c builds the per-pad branches; mixer.c
+ * mixes the audio and serves the PCM formats; passthrough.c makes the encoded viewers' stream;
+ * taps.c hands the selected tracks' packets to the taps and asks for keyframes; mailbox.c
+ * carries frames and counters to the main thread; elements.c, codecs.c, frame.c and base.c
+ * (the session object: references, posting, logging) are the leaves.
  */
 #include "media/media-private.h"
 
@@ -20,153 +26,13 @@
 
 static unsigned next_session_id = 1; /* atomic */
 
-void
-hv_media_log(const hv_media_session *s, GLogLevelFlags level, const char *fmt, ...)
-{
-    hv_log_ctx ctx = {.mint = s->log_mint, .room = s->log_room};
-    va_list ap;
-    va_start(ap, fmt);
-    hv_log_structured_va(G_LOG_DOMAIN, level, &ctx, fmt, ap);
-    va_end(ap);
-}
-
-/* ---- lifetime --------------------------------------------------------------------------- */
-
-hv_media_session *
-hv_media_session_ref(hv_media_session *s)
-{
-    g_atomic_ref_count_inc(&s->ref);
-    return s;
-}
-
-static void
-free_memory(hv_media_session *s)
-{
-    hv_frame_unref(s->mail_video);
-    g_queue_clear_full(&s->mail_audio, (GDestroyNotify)hv_frame_unref);
-    g_queue_clear_full(&s->mail_encoded, (GDestroyNotify)hv_frame_unref);
-    g_mutex_clear(&s->mailbox_lock);
-    g_mutex_clear(&s->stats_lock);
-    g_mutex_clear(&s->tap_lock);
-    g_main_context_unref(s->ctx);
-    g_free(s->log_mint);
-    g_free(s->log_room);
-    g_free(s);
-}
-
-void
-hv_media_session_unref(hv_media_session *s)
-{
-    if (s != NULL && g_atomic_ref_count_dec(&s->ref)) {
-        free_memory(s);
-    }
-}
-
-bool
-hv_media_session_is_destroyed(const hv_media_session *s)
-{
-    return g_atomic_int_get(&s->destroyed) != 0;
-}
-
 static void
 closure_unref_session(gpointer data, GClosure *closure)
 {
     hv_media_session_unref(data);
 }
 
-/* ---- posting to the main context -------------------------------------------------------- */
-
-typedef struct {
-    hv_media_session *s;
-    GSourceFunc fn;
-    void *data;
-    GDestroyNotify destroy;
-} post_job;
-
-static gboolean
-post_job_dispatch(gpointer p)
-{
-    post_job *j = p;
-    if (!hv_media_session_is_destroyed(j->s)) {
-        j->fn(j->data);
-    }
-    return G_SOURCE_REMOVE;
-}
-
-static void
-post_job_free(gpointer p)
-{
-    post_job *j = p;
-    if (j->destroy != NULL) {
-        j->destroy(j->data);
-    }
-    hv_media_session_unref(j->s);
-    g_free(j);
-}
-
-void
-hv_media_post(hv_media_session *s, GSourceFunc fn, void *data, GDestroyNotify destroy)
-{
-    /* An explicit idle source, not g_main_context_invoke(): invoke would run fn right here when
-     * this thread can acquire the context, i.e. on a GStreamer thread. */
-    post_job *j = g_new(post_job, 1);
-    j->s = hv_media_session_ref(s);
-    j->fn = fn;
-    j->data = data;
-    j->destroy = destroy;
-    GSource *src = g_idle_source_new();
-    g_source_set_priority(src, G_PRIORITY_DEFAULT);
-    g_source_set_callback(src, post_job_dispatch, j, post_job_free);
-    g_source_set_static_name(src, "hv-media-post");
-    g_source_attach(src, s->ctx);
-    g_source_unref(src);
-}
-
 /* ---- state ------------------------------------------------------------------------------ */
-
-static const char *
-state_name(hv_media_state st)
-{
-    switch (st) {
-    case HV_MEDIA_NEW:
-        return "new";
-    case HV_MEDIA_CONNECTING:
-        return "connecting";
-    case HV_MEDIA_CONNECTED:
-        return "connected";
-    case HV_MEDIA_FAILED:
-        return "failed";
-    }
-    return "?";
-}
-
-void
-hv_media_session_fail(hv_media_session *s, const char *reason)
-{
-    if (s->state == HV_MEDIA_FAILED || hv_media_session_is_destroyed(s)) {
-        return;
-    }
-    HV_MEDIA_INFO(s, "failed: %s", reason);
-    s->state = HV_MEDIA_FAILED;
-    s->negotiating = false;
-    g_clear_pointer(&s->pending_offer, hv_media_offer_free);
-    if (s->cb.on_state != NULL) {
-        s->cb.on_state(HV_MEDIA_FAILED, reason, s->user_data);
-    }
-}
-
-void
-hv_media_session_set_state(hv_media_session *s, hv_media_state st)
-{
-    if (s->state == st || s->state == HV_MEDIA_FAILED || hv_media_session_is_destroyed(s)) {
-        return;
-    }
-    HV_MEDIA_DEBUG(s, "state %s -> %s", state_name(s->state), state_name(st));
-    s->state = st;
-    if (s->cb.on_state != NULL) {
-        s->cb.on_state(st, NULL, s->user_data);
-    }
-}
 
 typedef struct {
     hv_media_session *s;
@@ -426,7 +292,7 @@ build_pipeline(hv_media_session *s, const hv_media_config *cfg, GError **error)
     connect_session(s, "notify::ice-connection-state", G_CALLBACK(on_webrtc_state_notify));
     connect_session(s, "notify::connection-state", G_CALLBACK(on_webrtc_state_notify));
 
-    if (!hv_media_decode_build_mixer(s, error)) {
+    if (!hv_media_mixer_build(s, error)) {
         return false;
     }
     g_autoptr(GstBus) bus = gst_pipeline_get_bus(GST_PIPELINE(s->pipeline));
@@ -510,6 +376,7 @@ session_teardown(hv_media_session *s)
         }
     }
     hv_media_decode_clear(s);
+    hv_media_mixer_clear(s);
     /* After NULL: no streaming thread is inside a tap. */
     hv_media_session_set_tap(s, NULL, NULL);
     hv_media_pt_tap_stop(s);
@@ -607,7 +474,7 @@ hv_media_session_add_audio_format(hv_media_session *s, int rate_hz, int channels
     hv_media_audio_format f = {.rate_hz = rate_hz, .channels = channels, .users = 1};
     g_array_append_val(s->formats, f);
     g_atomic_int_inc(&s->audio_active);
-    hv_media_decode_add_output(s, rate_hz, channels);
+    hv_media_mixer_add_output(s, rate_hz, channels);
 }
 
 void
@@ -628,7 +495,7 @@ hv_media_session_remove_audio_format(hv_media_session *s, int rate_hz, int chann
     }
     g_array_remove_index(s->formats, (unsigned)i);
     (void)g_atomic_int_dec_and_test(&s->audio_active);
-    hv_media_decode_remove_output(s, rate_hz, channels);
+    hv_media_mixer_remove_output(s, rate_hz, channels);
 }
 
 void
@@ -636,43 +503,6 @@ hv_media_session_request_keyframe(hv_media_session *s)
 {
     g_return_if_fail(s != NULL);
     if (!hv_media_session_is_destroyed(s)) {
-        hv_media_decode_request_keyframe(s);
+        hv_media_request_keyframe(s);
     }
-}
-
-/* ---- tap -------------------------------------------------------------------------------- */
-
-void
-hv_media_set_tap_slot(hv_media_session *s, hv_media_tap_slot slot, const hv_media_tap *tap,
-                      void *data)
-{
-    void *new_data = tap != NULL && data != NULL ? tap->ref(data) : NULL;
-    g_mutex_lock(&s->tap_lock);
-    hv_media_tap old = s->tap[slot];
-    void *old_data = s->tap_data[slot];
-    s->tap_data[slot] = new_data;
-    if (new_data != NULL) {
-        s->tap[slot] = *tap;
-    }
-    g_atomic_int_inc(&s->tap_gen[slot]);
-    if (new_data != NULL) {
-        g_atomic_int_or((guint *)&s->tap_active, 1u << slot);
-    } else {
-        g_atomic_int_and((guint *)&s->tap_active, ~(1u << slot));
-    }
-    g_mutex_unlock(&s->tap_lock);
-    if (old_data != NULL) {
-        old.unref(old_data);
-    }
-    if (new_data != NULL && !hv_media_session_is_destroyed(s)) {
-        hv_media_decode_tap_caps(s, tap, new_data);
-        hv_media_decode_request_keyframe(s);
-    }
-}
-
-void
-hv_media_session_set_tap(hv_media_session *s, const hv_media_tap *tap, void *data)
-{
-    g_return_if_fail(s != NULL);
-    hv_media_set_tap_slot(s, HV_MEDIA_TAP_SLOT_RECORDER, tap, data);
 }

@@ -1,6 +1,6 @@
 /* Fuzz target: HTTP routing and query validation (src/http/rest.c, query.c, recordings.c,
- * static.c, server.c's response code), through hv_http_dispatch as server.c calls it, in the
- * in-memory world of http-fake.c.
+ * static.c, response.c), through hv_http_dispatch as server.c calls it, in the in-memory world
+ * of http-fake.c.
  *
  * Input: an HTTP-like request, after lws has parsed it:
  *     METHOD PATH[?QUERY]
@@ -10,7 +10,7 @@
  * The path is URL-decoded; the query is split at '&' and each argument URL-decoded ('+' is a
  * space), as lws hands them over. X-Fuzz-Upstream picks the fake catalog's answer: fresh (the
  * default), stale, none, error (the parse error of X-Fuzz-Upstream-Body as a pump.fun page) or
- * 429. The pure helpers server.c and recordings.c apply to these headers run too.
+ * 429. The pure helpers access.c, server.c and recordings.c apply to these headers run too.
  */
 #include "fuzz-common.h"
 #include "http-fake.h"
@@ -47,7 +47,7 @@ upstream_mode(const char *v)
     return HV_FUZZ_UPSTREAM_FRESH;
 }
 
-/* The pure parts of server.c's admission, on this request's headers: the Bearer token and
+/* The pure parts of access.c's admission, on this request's headers: the Bearer token and
  * the token comparison, CORS origins, the token masking applied to logged URLs. */
 static void
 admission_helpers(const char *path, GPtrArray *query, const char *authorization, const char *origin,

@@ -1,7 +1,7 @@
 /* Unit tests for the http module's query validation (query.c): parameter lookup, integer and
  * boolean parsing, and the FastAPI-style error objects ({"type","loc","msg","input"}) that
- * accumulate in one array; and for the recordings download (recordings.c): Range parsing and
- * the check that only files inside the recordings directory are opened.
+ * accumulate in one array; and for the recordings download: Range parsing (recordings.c) and
+ * the check that only files inside the recordings directory are opened (fs.c).
  */
 #include "core/json.h"
 #include "http/http-private.h"
