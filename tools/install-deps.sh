@@ -20,6 +20,8 @@ python3 python3-jsonschema python3-prometheus-client curl wrk iproute2 util-linu
 chromium"
 # The memory-error runs of `make test`: valgrind (ASan and UBSan come with gcc).
 PKGS="$PKGS valgrind"
+# The lint suite's static checks: clang-tidy (.clang-tidy's function size limit) and cppcheck.
+PKGS="$PKGS clang-tidy cppcheck"
 # Node.js: the machine image ships one; Debian's is the fallback.
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 

@@ -17,8 +17,9 @@ import re
 import sys
 
 
-def count(path):
-    """(passed, failed, skipped) in one Meson testlog.json."""
+def count(path, names):
+    """(passed, failed, skipped) in one Meson testlog.json; appends to names what failed
+    (a test's name, with its failing TAP lines)."""
     passed = failed = skipped = 0
     try:
         lines = open(path, encoding="utf-8").read().splitlines()
@@ -33,7 +34,10 @@ def count(path):
         out = t.get("stdout") or ""
         tap_ok = len(re.findall(r"^ok \d+(?! .*# SKIP)", out, re.M))
         tap_skip = len(re.findall(r"^ok \d+.*# SKIP", out, re.M))
-        tap_fail = len(re.findall(r"^not ok \d+", out, re.M))
+        fails = re.findall(r"^not ok \d+.*$", out, re.M)
+        tap_fail = len(fails)
+        name = t.get("name", "?")
+        names.extend(f"{name}: {f}" for f in fails)
         if tap_ok + tap_fail + tap_skip > 0:
             passed += tap_ok
             failed += tap_fail
@@ -42,21 +46,26 @@ def count(path):
             # then failed: a leak report at exit, a valgrind error) still counts as a failure.
             if result not in ("OK", "EXPECTEDFAIL", "SKIP") and tap_fail == 0:
                 failed += 1
+                names.append(f"{name}: {result} after its subtests")
         elif result in ("OK", "EXPECTEDFAIL"):
             passed += 1
         elif result == "SKIP":
             skipped += 1
         else:
             failed += 1
+            names.append(f"{name}: {result}")
     return passed, failed, skipped
 
 
 paths = sys.argv[1:] or ["build/meson-logs/testlog.json"]
 passed = failed = skipped = 0
 for path in paths:
-    p, f, s = count(path)
+    names = []
+    p, f, s = count(path, names)
     if len(paths) > 1:
         print(f"test-summary: {path}: ok {p}, not ok {f}" + (f", skipped {s}" if s else ""))
+    for n in names:
+        print(f"test-summary:   failed: {n}")
     passed += p
     failed += f
     skipped += s

@@ -1,13 +1,16 @@
 /* Logging: GLib structured logging with one domain per module ("hv-<module>"), printed as
  * human-readable lines or JSON lines on stderr. Installed once on the main thread at startup;
- * the writer itself is thread-safe (GLib serialises calls to it).
+ * any thread may log: the writer writes each line under a lock of its own (log.c).
  *
  * Lines about a stream, a room, a viewer or a recording carry that context as structured
  * fields (HV_MINT, HV_ROOM, HV_VIEWER, HV_SESSION, HV_RECORDING), not as text in the message:
  *
  *   HV_MESSAGE(&(hv_log_ctx){.mint = s->mint, .room = s->room_name}, "joined as %s", sid);
  *
- * Modules wrap the compound literal in a one-word macro (live: S_CTX(s), media: M_CTX(s)).
+ * Modules wrap the compound literal in a short macro (live: S_CTX(s) in live-private.h,
+ * recordings: REC_CTX(e) in live/recording.c, viewers: W_CTX(w) in http/ws_viewer.c) or use
+ * HV_CTX_MINT(m) below; media and livekit log through a function that adds their session's or
+ * room's context (media: hv_media_log, behind HV_MEDIA_DEBUG/_INFO; livekit: room_log).
  * Text mode prints   2026-11-24T15:00:00.123Z INFO  hv-live [mint=Abc… room=r viewer=3] msg
  * JSON mode prints   {"ts":…,"level":"info","domain":"hv-live","mint":"Abc…","room":"r",
  *                     "viewer":3,"msg":"…"}   (context keys only when set).

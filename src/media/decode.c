@@ -91,12 +91,19 @@ branch_new(hv_media_session *s, bool is_video, const char *codec, const char *mi
 
 /* ---- arrival stamps ---------------------------------------------------------------------
  *
- * captured_us: the entry probe records (buffer PTS → g_get_monotonic_time()) for the first
- * packet of each new RTP timestamp in a small per-branch ring. Depayloaders, decoders, jpegenc
- * and audioresample carry the PTS through, so the appsink looks up the newest stamp with
- * pts <= the output PTS. The stamp is taken where the packet leaves webrtcbin: after SRTP and
- * the jitterbuffer, which releases in-order packets at once (a packet held back waiting for a
- * retransmission is stamped when released). No stamp (ring overrun) → the appsink's time. */
+ * A frame's stamp (hv_buf_stamp_us) is when its first RTP packet left webrtcbin: after SRTP
+ * and the jitterbuffer, which releases in-order packets at once (a packet held back waiting for
+ * a retransmission is stamped when released). The entry probe puts g_get_monotonic_time() on
+ * each packet it lets through as a GstReferenceTimestampMeta (caps timestamp/x-haven-arrival,
+ * hv_media_arrival_caps), next to the sender's RTP time (timestamp/x-haven-rtp, for the taps).
+ * Depayloaders, decoders, videoconvert and jpegenc copy untagged metas, so the appsink buffer
+ * normally still carries it and hv_media_frame_from_sample reads it from there.
+ *
+ * Fallback, for a buffer that reaches the appsink without the meta (an element dropped it, or
+ * the packet came in a buffer list, which the entry probe does not annotate): a small ring of
+ * (PTS, arrival) stamps per branch, one for the first packet of each new PTS; the appsink takes
+ * the newest stamp with pts <= its buffer's PTS (+1 ms), if at most 2 s older. No stamp
+ * either → the appsink's own time. */
 
 static void
 stamp_arrival(hv_media_branch *b, GstClockTime pts, int64_t now_us)

@@ -28,10 +28,11 @@ hv_media_request_keyframe_on(GstPad *entry)
     (void)gst_pad_push_event(entry, ev);
 }
 
-/* The arrival time also travels on the buffers themselves, as a GstReferenceTimestampMeta with
- * these caps: depayloaders, decoders, videoconvert and jpegenc copy metas without tags, so the
- * JPEG or PCM buffer at the appsink still says when its first packet arrived, whatever the
- * elements did to its PTS. The PTS ring above remains the fallback for elements that drop it. */
+/* The arrival time travels on the buffers themselves, as a GstReferenceTimestampMeta with these
+ * caps, put on each packet by the branch entry probe (decode.c): depayloaders, decoders,
+ * videoconvert and jpegenc copy metas without tags, so the JPEG buffer at the appsink (and the
+ * access unit a tap gets) still says when its first packet arrived, whatever the elements did
+ * to its PTS. decode.c's (PTS, arrival) ring is the fallback for a buffer without the meta. */
 GstCaps *
 hv_media_arrival_caps(void)
 {

@@ -1,19 +1,35 @@
+/* clang-format off */
 /* record: writes a stream's encoded media to files without re-encoding, crash-safe.
  *
  * A recorder owns one GStreamer pipeline of its own, fed with the depayloaded access units the
  * live session's media pipeline taps off before any decoder (hv_media_tap):
  *
- *   video appsrc ─ (h264parse | h265parse (hvc1) | vp9parse | nothing for VP8) ─┐
- *                                                            ├─ mp4mux (1 s fragments) | webmmux ─
- * filesink  <name>.mp4|.webm.part audio appsrc ─ tee ─ queue ─ opusparse ──────────────────┘ └
- * queue ─ opusdec ─ audioconvert ─ audioresample (S16LE 48 kHz) ─ appsink → WAV  <name>.wav.part
+ *   video: appsrc ─ queue ─ [video parse] ────┐
+ *                                             ├─ mp4mux | webmmux ─ filesink → <name>.mp4.part
+ *   audio: appsrc ─ tee ─ queue ─ opusparse ──┘                              or <name>.webm.part
+ *                    │
+ *                    └─ queue ─ opusdec ─ audioconvert ─ audioresample ─ capsfilter (S16LE, 48 kHz)
+ *                       ─ appsink → WAV writer (hv_wav) → <name>.wav.part
+ *
+ *   [video parse], by codec:
+ *     H264             h264parse
+ *     H265             h265parse ─ capsfilter (stream-format=hvc1)
+ *     VP9              vp9parse
+ *     VP8              nothing (into WebM)
+ *     VP8, force_mp4   vp8dec ─ videoconvert ─ x264enc ─ h264parse (into MP4)
+ *
+ * The muxer cuts a fragment (MP4) or a cluster (WebM) every fragment_ms (1 s by default). Without
+ * video there is no muxer and no opusparse branch: audio only goes to the WAV.
  *
  * VP8 goes to WebM (MP4 cannot carry it) unless force_mp4, which decodes and re-encodes it to
- * H.264 (the one costly case). Timeline: both kinds arrive stamped with running time on the
- * media pipeline's clock (RTP timestamps mapped through RTCP by rtpbin); the recording starts at
- * the first video keyframe (the caller asks the sender for one) and every timestamp is shifted
- * by that keyframe's running time, so audio and video share t=0. Audio before it is dropped;
- * the WAV is padded with silence over gaps so it never drifts from the video.
+ * H.264 (the one costly case). Timeline: both kinds arrive stamped with a running time on the
+ * media pipeline's clock, which the tap (src/media/taps.c) anchors at each stream's first
+ * buffer after the tap was set and then advances by the sender's RTP timestamps (carried as a
+ * reference-timestamp meta), so rtpbin's lip-sync jumps never reach the file; the recording
+ * starts at the first video keyframe (the caller asks the sender for one; audio only: the first
+ * packet) and every timestamp is shifted by that running time, so audio and video share t=0.
+ * Audio before it is dropped; the WAV is padded with silence over gaps so it never drifts from
+ * the video.
  *
  * Crash safety: files carry ".part" until a clean finish renames them; MP4 is fragmented so a
  * killed file plays up to its last fragment; the WAV header is rewritten every second.
@@ -25,6 +41,7 @@
  * behind appsrc queues bounded in bytes. A full queue drops (and counts) packets instead of
  * ever blocking the media pipeline, so a slow disk never disturbs viewing.
  */
+/* clang-format on */
 #ifndef HV_RECORD_H
 #define HV_RECORD_H
 

@@ -158,7 +158,8 @@ export async function stopChild(proc, timeoutMs = 10000) {
 }
 
 // State of the run that cleanup() needs; the tests fill in tmp and browser.
-export const run = { tmp: null, havenLog: null, browser: null, sanitizerReport: null, servers: [] };
+// oldHavenLogs: logs of havens a test stopped and replaced (checked for a sanitizer report too).
+export const run = { tmp: null, havenLog: null, oldHavenLogs: [], browser: null, sanitizerReport: null, servers: [] };
 
 // The fake pump.fun API (fixture roster) and the fake LiveKit SFU (H.264 1280x720 30 fps
 // scrolling bars and a 440 Hz Opus tone by default).
@@ -232,7 +233,8 @@ export function havenLogTail(n = 40) {
 // passes 'MAP localhost 127.0.0.1' in mapRules (rules are tried in order, exclusions first).
 export const NO_HOSTS = 'MAP * ~NOTFOUND, EXCLUDE 127.0.0.1';
 
-export async function launchChromium(chromium, { mapRules = [] } = {}) {
+// `args`: more command-line switches for this test's browser.
+export async function launchChromium(chromium, { mapRules = [], args = [] } = {}) {
   run.browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -251,6 +253,7 @@ export async function launchChromium(chromium, { mapRules = [] } = {}) {
       '--no-pings',
       '--disable-dev-shm-usage',
       `--host-resolver-rules=${[...mapRules, NO_HOSTS].join(', ')}`,
+      ...args,
     ],
   });
   return run.browser;
@@ -258,12 +261,13 @@ export async function launchChromium(chromium, { mapRules = [] } = {}) {
 
 // Keeps a context's pages on loopback: a request to any other host is aborted and its URL
 // pushed to `blocked` (e.g. the fixture's thumbnails on example.com).
-export async function keepOnLoopback(context, blocked) {
+// `hosts`: more names the test maps to 127.0.0.1 itself (launchChromium's mapRules).
+export async function keepOnLoopback(context, blocked, { hosts = [] } = {}) {
   await context.route('**/*', (route) => {
     const url = route.request().url();
     let host = '';
     try { host = new URL(url).hostname; } catch { /* not a URL we route */ }
-    if (host === '127.0.0.1' || host === 'localhost' || host === '[::1]') return route.continue();
+    if (host === '127.0.0.1' || host === 'localhost' || host === '[::1]' || hosts.includes(host)) return route.continue();
     blocked.push(url);
     return route.abort('blockedbyclient');
   });
@@ -274,6 +278,136 @@ export function watchPage(page, { pageErrors, consoleErrors }) {
   page.on('pageerror', (e) => pageErrors.push(String(e && e.stack || e)));
   page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   page.on('crash', () => pageErrors.push('page crashed'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The web player (web/): window.havenPlayer and the canvas, read in the page.
+
+// A snapshot of window.havenPlayer (null without a player), with the page's performance.now().
+export async function playerState(page) {
+  return page.evaluate(() => {
+    const p = window.havenPlayer;
+    if (!p) return null;
+    const badge = document.querySelector('[data-testid="player-mode"]');
+    return {
+      mint: p.mint, status: p.status, mode: p.mode, codec: p.codec, modeReason: p.modeReason,
+      sockets: [...(p.sockets || [])], openedAt: p.openedAt, socketAt: p.socketAt, firstFrameAt: p.firstFrameAt,
+      frames: p.frames, lastFrameAt: p.lastFrameAt, framesReceived: p.framesReceived,
+      framesDropped: p.framesDropped, decodeErrors: p.decodeErrors, latencyMs: p.latencyMs,
+      width: p.width, height: p.height,
+      syncedToAudio: p.syncedToAudio,
+      audio: p.audio ? { ...p.audio } : null,
+      badge: badge ? { text: badge.textContent, mode: badge.getAttribute('data-mode') } : null,
+      now: performance.now(),
+    };
+  });
+}
+
+// Draws the player canvas onto a small 2D canvas and returns its luminance values.
+export async function sampleCanvas(page) {
+  return page.evaluate(() => {
+    const c = document.querySelector('[data-testid="player-canvas"]');
+    if (!c || !c.width || !c.height) return null;
+    const w = 96;
+    const h = 54;
+    const o = document.createElement('canvas');
+    o.width = w;
+    o.height = h;
+    const ctx = o.getContext('2d', { willReadFrequently: true });
+    ctx.drawImage(c, 0, 0, w, h);
+    const d = ctx.getImageData(0, 0, w, h).data;
+    const lum = [];
+    let sum = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const y = 0.2126 * d[i] + 0.7152 * d[i + 1] + 0.0722 * d[i + 2];
+      lum.push(y);
+      sum += y;
+    }
+    return { width: c.width, height: c.height, mean: sum / lum.length, lum };
+  });
+}
+
+// Checks that a stream plays in the open player: frames counted, canvas non-black and moving,
+// at least minFps pictures drawn per second. Returns the measurements (fps drawn and received,
+// ms from opening the player and from opening its last socket to the first picture).
+export async function checkPlaying(page, mint, { minFps = 5, timeoutMs = 30000 } = {}) {
+  const p0 = await waitFor(async () => {
+    const p = await playerState(page);
+    return p && p.mint === mint && p.frames > 0 ? p : null;
+  }, timeoutMs, `window.havenPlayer.frames > 0 for ${mint}`);
+  await sleep(1000);
+  const a = await sampleCanvas(page);
+  assert(a, 'player canvas missing or zero-sized');
+  const s1 = await playerState(page);
+  await sleep(1500);
+  const b = await sampleCanvas(page);
+  const s2 = await playerState(page);
+  const secs = (s2.now - s1.now) / 1000;
+  const fps = (s2.frames - s1.frames) / secs;
+  const receivedFps = (s2.framesReceived - s1.framesReceived) / secs;
+  const diff = meanAbsDiff(a.lum, b.lum);
+  const m = {
+    fps, receivedFps,
+    firstFrameMs: s2.firstFrameAt - s2.openedAt,
+    firstFrameAfterSocketMs: s2.firstFrameAt - s2.socketAt,
+    state: s2,
+  };
+  diag(`${mint} [${s2.mode}${s2.codec ? ` ${s2.codec}` : ''}]: canvas ${a.width}x${a.height}, mean luminance ` +
+       `${a.mean.toFixed(1)} / ${b.mean.toFixed(1)}, mean change ${diff.toFixed(2)}, frames ${p0.frames} -> ` +
+       `${s2.frames} (${fps.toFixed(1)} fps drawn, ${receivedFps.toFixed(1)} received, dropped ${s2.framesDropped}, ` +
+       `decode errors ${s2.decodeErrors}); first picture ${m.firstFrameMs.toFixed(0)} ms after opening the player, ` +
+       `${m.firstFrameAfterSocketMs.toFixed(0)} ms after its last socket (${s2.sockets.join(' -> ')})`);
+  assert(a.mean > 30 && b.mean > 30, `canvas too dark (mean luminance ${a.mean.toFixed(1)}, ${b.mean.toFixed(1)})`);
+  assert(diff > 0.5, `canvas did not change between two samples 1.5 s apart (mean change ${diff.toFixed(2)})`);
+  assert(s2.frames > s1.frames, `havenPlayer.frames did not increase (${s1.frames} -> ${s2.frames})`);
+  assert(fps >= minFps, `only ${fps.toFixed(1)} frames/s counted (want >= ${minFps})`);
+  return m;
+}
+
+// Checks the player's sound over `seconds`: the announced rate, chunks scheduled, their loudness
+// (the fake SFU's tone), and scheduledSeconds growing with the wall clock (±tolerance). Returns
+// the ratio.
+export async function checkAudio(page, { seconds = 6, tolerance = 0.15, sampleRate = 48000 } = {}) {
+  await waitFor(async () => { const p = await playerState(page); return p && p.audio && p.audio.chunks > 0; },
+                15000, 'havenPlayer.audio.chunks > 0');
+  await sleep(1000);
+  const a = await playerState(page);
+  await sleep(seconds * 1000);
+  const b = await playerState(page);
+  const wall = (b.now - a.now) / 1000;
+  const sched = b.audio.scheduledSeconds - a.audio.scheduledSeconds;
+  diag(`audio [${b.mode}] ${JSON.stringify(b.audio)}; scheduled ${sched.toFixed(3)} s in ${wall.toFixed(3)} s ` +
+       `(ratio ${(sched / wall).toFixed(3)}), chunks +${b.audio.chunks - a.audio.chunks}, ` +
+       `dropped +${(b.audio.dropped ?? 0) - (a.audio.dropped ?? 0)}`);
+  assert(b.audio.sampleRate === sampleRate, `audio.sampleRate ${b.audio.sampleRate}, want ${sampleRate}`);
+  assert(b.audio.channels >= 1, `audio.channels ${b.audio.channels}`);
+  assert(b.audio.contextRate > 0, `audio.contextRate ${b.audio.contextRate}`);
+  assert(b.audio.chunks > a.audio.chunks, `no audio chunk scheduled in ${seconds} s`);
+  // The fakes' tone is a sine at 0.3 of full scale: RMS about 0.21 (not silence, not noise).
+  assert(b.audio.level > 0.1 && b.audio.level < 0.35, `audio.level (RMS) ${b.audio.level}, want the tone's ~0.21`);
+  assert(Math.abs(sched / wall - 1) <= tolerance, `scheduled ${sched.toFixed(3)} s of audio in ${wall.toFixed(3)} s`);
+  return sched / wall;
+}
+
+// haven's GET /api/live-sessions/active entry for a mint (null when it has none).
+export async function activeSession(base, mint) {
+  const r = await apiCall(base, '/api/live-sessions/active');
+  assert(r.status === 200, `/api/live-sessions/active answered ${r.status}`);
+  return (r.body.sessions || []).find((x) => x.mint_id === mint) || null;
+}
+
+// Records the page's WebSockets, in order: {url, openedAt, closedAt, messages: [{at, msg}]} with
+// the first JSON text messages parsed (times are Date.now()).
+export function watchSockets(page, list) {
+  page.on('websocket', (ws) => {
+    const entry = { url: ws.url(), openedAt: Date.now(), closedAt: null, messages: [] };
+    list.push(entry);
+    ws.on('framereceived', (f) => {
+      if (typeof f.payload !== 'string' || !f.payload.startsWith('{') || entry.messages.length >= 50) return;
+      try { entry.messages.push({ at: Date.now(), msg: JSON.parse(f.payload) }); } catch { /* not JSON */ }
+    });
+    ws.on('close', () => { entry.closedAt = Date.now(); });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,12 +427,13 @@ export async function cleanup() {
   for (const p of children.reverse()) await stopChild(p, stopWait).catch(() => {});
   // haven has exited (SIGTERM): a sanitizer report in its log (an error while running, leaks at
   // exit) fails the run.
-  if (run.havenLog && fs.existsSync(run.havenLog)) {
-    const text = fs.readFileSync(run.havenLog, 'utf8');
+  for (const log of [...run.oldHavenLogs, run.havenLog]) {
+    if (!log || !fs.existsSync(log)) continue;
+    const text = fs.readFileSync(log, 'utf8');
     const m = SANITIZER_REPORT.exec(text);
     if (m) {
       run.sanitizerReport = text.slice(Math.max(0, text.lastIndexOf('\n', m.index) + 1)).slice(0, 6000);
-      diag(`sanitizer report from haven:\n${run.sanitizerReport}`);
+      diag(`sanitizer report from haven (${path.basename(log)}):\n${run.sanitizerReport}`);
     }
   }
   if (run.tmp && !process.env.HAVEN_KEEP_TMP) fs.rmSync(run.tmp, { recursive: true, force: true });

@@ -13,6 +13,7 @@
  *   0x08  run the main context's ready sources after each message (delivers on_closed)
  * Oracles: no crash, no GLib critical, and every captured SignalRequest decodes.
  */
+#include "../livekit/lk-builders.h"
 #include "fuzz-common.h"
 #include "livekit/livekit-proto.h"
 #include "livekit/room-private.h"
@@ -44,63 +45,32 @@ typedef struct {
 static void
 build_join(void)
 {
-    Livekit__Room lroom = LIVEKIT__ROOM__INIT;
-    lroom.sid = (char *)"RM_fuzz";
-    lroom.name = (char *)"livestream:7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump:2421674";
-    Livekit__ParticipantInfo self = LIVEKIT__PARTICIPANT_INFO__INIT;
-    self.sid = (char *)"PA_self";
-    self.identity = (char *)"b45e1821";
-    Livekit__TrackInfo video = LIVEKIT__TRACK_INFO__INIT;
-    video.sid = (char *)"TR_video";
-    video.type = LIVEKIT__TRACK_TYPE__VIDEO;
-    video.mime_type = (char *)"video/H264";
-    video.width = 1280;
-    video.height = 720;
-    Livekit__TrackInfo audio = LIVEKIT__TRACK_INFO__INIT;
-    audio.sid = (char *)"TR_audio";
-    audio.type = LIVEKIT__TRACK_TYPE__AUDIO;
-    audio.mime_type = (char *)"audio/opus";
-    Livekit__TrackInfo *tracks[] = {&video, &audio};
-    Livekit__ParticipantInfo streamer = LIVEKIT__PARTICIPANT_INFO__INIT;
-    streamer.sid = (char *)"PA_streamer";
-    streamer.identity = (char *)"streamer-7k13";
-    streamer.state = LIVEKIT__PARTICIPANT_INFO__STATE__ACTIVE;
-    streamer.version = 3;
-    streamer.n_tracks = 2;
-    streamer.tracks = tracks;
-    Livekit__ParticipantInfo *others[] = {&streamer};
-    char *stun_urls[] = {(char *)"stun:stun.example.org:3478"};
-    Livekit__ICEServer stun = LIVEKIT__ICESERVER__INIT;
-    stun.n_urls = 1;
-    stun.urls = stun_urls;
-    char *turn_urls[] = {(char *)"turns:turn.example.org:443?transport=tcp"};
-    Livekit__ICEServer turn = LIVEKIT__ICESERVER__INIT;
-    turn.n_urls = 1;
-    turn.urls = turn_urls;
-    turn.username = (char *)"1700000000:user";
-    turn.credential = (char *)"p@ss/w rd";
-    Livekit__ICEServer *ice[] = {&stun, &turn};
-    Livekit__ServerInfo si = LIVEKIT__SERVER_INFO__INIT;
-    si.version = (char *)"1.9.0";
-    si.protocol = 16;
-    si.region = (char *)"fuzz";
-    Livekit__JoinResponse jr = LIVEKIT__JOIN_RESPONSE__INIT;
-    jr.room = &lroom;
-    jr.participant = &self;
-    jr.n_other_participants = 1;
-    jr.other_participants = others;
-    jr.n_ice_servers = 2;
-    jr.ice_servers = ice;
-    jr.subscriber_primary = true;
-    jr.ping_interval = 5;
-    jr.ping_timeout = 15;
-    jr.server_info = &si;
-    Livekit__SignalResponse resp = LIVEKIT__SIGNAL_RESPONSE__INIT;
-    resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_JOIN;
-    resp.join = &jr;
-    join_len = livekit__signal_response__get_packed_size(&resp);
-    join_bytes = g_malloc(join_len);
-    livekit__signal_response__pack(&resp, join_bytes);
+    const hv_lkt_track tracks[] = {
+        {.sid = "TR_video",
+         .type = LIVEKIT__TRACK_TYPE__VIDEO,
+         .mime = "video/H264",
+         .width = 1280,
+         .height = 720},
+        {.sid = "TR_audio", .type = LIVEKIT__TRACK_TYPE__AUDIO, .mime = "audio/opus"},
+    };
+    Livekit__ParticipantInfo *streamer = hv_lkt_participant_new(
+        "PA_streamer", "streamer-7k13", LIVEKIT__PARTICIPANT_INFO__STATE__ACTIVE, 3, tracks, 2);
+    static const char *const stun[] = {"stun:stun.example.org:3478", NULL};
+    static const char *const turn[] = {"turns:turn.example.org:443?transport=tcp", NULL};
+    hv_lkt_join_msg m;
+    const hv_lkt_join_spec spec = {
+        .room_sid = "RM_fuzz",
+        .room_name = "livestream:7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump:2421674",
+        .others = &streamer,
+        .n_others = 1,
+        .stun = stun,
+        .turn = turn,
+        .ping_interval = 5,
+        .ping_timeout = 15,
+        .region = "fuzz"};
+    GBytes *b = hv_lkt_pack(&hv_lkt_join(&m, &spec)->base);
+    join_bytes = g_bytes_unref_to_data(b, &join_len);
+    hv_lkt_participant_free(streamer);
 }
 
 int

@@ -9,6 +9,7 @@
  *     ninja -C build tests/fuzz/gen-livekit-corpus
  *     ./build/tests/fuzz/gen-livekit-corpus tests/fuzz/corpora/livekit_signal
  */
+#include "../livekit/lk-builders.h"
 #include "livekit/livekit-proto.h"
 
 #include <glib.h>
@@ -35,14 +36,13 @@ script_new(uint8_t flags)
 static void
 add(GByteArray *s, const Livekit__SignalResponse *resp)
 {
-    size_t len = livekit__signal_response__get_packed_size(resp);
+    g_autoptr(GBytes) b = hv_lkt_pack(&resp->base);
+    gsize len = 0;
+    const uint8_t *buf = g_bytes_get_data(b, &len);
     g_assert(len <= 0xffff);
-    uint8_t *buf = g_malloc(len + 1);
-    livekit__signal_response__pack(resp, buf);
     uint8_t hdr[2] = {(uint8_t)(len >> 8), (uint8_t)len};
     g_byte_array_append(s, hdr, 2);
     g_byte_array_append(s, buf, (guint)len);
-    g_free(buf);
 }
 
 static void
@@ -64,94 +64,51 @@ save(GByteArray *s, const char *name)
     g_byte_array_unref(s);
 }
 
-/* ---- message builders (stack storage; valid until the next call of the same builder) --------- */
+/* ---- message builders (lk-builders.c) ------------------------------------------------------- */
 
-typedef struct {
-    Livekit__TrackInfo video, audio;
-    Livekit__TrackInfo *tracks[2];
-    Livekit__ParticipantInfo p;
-} publisher;
-
-static void
-publisher_init(publisher *pub, const char *sid, const char *identity, uint32_t version,
-               uint32_t width, uint32_t height, const char *video_sid, const char *audio_sid)
+/* (transfer full) A publisher with H.264 video and Opus audio (video_sid NULL: no tracks). */
+static Livekit__ParticipantInfo *
+publisher_new(const char *sid, const char *identity, uint32_t version, uint32_t width,
+              uint32_t height, const char *video_sid, const char *audio_sid)
 {
-    memset(pub, 0, sizeof(*pub));
-    livekit__track_info__init(&pub->video);
-    pub->video.sid = (char *)video_sid;
-    pub->video.type = LIVEKIT__TRACK_TYPE__VIDEO;
-    pub->video.mime_type = (char *)"video/H264";
-    pub->video.width = width;
-    pub->video.height = height;
-    livekit__track_info__init(&pub->audio);
-    pub->audio.sid = (char *)audio_sid;
-    pub->audio.type = LIVEKIT__TRACK_TYPE__AUDIO;
-    pub->audio.mime_type = (char *)"audio/opus";
-    pub->tracks[0] = &pub->video;
-    pub->tracks[1] = &pub->audio;
-    livekit__participant_info__init(&pub->p);
-    pub->p.sid = (char *)sid;
-    pub->p.identity = (char *)identity;
-    pub->p.state = LIVEKIT__PARTICIPANT_INFO__STATE__ACTIVE;
-    pub->p.version = version;
-    pub->p.n_tracks = video_sid != NULL ? 2 : 0;
-    pub->p.tracks = pub->tracks;
+    const hv_lkt_track tracks[] = {
+        {.sid = video_sid,
+         .type = LIVEKIT__TRACK_TYPE__VIDEO,
+         .mime = "video/H264",
+         .width = width,
+         .height = height},
+        {.sid = audio_sid, .type = LIVEKIT__TRACK_TYPE__AUDIO, .mime = "audio/opus"},
+    };
+    return hv_lkt_participant_new(sid, identity, LIVEKIT__PARTICIPANT_INFO__STATE__ACTIVE, version,
+                                  tracks, video_sid != NULL ? 2 : 0);
 }
 
 static void
 add_join(GByteArray *s, Livekit__ParticipantInfo **others, size_t n_others,
          const char *alternative_url)
 {
-    Livekit__Room lroom = LIVEKIT__ROOM__INIT;
-    lroom.sid = (char *)"RM_test";
-    lroom.name = (char *)"livestream:7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump:2421674";
-    Livekit__ParticipantInfo self = LIVEKIT__PARTICIPANT_INFO__INIT;
-    self.sid = (char *)"PA_self";
-    self.identity = (char *)"b45e1821";
-    char *stun_urls[] = {(char *)"stun:stun.example.org:3478", (char *)"stuns:ignored:443"};
-    Livekit__ICEServer stun = LIVEKIT__ICESERVER__INIT;
-    stun.n_urls = 2;
-    stun.urls = stun_urls;
-    char *turn_urls[] = {(char *)"turn:turn.example.org:3478?transport=udp",
-                         (char *)"turns:turn.example.org:443?transport=tcp"};
-    Livekit__ICEServer turn = LIVEKIT__ICESERVER__INIT;
-    turn.n_urls = 2;
-    turn.urls = turn_urls;
-    turn.username = (char *)"1700000000:user";
-    turn.credential = (char *)"p@ss/w rd";
-    Livekit__ICEServer *ice[] = {&stun, &turn};
-    Livekit__ServerInfo si = LIVEKIT__SERVER_INFO__INIT;
-    si.version = (char *)"1.9.0";
-    si.protocol = 16;
-    si.region = (char *)"test";
-    Livekit__JoinResponse jr = LIVEKIT__JOIN_RESPONSE__INIT;
-    jr.room = &lroom;
-    jr.participant = &self;
-    jr.n_other_participants = n_others;
-    jr.other_participants = others;
-    jr.n_ice_servers = 2;
-    jr.ice_servers = ice;
-    jr.subscriber_primary = true;
-    jr.ping_interval = 5;
-    jr.ping_timeout = 15;
-    jr.server_info = &si;
-    jr.alternative_url = (char *)(alternative_url != NULL ? alternative_url : "");
-    Livekit__SignalResponse resp = LIVEKIT__SIGNAL_RESPONSE__INIT;
-    resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_JOIN;
-    resp.join = &jr;
-    add(s, &resp);
+    static const char *const stun[] = {"stun:stun.example.org:3478", "stuns:ignored:443", NULL};
+    static const char *const turn[] = {"turn:turn.example.org:3478?transport=udp",
+                                       "turns:turn.example.org:443?transport=tcp", NULL};
+    hv_lkt_join_msg m;
+    const hv_lkt_join_spec spec = {
+        .room_name = "livestream:7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump:2421674",
+        .others = others,
+        .n_others = n_others,
+        .stun = stun,
+        .turn = turn,
+        .ping_interval = 5,
+        .ping_timeout = 15,
+        .region = "test",
+        .alternative_url = alternative_url};
+    add(s, hv_lkt_join(&m, &spec));
 }
 
 static void
 add_update(GByteArray *s, Livekit__ParticipantInfo **ps, size_t n)
 {
-    Livekit__ParticipantUpdate up = LIVEKIT__PARTICIPANT_UPDATE__INIT;
-    up.n_participants = n;
-    up.participants = ps;
-    Livekit__SignalResponse resp = LIVEKIT__SIGNAL_RESPONSE__INIT;
-    resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_UPDATE;
-    resp.update = &up;
-    add(s, &resp);
+    hv_lkt_update_msg m;
+    add(s, hv_lkt_update(&m, ps, n));
 }
 
 static const char offer_sdp[] =
@@ -167,51 +124,24 @@ static const char offer_sdp[] =
 static void
 add_offer(GByteArray *s, uint32_t id, const char *sdp)
 {
-    Livekit__SessionDescription__MidToTrackIdEntry e0 =
-        LIVEKIT__SESSION_DESCRIPTION__MID_TO_TRACK_ID_ENTRY__INIT;
-    e0.key = (char *)"0";
-    e0.value = (char *)"TR_video";
-    Livekit__SessionDescription__MidToTrackIdEntry e1 =
-        LIVEKIT__SESSION_DESCRIPTION__MID_TO_TRACK_ID_ENTRY__INIT;
-    e1.key = (char *)"1";
-    e1.value = (char *)"TR_audio";
-    Livekit__SessionDescription__MidToTrackIdEntry *map[] = {&e0, &e1};
-    Livekit__SessionDescription sd = LIVEKIT__SESSION_DESCRIPTION__INIT;
-    sd.type = (char *)"offer";
-    sd.sdp = (char *)sdp;
-    sd.id = id;
-    sd.n_mid_to_track_id = 2;
-    sd.mid_to_track_id = map;
-    Livekit__SignalResponse resp = LIVEKIT__SIGNAL_RESPONSE__INIT;
-    resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_OFFER;
-    resp.offer = &sd;
-    add(s, &resp);
+    static const char *const mids[] = {"0", "TR_video", "1", "TR_audio", NULL};
+    hv_lkt_offer_msg m;
+    add(s, hv_lkt_offer(&m, sdp, id, mids));
 }
 
 static void
 add_trickle(GByteArray *s, const char *json, Livekit__SignalTarget target)
 {
-    Livekit__TrickleRequest tr = LIVEKIT__TRICKLE_REQUEST__INIT;
-    tr.candidateinit = (char *)json;
-    tr.target = target;
-    Livekit__SignalResponse resp = LIVEKIT__SIGNAL_RESPONSE__INIT;
-    resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_TRICKLE;
-    resp.trickle = &tr;
-    add(s, &resp);
+    hv_lkt_trickle_msg m;
+    add(s, hv_lkt_trickle(&m, json, target));
 }
 
 static void
 add_leave(GByteArray *s, Livekit__LeaveRequest__Action action, bool can_reconnect,
           Livekit__DisconnectReason reason)
 {
-    Livekit__LeaveRequest lr = LIVEKIT__LEAVE_REQUEST__INIT;
-    lr.action = action;
-    lr.can_reconnect = can_reconnect;
-    lr.reason = reason;
-    Livekit__SignalResponse resp = LIVEKIT__SIGNAL_RESPONSE__INIT;
-    resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_LEAVE;
-    resp.leave = &lr;
-    add(s, &resp);
+    hv_lkt_leave_msg m;
+    add(s, hv_lkt_leave(&m, action, can_reconnect, reason));
 }
 
 static void
@@ -224,10 +154,11 @@ add_simple(GByteArray *s, Livekit__SignalResponse *resp)
 static void
 add_join_with_streamer(GByteArray *s)
 {
-    publisher pub;
-    publisher_init(&pub, "PA_streamer", "streamer-7k13", 1, 1280, 720, "TR_video", "TR_audio");
-    Livekit__ParticipantInfo *others[] = {&pub.p};
+    Livekit__ParticipantInfo *pub =
+        publisher_new("PA_streamer", "streamer-7k13", 1, 1280, 720, "TR_video", "TR_audio");
+    Livekit__ParticipantInfo *others[] = {pub};
     add_join(s, others, 1, NULL);
+    hv_lkt_participant_free(pub);
 }
 
 /* ---- the scripts ------------------------------------------------------------------------------
@@ -299,51 +230,62 @@ scripts_participants(void)
 {
     /* streamer switch: a bigger publisher arrives, the first one stops, a viewer publishes */
     GByteArray *s = script_new(F_JOIN | F_IDLE);
-    publisher big, small, viewer;
-    publisher_init(&big, "PA_big", "host-2", 1, 1920, 1080, "TR_v2", "TR_a2");
-    publisher_init(&viewer, "PA_viewer", "viewer-123", 1, 3840, 2160, "TR_v3", "TR_a3");
-    Livekit__ParticipantInfo *up1[] = {&big.p, &viewer.p};
+    Livekit__ParticipantInfo *big =
+        publisher_new("PA_big", "host-2", 1, 1920, 1080, "TR_v2", "TR_a2");
+    Livekit__ParticipantInfo *viewer =
+        publisher_new("PA_viewer", "viewer-123", 1, 3840, 2160, "TR_v3", "TR_a3");
+    Livekit__ParticipantInfo *up1[] = {big, viewer};
     add_update(s, up1, 2);
-    publisher_init(&small, "PA_streamer", "streamer-7k13", 2, 0, 0, NULL, NULL);
-    Livekit__ParticipantInfo *up2[] = {&small.p};
+    Livekit__ParticipantInfo *small =
+        publisher_new("PA_streamer", "streamer-7k13", 2, 0, 0, NULL, NULL);
+    Livekit__ParticipantInfo *up2[] = {small};
     add_update(s, up2, 1);
-    big.p.state = LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED;
-    Livekit__ParticipantInfo *up3[] = {&big.p};
+    big->state = LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED;
+    Livekit__ParticipantInfo *up3[] = {big};
     add_update(s, up3, 1);
     save(s, "streamer-switch");
+    hv_lkt_participant_free(big);
+    hv_lkt_participant_free(viewer);
+    hv_lkt_participant_free(small);
 
     /* the streamer leaves and comes back with a new SID; a late DISCONNECTED for the old one */
     s = script_new(F_JOIN | F_IDLE);
-    publisher gone, back, late;
-    publisher_init(&gone, "PA_streamer", "streamer-7k13", 4, 1280, 720, "TR_video", "TR_audio");
-    gone.p.state = LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED;
-    Livekit__ParticipantInfo *u1[] = {&gone.p};
+    Livekit__ParticipantInfo *gone =
+        publisher_new("PA_streamer", "streamer-7k13", 4, 1280, 720, "TR_video", "TR_audio");
+    gone->state = LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED;
+    Livekit__ParticipantInfo *u1[] = {gone};
     add_update(s, u1, 1);
-    publisher_init(&back, "PA_streamer2", "streamer-7k13", 1, 1280, 720, "TR_video2", "TR_audio2");
-    Livekit__ParticipantInfo *u2[] = {&back.p};
+    Livekit__ParticipantInfo *back =
+        publisher_new("PA_streamer2", "streamer-7k13", 1, 1280, 720, "TR_video2", "TR_audio2");
+    Livekit__ParticipantInfo *u2[] = {back};
     add_update(s, u2, 1);
-    publisher_init(&late, "PA_streamer", "streamer-7k13", 5, 1280, 720, "TR_video", "TR_audio");
-    late.p.state = LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED;
-    Livekit__ParticipantInfo *u3[] = {&late.p};
+    Livekit__ParticipantInfo *late =
+        publisher_new("PA_streamer", "streamer-7k13", 5, 1280, 720, "TR_video", "TR_audio");
+    late->state = LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED;
+    Livekit__ParticipantInfo *u3[] = {late};
     add_update(s, u3, 1);
     /* an older snapshot of the current session is ignored */
-    publisher old;
-    publisher_init(&old, "PA_streamer2", "streamer-7k13", 0, 640, 360, "TR_old", "TR_old_a");
-    old.p.version = 0;
-    Livekit__ParticipantInfo *u4[] = {&old.p};
+    Livekit__ParticipantInfo *old =
+        publisher_new("PA_streamer2", "streamer-7k13", 0, 640, 360, "TR_old", "TR_old_a");
+    old->version = 0;
+    Livekit__ParticipantInfo *u4[] = {old};
     add_update(s, u4, 1);
     /* ourselves, and a participant without identity */
-    publisher self, anon;
-    publisher_init(&self, "PA_self", "b45e1821", 1, 640, 360, "TR_self", "TR_self_a");
-    publisher_init(&anon, "PA_anon", "", 1, 640, 360, "TR_anon", "TR_anon_a");
-    Livekit__ParticipantInfo *u5[] = {&self.p, &anon.p};
+    Livekit__ParticipantInfo *self =
+        publisher_new("PA_self", "b45e1821", 1, 640, 360, "TR_self", "TR_self_a");
+    Livekit__ParticipantInfo *anon =
+        publisher_new("PA_anon", "", 1, 640, 360, "TR_anon", "TR_anon_a");
+    Livekit__ParticipantInfo *u5[] = {self, anon};
     add_update(s, u5, 2);
     save(s, "streamer-leaves-and-returns");
+    Livekit__ParticipantInfo *done[] = {gone, back, late, old, self, anon};
+    for (size_t i = 0; i < G_N_ELEMENTS(done); i++) {
+        hv_lkt_participant_free(done[i]);
+    }
 
     /* more publishers than the room keeps */
     s = script_new(F_JOIN);
     enum { N = 300 };
-    static publisher many[N];
     static char sids[N][16], ids[N][24], vs[N][16], as[N][16];
     Livekit__ParticipantInfo *ps[N];
     for (int i = 0; i < N; i++) {
@@ -351,11 +293,13 @@ scripts_participants(void)
         g_snprintf(ids[i], sizeof(ids[i]), "publisher-%03d", i);
         g_snprintf(vs[i], sizeof(vs[i]), "TR_v%03d", i);
         g_snprintf(as[i], sizeof(as[i]), "TR_a%03d", i);
-        publisher_init(&many[i], sids[i], ids[i], 1, (uint32_t)(i % 7) * 160, 90, vs[i], as[i]);
-        ps[i] = &many[i].p;
+        ps[i] = publisher_new(sids[i], ids[i], 1, (uint32_t)(i % 7) * 160, 90, vs[i], as[i]);
     }
     add_update(s, ps, N);
     save(s, "many-publishers");
+    for (int i = 0; i < N; i++) {
+        hv_lkt_participant_free(ps[i]);
+    }
 }
 
 static void
@@ -397,26 +341,16 @@ scripts_misc(void)
     pong.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_PONG;
     pong.pong = 1732460000000;
     add_simple(s, &pong);
-    Livekit__Pong p = LIVEKIT__PONG__INIT;
-    p.last_ping_timestamp = 1732460000000;
-    p.timestamp = 1732460000050;
-    Livekit__SignalResponse pr = LIVEKIT__SIGNAL_RESPONSE__INIT;
-    pr.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_PONG_RESP;
-    pr.pong_resp = &p;
-    add_simple(s, &pr);
+    hv_lkt_pong_msg p;
+    add(s, hv_lkt_pong(&p, 1732460000000, 1732460000050));
     save(s, "refresh-token-and-pongs");
 
     /* pong timestamps at the ends of int64 (the round trip is computed from them) */
     s = script_new(F_JOIN);
     static const int64_t stamps[] = {INT64_MIN, INT64_MAX, -1, 0};
     for (size_t i = 0; i < G_N_ELEMENTS(stamps); i++) {
-        Livekit__Pong q = LIVEKIT__PONG__INIT;
-        q.last_ping_timestamp = stamps[i];
-        q.timestamp = stamps[G_N_ELEMENTS(stamps) - 1 - i];
-        Livekit__SignalResponse qr = LIVEKIT__SIGNAL_RESPONSE__INIT;
-        qr.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_PONG_RESP;
-        qr.pong_resp = &q;
-        add_simple(s, &qr);
+        hv_lkt_pong_msg q;
+        add(s, hv_lkt_pong(&q, stamps[i], stamps[G_N_ELEMENTS(stamps) - 1 - i]));
     }
     save(s, "pong-extreme-timestamps");
 
@@ -543,11 +477,12 @@ scripts_free_in_callbacks(void)
         add_offer(s, 1, offer_sdp);
         add_trickle(s, "{\"candidate\":\"candidate:1 1 udp 1 10.0.0.1 5000 typ host\"}",
                     LIVEKIT__SIGNAL_TARGET__SUBSCRIBER);
-        publisher gone;
-        publisher_init(&gone, "PA_streamer", "streamer-7k13", 9, 0, 0, NULL, NULL);
-        gone.p.state = LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED;
-        Livekit__ParticipantInfo *u[] = {&gone.p};
+        Livekit__ParticipantInfo *gone =
+            publisher_new("PA_streamer", "streamer-7k13", 9, 0, 0, NULL, NULL);
+        gone->state = LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED;
+        Livekit__ParticipantInfo *u[] = {gone};
         add_update(s, u, 1);
+        hv_lkt_participant_free(gone);
         add_leave(s, LIVEKIT__LEAVE_REQUEST__ACTION__RECONNECT, false,
                   LIVEKIT__DISCONNECT_REASON__SIGNAL_CLOSE);
         save(s, names[which]);

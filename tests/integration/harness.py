@@ -5,6 +5,7 @@ Only the standard library is used. Every process started here is stopped when th
 and every socket is on 127.0.0.1.
 """
 import atexit
+import contextlib
 import glob
 import http.client
 import json
@@ -26,6 +27,22 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 FAKE = os.path.join(ROOT, "tests", "fakes", "fake_pumpfun.py")
 PYTHON = sys.executable or "/usr/bin/python3"
 
+# Mints of the fake's fixture roster (tests/data/pumpfun/currently-live.json).
+MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"   # live
+MINT2 = "4odAMtm92RnFU3V3kLb9ZdJSUsraFCas1vx9CxVxpump"  # live too
+MINT3 = "AKPXNJKPrDtn3pXykeGfmxXWjEJpJekPRRr5NJmfpump"  # live too
+ENDED = "3db3seiWSQSmKUeNWD87dN5AcYG2mLa12FHC4D2zpump"  # in the roster, not live
+
+
+def arg(i, *default):
+    """The test program's i-th argument (tests/meson.build passes the built programs' paths),
+    or ROOT/default... when it is run by hand without one."""
+    return sys.argv[i] if len(sys.argv) > i else os.path.join(ROOT, *default)
+
+
+# The haven binary under test: every test program's first argument.
+BINARY = arg(1, "build", "src", "haven")
+
 # Set by tools/run-tests.sh (the 'asan' test setup) when haven and the test tools are built with
 # AddressSanitizer + UndefinedBehaviorSanitizer. Only timing and memory thresholds that the
 # sanitizers legitimately change are relaxed under it (each test prints when it does); every
@@ -40,6 +57,11 @@ SLOW = 3 if SANITIZED else 1
 # stream; the viewer's share of it is what is about haven. A sanitized build needs two to three
 # times the CPU, so both are lower there (the tests print which apply).
 SOURCE_FLOOR, VIEWER_FLOOR = (0.2, 0.6) if SANITIZED else (0.5, 0.9)
+# The fake SFU's picture for the tests that do not look at its size (pass **SMALL to Sfu or
+# live): a quarter of the 1280x720 default's pixels, so a quarter of the encoding (the fake's)
+# and decoding and JPEG encoding (haven's) CPU. The suites run in parallel on 2 cores; what
+# checks 1280x720, frame rates against it or memory per frame keeps the default.
+SMALL = {"width": 640, "height": 360}
 # What a child process needs to see of our environment: the sanitizer options (suppressions,
 # leak detection, halting on UBSan) and GLib's allocator switch. Everything else is set per test.
 PASS_ENV = ("ASAN_OPTIONS", "LSAN_OPTIONS", "UBSAN_OPTIONS", "G_SLICE", "HAVEN_TEST_SANITIZED")
@@ -137,7 +159,28 @@ def reports_in(report_dir):
     return out
 
 
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port():
+    """A free TCP port on 127.0.0.1 for a server the test starts (haven). Picked at random
+    below the kernel's ephemeral range, where no connect() takes one meanwhile (the suites run
+    in parallel, with many connections); a port 0 bind gives one if none is found there."""
+    import random
+    high = min(_ephemeral_low(), 65536)
+    for _ in range(50):
+        port = random.randrange(max(1024, high - 12000), high)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -205,23 +248,38 @@ class Haven:
 
     def __init__(self, binary, fake, env=None, args=None, wait=True):
         self.dir = tempfile.mkdtemp(prefix="haven-test-")
-        self.port = free_port()
         self.db = os.path.join(self.dir, "haven.db")
         self.log_path = os.path.join(self.dir, "haven.log")
-        full_env = base_env({
-            "HAVEN_DB": self.db,
-            "HAVEN_LISTEN": f"127.0.0.1:{self.port}",
-            "HAVEN_PUMPFUN_FRONTEND_API": fake.url if fake else "http://127.0.0.1:9",
-            "HAVEN_PUMPFUN_LIVESTREAM_API": fake.url if fake else "http://127.0.0.1:9",
-            "HAVEN_LOG_LEVEL": "debug",
-        })
-        full_env.update(env or {})
         self.checked = False
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([binary] + (args or []), env=full_env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        if wait:
-            self.wait_ready()
+        # The port free_port() found can be taken before haven binds it (by another test
+        # program's connection: the suites run in parallel). Then haven exits at once saying
+        # so, and starts again on another port.
+        for attempt in range(3):
+            self.port = free_port()
+            full_env = base_env({
+                "HAVEN_DB": self.db,
+                "HAVEN_LISTEN": f"127.0.0.1:{self.port}",
+                "HAVEN_PUMPFUN_FRONTEND_API": fake.url if fake else "http://127.0.0.1:9",
+                "HAVEN_PUMPFUN_LIVESTREAM_API": fake.url if fake else "http://127.0.0.1:9",
+                "HAVEN_LOG_LEVEL": "debug",
+            })
+            full_env.update(env or {})
+            self.log = open(self.log_path, "w")
+            self.proc = subprocess.Popen([binary] + (args or []), env=full_env, stdout=self.log,
+                                         stderr=subprocess.STDOUT)
+            if not wait:
+                return
+            try:
+                self.wait_ready()
+                return
+            except RuntimeError:
+                taken = (self.proc.poll() is not None and "HAVEN_LISTEN" not in (env or {})
+                         and "cannot listen on" in self.log_text())
+                if not taken or attempt == 2:
+                    raise
+                self.log.close()
+                self.check_sanitizers()
+                self.checked = False
 
     def wait_ready(self, timeout=10):
         deadline = time.monotonic() + timeout * SLOW
@@ -297,6 +355,55 @@ class Haven:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def selected(tests):
+    """The (name, fn) pairs HAVEN_TEST_ONLY and HAVEN_TEST_SKIP leave: each a comma-separated
+    list of parts of test function names. tests/meson.build runs a long test program as
+    several meson tests this way, so that its cases spread over the cores."""
+    def parts(var):
+        return [p.strip() for p in os.environ.get(var, "").split(",") if p.strip()]
+    only, skip = parts("HAVEN_TEST_ONLY"), parts("HAVEN_TEST_SKIP")
+    return [(name, fn) for name, fn in tests
+            if (not only or any(p in fn.__name__ for p in only))
+            and not any(p in fn.__name__ for p in skip)]
+
+
+_fake = None
+
+
+def shared_fake():
+    """The test program's fake pump.fun API: started on first use, stopped by main()."""
+    global _fake
+    if _fake is None:
+        _fake = Fake()
+    return _fake
+
+
+def main(tests, setup=None, cleanup=None):
+    """A test program's main: runs `tests` (a module's globals(), whose test_* functions run in
+    the order they are defined, or a list of (name, fn) pairs) as TAP after setup(), then
+    cleanup() and the shared fake's stop, whatever happened; exits with the TAP status."""
+    if isinstance(tests, dict):
+        tests = [(name, fn) for name, fn in list(tests.items())
+                 if name.startswith("test_") and callable(fn)]
+    rc = 1
+    try:
+        if setup is not None:
+            try:
+                setup()
+            except Exception as e:  # no test can run without it: say why, once
+                print(f"Bail out! setting up failed: {e!r}", flush=True)
+                for line in traceback.format_exc().splitlines():
+                    print(f"# {line}", flush=True)
+                sys.exit(1)
+        rc = run_tap(selected(tests))
+    finally:
+        if cleanup is not None:
+            cleanup()
+        if _fake is not None:
+            _fake.stop()
+    sys.exit(rc)
+
+
 def run_tap(tests):
     """Runs (name, fn) pairs, printing TAP. Returns the process exit status."""
     print(f"1..{len(tests)}", flush=True)
@@ -367,10 +474,92 @@ class Sfu:
 
 # ---- live sessions: what a viewer sees -------------------------------------------------------
 
-def post(h, path, body):
-    status, _, data = request(h.port, "POST", path, json.dumps(body).encode(),
-                              {"Content-Type": "application/json"}, timeout=30)
+def post(h, path, body, headers=None):
+    """A JSON POST to haven; returns (status, decoded answer)."""
+    hdrs = {"Content-Type": "application/json"}
+    hdrs.update(headers or {})
+    status, _, data = request(h.port, "POST", path, json.dumps(body).encode(), hdrs,
+                              timeout=30 * SLOW)
     return status, json.loads(data)
+
+
+def active(h, mint=MINT):
+    """mint's entry in GET /api/live-sessions/active, or None."""
+    body, _ = h.get_json("/api/live-sessions/active")
+    return next((s for s in body["sessions"] if s["mint_id"] == mint), None)
+
+
+def wait_until(pred, timeout, what):
+    """Polls pred until it returns something true, and returns that; fails with `what` after
+    timeout seconds (SLOW times that in a sanitized build)."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        got = pred()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout * SLOW} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def print_log_tail(h, lines=40):
+    """haven's last log lines as TAP comments: the first thing to read when a case fails."""
+    try:
+        for line in h.log_text().splitlines()[-lines:]:
+            print(f"# haven: {line}", flush=True)
+    except OSError:  # the log may already be gone; the failure itself matters
+        pass
+
+
+def haven_for(sfu, env=None, **kw):
+    """The haven under test against the shared fake pump.fun API and sfu (None: no SFU), its
+    ICE on loopback; kw as Haven's (binary: another program, e.g. a wrapper)."""
+    full = {"HAVEN_ICE_ADDRESSES": "127.0.0.1"}
+    if sfu is not None:
+        full["HAVEN_LIVEKIT_URL"] = sfu.url
+    full.update(env or {})
+    return Haven(kw.pop("binary", None) or BINARY, shared_fake(), env=full, **kw)
+
+
+@contextlib.contextmanager
+def live(codec="vp8", env=None, sfu_extra=None, sfu_config=None, start=True, record=None,
+         log_lines=40, haven_args=None, binary=None, **sfu_kw):
+    """A fresh fake SFU (codec, sfu_extra, config; sfu_kw: width, height, fps) and haven (env),
+    the shared fake reset, and a session of MINT started unless start is False (record: its
+    record_session): yields (haven, sfu, the start answer or None). When the body fails,
+    haven's last log lines are printed; haven and the SFU are stopped whatever happens."""
+    fake = shared_fake()
+    fake.reset()
+    sfu = Sfu(codec, sfu_extra, **sfu_kw)
+    h = None
+    try:
+        if sfu_config:
+            sfu.control("config", sfu_config)
+        h = haven_for(sfu, env, args=haven_args, binary=binary)
+        try:
+            started = None
+            if start:
+                req = {"mint_id": MINT}
+                if record is not None:
+                    req["record_session"] = record
+                status, started = post(h, "/api/live-sessions/start", req)
+                assert status == 200 and started["success"] is True, started
+            yield h, sfu, started
+        except Exception:
+            print_log_tail(h, log_lines)
+            raise
+    finally:
+        if h is not None:
+            h.cleanup()
+        sfu.stop()
+
+
+def note_floors(fps):
+    """Says which frame-rate floors apply when they are not the normal build's."""
+    if SANITIZED:
+        print(f"# sanitized build: frame-rate floors {SOURCE_FLOOR:.0%} of {fps} fps for the "
+              f"source, {VIEWER_FLOOR:.0%} of the source for a viewer (normal build: 50%, 90%)",
+              flush=True)
 
 
 def jpeg_size(data):
@@ -392,7 +581,7 @@ class Viewer:
     """A viewer that reads in a thread and counts what arrives: frames (arrival time, JPEG size,
     hash), decoded PCM bytes (with the raw PCM kept when keep_pcm), and events."""
 
-    def __init__(self, h, mint, query="", read=True, keep_pcm=False):
+    def __init__(self, h, mint=MINT, query="", read=True, keep_pcm=False):
         from wsclient import WebSocket
         self.keep_pcm = keep_pcm
         self.pcm = bytearray()
@@ -401,7 +590,7 @@ class Viewer:
         self.audio_bytes = []   # (arrival time, decoded bytes)
         self.events = []
         self.closed = None
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # events_of() may run in a wait_for() predicate
         if read:
             self.thread = threading.Thread(target=self.run, daemon=True)
             self.thread.start()
@@ -443,12 +632,28 @@ class Viewer:
             time.sleep(0.05)
         return False
 
+    def frames_after(self, t):
+        """How many frames arrived after monotonic time t."""
+        with self.lock:
+            return sum(1 for f in self.frames if f[0] > t)
 
+    def events_of(self, kind):
+        with self.lock:
+            return events_of(self, kind)
+
+    def close(self):
+        self.ws.close()
 
 
 def events_of(v, kind):
     """The viewer's JSON events of one type."""
     return [e for e in v.events if isinstance(e, dict) and e.get("type") == kind]
+
+
+def frame_counter(h, query="", read=True, mint=MINT):
+    """A viewer that only counts JPEG frames (wsclient.FrameCounter)."""
+    from wsclient import FrameCounter
+    return FrameCounter(h.port, mint, query, read)
 
 
 def session_rows(h):
@@ -460,6 +665,31 @@ def session_rows(h):
                           "FROM live_sessions ORDER BY id").fetchall()
     finally:
         db.close()
+
+
+def db_rows(db_path, sql, *args):
+    """Rows of a query on a haven database, as dicts."""
+    import sqlite3
+    db = sqlite3.connect(db_path)
+    try:
+        db.row_factory = sqlite3.Row
+        return [dict(r) for r in db.execute(sql, args)]
+    finally:
+        db.close()
+
+
+# ---- recordings --------------------------------------------------------------------------------
+
+def discover(path):
+    """gst-discoverer-1.0's verbose report of a media file, and the duration it finds there."""
+    out = subprocess.run(["gst-discoverer-1.0", "-v", path], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    m = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text)
+    assert m, text
+    duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    return text, duration
 
 
 def rss_kb(pid):

@@ -19,7 +19,6 @@ wrong:
 Usage: test_conformance.py PATH_TO_HAVEN. Prints TAP. Loopback only.
 """
 import array
-import json
 import math
 import os
 import sys
@@ -27,13 +26,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (ROOT, SANITIZED, Fake, Haven, Sfu, events_of, post, rss_kb,  # noqa: E402
-                     run_tap)
+from harness import (SANITIZED, SMALL, SOURCE_FLOOR, VIEWER_FLOOR, Viewer,  # noqa: E402
+                     active, events_of, live, rss_kb)
 
-BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
-MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"
 FPS = 30
-SOURCE_FLOOR, VIEWER_FLOOR = harness.SOURCE_FLOOR, harness.VIEWER_FLOOR  # see harness.py
 
 # livekit-server's video table in its order, each codec followed by its RTX (Appendix A.12).
 SERVER_VIDEO_ORDER = ["96", "97", "98", "99", "100", "101", "125", "126", "108", "109", "123",
@@ -41,51 +37,13 @@ SERVER_VIDEO_ORDER = ["96", "97", "98", "99", "100", "101", "125", "126", "108",
 # What the answer must keep for each publisher codec.
 ANSWER_PT = {"vp8": "96", "h264": "108", "vp9": "98", "h265": "116"}
 
-fake = Fake()
+fake = harness.shared_fake()
 
 
-class Viewer(harness.Viewer):
-    def __init__(self, h, **kw):
-        super().__init__(h, MINT, **kw)
-
-
-def start(sfu, env=None, args=None):
-    full = {"HAVEN_LIVEKIT_URL": sfu.url, "HAVEN_ICE_ADDRESSES": "127.0.0.1"}
-    full.update(env or {})
-    return Haven(BINARY, fake, env=full, args=args)
-
-
-def with_session(fn, codec="vp8", env=None, sfu_extra=None, sfu_config=None,
-                 start_session=True):
-    fake.reset()
-    sfu = Sfu(codec, sfu_extra, fps=FPS)
-    h = None
-    if sfu_config:
-        sfu.control("config", sfu_config)
-    try:
-        h = start(sfu, env)
-    except Exception:
-        sfu.stop()
-        raise
-    try:
-        if start_session:
-            status, body = post(h, "/api/live-sessions/start", {"mint_id": MINT})
-            assert status == 200 and body["success"] is True, body
+def with_session(fn, codec="vp8", env=None, sfu_extra=None, sfu_config=None, **sfu_kw):
+    with live(codec, env, sfu_extra, sfu_config, fps=FPS, **sfu_kw,
+              log_lines=int(os.environ.get("HAVEN_TEST_LOG_LINES", "60"))) as (h, sfu, _):
         fn(h, sfu)
-    except Exception:
-        for line in h.log_text().splitlines()[-int(os.environ.get("HAVEN_TEST_LOG_LINES", "60")):]:
-            print(f"# haven: {line}", flush=True)
-        raise
-    finally:
-        h.cleanup()
-        sfu.stop()
-
-
-def active(h):
-    status, _, data = h.get("/api/live-sessions/active")
-    assert status == 200
-    sessions = json.loads(data)["sessions"]
-    return sessions[0] if sessions else None
 
 
 def media_lines(sdp, kind):
@@ -180,7 +138,7 @@ def test_av1_with_a_vp8_backup_plays_and_av1_only_is_reported():
         assert a["video"]["codec"] == "VP8" and a["video"]["unsupported"] is None, a["video"]
         assert not events_of(v, "unsupported_codec"), v.events
         v.ws.close()
-    with_session(backup, codec="vp8", sfu_extra=["--codec", "av1"])
+    with_session(backup, codec="vp8", sfu_extra=["--codec", "av1"], **SMALL)
 
     def only(h, sfu):
         v = Viewer(h)
@@ -193,7 +151,7 @@ def test_av1_with_a_vp8_backup_plays_and_av1_only_is_reported():
         assert v.wait_for(lambda s: len(s.audio_bytes) > 20, 10), "no audio"
         assert not v.frames
         v.ws.close()
-    with_session(only, codec="vp8", sfu_extra=["--codec", "av1-only"])
+    with_session(only, codec="vp8", sfu_extra=["--codec", "av1-only"], **SMALL)
 
 
 # ---- republishing and tracks -------------------------------------------------------------------
@@ -222,7 +180,7 @@ def test_republish_brings_video_back_within_3s_without_a_reconnect():
         n = len(v.audio_bytes)
         assert v.wait_for(lambda s: len(s.audio_bytes) > n + 20, 5), "no audio after republish"
         v.ws.close()
-    with_session(body, codec="h264", sfu_extra=["--codec", "h264"])
+    with_session(body, codec="h264", sfu_extra=["--codec", "h264"], **SMALL)
 
 
 def test_screen_share_is_the_one_picture_and_camera_comes_back():
@@ -291,7 +249,7 @@ def test_two_audio_tracks_are_mixed_not_interleaved():
         print(f"# windows missing a tone: {weak} of {min(len(left), 48000) // 960}", flush=True)
         assert weak <= 2, f"{weak} windows miss one of the two tones"
         v.ws.close()
-    with_session(body, codec="vp8")
+    with_session(body, codec="vp8", **SMALL)
 
 
 def test_a_guest_on_stage_never_replaces_the_host():
@@ -347,7 +305,7 @@ def test_reconnect_uses_the_livekit_token_not_a_pumpfun_join():
         assert v.wait_for(lambda s: any(f[0] > at + 0.3 for f in s.frames), 20), v.events
         assert fake.count("join") == joins + 1, fake.count("join")
         v.ws.close()
-    with_session(body, codec="vp8")
+    with_session(body, codec="vp8", **SMALL)
 
 
 # ---- big rooms, odd offers, candidates, TURN --------------------------------------------------
@@ -363,7 +321,7 @@ def joined_rss(extra):
         result["rss"] = rss_kb(h.proc.pid)
         result["participants"] = active(h)["room_participants"]
         v.ws.close()
-    with_session(body, codec="vp8", sfu_extra=["--extra-participants", str(extra)])
+    with_session(body, codec="vp8", sfu_extra=["--extra-participants", str(extra)], **SMALL)
     return result
 
 
@@ -393,7 +351,7 @@ def test_offers_without_media_are_answered_and_do_not_fail():
         assert active(h)["reconnects"] == 0
         v.ws.close()
     with_session(body, codec="vp8", env={"HAVEN_LIVEKIT_CONNECT_TIMEOUT": "2s"},
-                 sfu_config={"data_channels": False, "publish_delay_ms": 6000})
+                 sfu_config={"data_channels": False, "publish_delay_ms": 6000}, **SMALL)
 
 
 def test_a_burst_of_local_candidates_does_not_fail_the_room():
@@ -407,7 +365,7 @@ def test_a_burst_of_local_candidates_does_not_fail_the_room():
         assert st["client_candidates"] > 64, st["client_candidates"]
         assert active(h)["reconnects"] == 0
         v.ws.close()
-    with_session(body, codec="vp8", env={"HAVEN_ICE_ADDRESSES": addresses})
+    with_session(body, codec="vp8", env={"HAVEN_ICE_ADDRESSES": addresses}, **SMALL)
 
 
 def test_turn_servers_that_need_tls_are_skipped_with_one_line():
@@ -421,15 +379,8 @@ def test_turn_servers_that_need_tls_are_skipped_with_one_line():
     with_session(body, codec="vp8", sfu_config={"ice_servers": [
         {"urls": ["turns:turn.example.invalid:443?transport=tcp",
                   "turn:turn.example.invalid:443?transport=tcp"],
-         "username": "u", "credential": "c"}]})
+         "username": "u", "credential": "c"}]}, **SMALL)
 
-
-TESTS = [(name, fn) for name, fn in list(globals().items())
-         if name.startswith("test_") and callable(fn)]
 
 if __name__ == "__main__":
-    try:
-        rc = run_tap(TESTS)
-    finally:
-        fake.stop()
-    sys.exit(rc)
+    harness.main(globals())

@@ -15,10 +15,10 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ROOT, SLOW, Fake, Haven, assert_no_sanitizer_report, base_env,  # noqa: E402
-                     request, run_tap)
+import harness  # noqa: E402
+from harness import (BINARY, ROOT, SLOW, Haven, assert_no_sanitizer_report,  # noqa: E402
+                     base_env, request)
 
-BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
 FIXTURE = json.load(open(os.path.join(ROOT, "tests", "data", "pumpfun", "currently-live.json")))
 LIVE = [r for r in FIXTURE if r["is_currently_live"]]
 SFW = [r for r in LIVE if not r["nsfw"]]
@@ -28,7 +28,7 @@ STREAM_KEYS = ["mint_id", "name", "symbol", "description", "image_uri", "thumbna
                "market_cap", "usd_market_cap", "num_participants", "is_currently_live", "nsfw",
                "website", "twitter", "telegram", "created_timestamp", "last_trade_timestamp"]
 
-fake = Fake()
+fake = harness.shared_fake()
 haven = None  # one warm instance shared by the read-only tests
 
 
@@ -625,14 +625,10 @@ def test_sigterm_stops_cleanly_with_a_request_parked():
         fake.reset()
 
 
-TESTS = [(name, fn) for name, fn in list(globals().items())
-         if name.startswith("test_") and callable(fn)]
+def cleanup():
+    if haven is not None:
+        haven.cleanup()
+
 
 if __name__ == "__main__":
-    try:
-        rc = run_tap(TESTS)
-    finally:
-        if haven is not None:
-            haven.cleanup()
-        fake.stop()
-    sys.exit(rc)
+    harness.main(globals(), cleanup=cleanup)

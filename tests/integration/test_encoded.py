@@ -22,11 +22,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import ROOT, SANITIZED, Fake, Haven, Sfu, post, rss_kb, run_tap  # noqa: E402
+from harness import MINT, SANITIZED, active, live, rss_kb  # noqa: E402
 from wsclient import Closed, WebSocket  # noqa: E402
 
-BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
-MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"
 FPS = 30
 KEY_INTERVAL = 30  # frames between the fake's key frames: a GOP of one second
 FIRST_FRAME_MS = 1000 if SANITIZED else 300
@@ -36,7 +34,7 @@ SOURCE_FLOOR = harness.SOURCE_FLOOR
 VIEWER_FLOOR = harness.VIEWER_FLOOR
 ASAN_QUARANTINE_MB = 16
 
-fake = Fake()
+fake = harness.shared_fake()
 
 
 class EncodedViewer:
@@ -94,28 +92,10 @@ class EncodedViewer:
         return False
 
 
-def run(codec, fn, env=None, sfu_extra=None):
-    fake.reset()
-    sfu = Sfu(codec, ["--keyframe-interval", str(KEY_INTERVAL)] + (sfu_extra or []), fps=FPS)
-    full = {"HAVEN_LIVEKIT_URL": sfu.url, "HAVEN_ICE_ADDRESSES": "127.0.0.1"}
-    full.update(env or {})
-    h = Haven(BINARY, fake, env=full)
-    try:
-        status, body = post(h, "/api/live-sessions/start", {"mint_id": MINT})
-        assert status == 200 and body["success"] is True, body
+def run(codec, fn, env=None, sfu_extra=None, **sfu_kw):
+    with live(codec, env, ["--keyframe-interval", str(KEY_INTERVAL)] + (sfu_extra or []),
+              fps=FPS, **sfu_kw) as (h, sfu, _):
         fn(h, sfu)
-    except Exception:
-        for line in h.log_text().splitlines()[-40:]:
-            print(f"# haven: {line}", flush=True)
-        raise
-    finally:
-        h.cleanup()
-        sfu.stop()
-
-
-def active(h):
-    body, _ = h.get_json("/api/live-sessions/active")
-    return [s for s in body["sessions"] if s["mint_id"] == MINT][0]
 
 
 def wait_cached_key_frame(h, timeout=20):
@@ -324,7 +304,7 @@ def test_an_encoded_viewer_keeps_the_session_alive():
                 break
             time.sleep(0.2)
         assert body["count"] == 0, "the session outlived its idle timeout"
-    run("vp8", body, env={"HAVEN_IDLE_TIMEOUT": "1500ms"})
+    run("vp8", body, env={"HAVEN_IDLE_TIMEOUT": "1500ms"}, **harness.SMALL)
 
 
 def test_mode_parameter():
@@ -341,15 +321,8 @@ def test_mode_parameter():
         fmt = j.events[0]
         assert fmt["type"] == "format" and "mode" not in fmt and fmt["video"]["format"] == "jpeg"
         j.ws.close()
-    run("vp8", body)
+    run("vp8", body, **harness.SMALL)
 
-
-TESTS = [(name, fn) for name, fn in list(globals().items())
-         if name.startswith("test_") and callable(fn)]
 
 if __name__ == "__main__":
-    try:
-        rc = run_tap(TESTS)
-    finally:
-        fake.stop()
-    sys.exit(rc)
+    harness.main(globals())

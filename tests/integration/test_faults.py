@@ -27,106 +27,30 @@ import signal
 import socket
 import sqlite3
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, SLOW, Fake, Haven, Sfu, request, run_tap  # noqa: E402
-from wsclient import Closed, WebSocket  # noqa: E402
+import harness  # noqa: E402
+from harness import (BINARY, MINT, MINT2, MINT3, SLOW, Haven, Sfu, Viewer, active,  # noqa: E402
+                     db_rows, discover, post, request, wait_until)
 
-BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
-MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"   # live in the fixture roster
-MINT2 = "4odAMtm92RnFU3V3kLb9ZdJSUsraFCas1vx9CxVxpump"  # live too
-MINT3 = "AKPXNJKPrDtn3pXykeGfmxXWjEJpJekPRRr5NJmfpump"  # live too
 NAME_RE = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}_\d{8}T\d{6}Z\.(mp4|webm|wav)$")
 SHUTDOWN_REASON = "haven is shutting down"
 
 
-def wait_until(pred, timeout, what):
-    """Polls pred until it returns something true; fails with `what` after timeout seconds."""
-    deadline = time.monotonic() + timeout * SLOW
-    while True:
-        got = pred()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout * SLOW} s waiting for {what}")
-        time.sleep(0.05)
-
-
-class Viewer:
-    """A viewer socket read in a thread: frame arrival times, events, the close."""
-
-    def __init__(self, h, mint=MINT):
-        self.ws = WebSocket("127.0.0.1", h.port, f"/api/live-sessions/ws/live/{mint}")
-        self.frames = []   # arrival times of binary (JPEG) messages
-        self.events = []   # decoded JSON text messages
-        self.closed = None
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-        self.thread.start()
-
-    def run(self):
-        try:
-            while True:
-                kind, data = self.ws.recv()
-                with self.lock:
-                    if kind == "binary":
-                        assert data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9", "not a JPEG"
-                        self.frames.append(time.monotonic())
-                    elif data.startswith("{"):
-                        self.events.append(json.loads(data))
-        except Closed as c:
-            self.closed = (c.code, c.reason)
-        except (OSError, ConnectionError) as e:
-            self.closed = ("error", str(e))
-
-    def frames_after(self, t):
-        with self.lock:
-            return sum(1 for x in self.frames if x > t)
-
-    def events_of(self, kind):
-        with self.lock:
-            return [e for e in self.events if e.get("type") == kind]
-
-    def close(self):
-        self.ws.close()
-
-
-def post(h, path, body):
-    status, _, data = request(h.port, "POST", path, json.dumps(body).encode(),
-                              {"Content-Type": "application/json"}, timeout=30 * SLOW)
-    return status, json.loads(data)
-
-
-def active(h, mint=MINT):
-    body, _ = h.get_json("/api/live-sessions/active")
-    return next((s for s in body["sessions"] if s["mint_id"] == mint), None)
-
-
 def session_rows(db_path):
-    db = sqlite3.connect(db_path)
-    try:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute(
-            "SELECT id, mint_id, status, end_time, error FROM live_sessions ORDER BY id")]
-    finally:
-        db.close()
+    return db_rows(db_path, "SELECT id, mint_id, status, end_time, error FROM live_sessions "
+                   "ORDER BY id")
 
 
 def recording_rows(db_path):
-    db = sqlite3.connect(db_path)
-    try:
-        db.row_factory = sqlite3.Row
-        return [dict(r) for r in db.execute("SELECT * FROM recordings ORDER BY id")]
-    finally:
-        db.close()
+    return db_rows(db_path, "SELECT * FROM recordings ORDER BY id")
 
 
-fake = Fake()
+fake = harness.shared_fake()
 
 
 class Setup:
@@ -143,7 +67,7 @@ class Setup:
             full["HAVEN_RECORDINGS_DIR"] = rec_dir
         full.update(env or {})
         self.env = full
-        self.h = Haven(BINARY, fake, env=full)
+        self.h = harness.haven_for(None, full)
 
     def start(self, mint=MINT, record=False, expect=200):
         status, body = post(self.h, "/api/live-sessions/start",
@@ -165,17 +89,15 @@ def run(fn, **kw):
         fn(s)
     except BaseException:
         # What haven said last, for the TAP output (its log goes with its temp dir).
+        harness.print_log_tail(s.h)
         try:
-            tail = s.h.log_text().splitlines()[-40:]
-            print("# haven's log, last lines:\n" + "\n".join("#   " + x for x in tail),
-                  flush=True)
             st = s.sfu.stats()
             keys = ("joins", "clients", "offers", "answers", "leaves_sent", "rtp_packets_forwarded",
                     "video_frames_forwarded", "media")
             print(f"# fake SFU: {json.dumps({k: st.get(k) for k in keys})}; pc states: "
                   f"{[(p['connection_state'], p['close_reason']) for p in st['pc_states']]}",
                   flush=True)
-        except Exception:  # the log may already be gone; the failure itself matters
+        except Exception:  # the SFU may be gone; the failure itself matters
             pass
         raise
     finally:
@@ -477,7 +399,7 @@ def test_viewers_vanishing_mid_message():
         # The two real viewers got frames all along: no gap longer than 2 s.
         for v in (a, b):
             with v.lock:
-                times = [t0] + [x for x in v.frames if t0 <= x <= t1] + [t1]
+                times = [t0] + [f[0] for f in v.frames if t0 <= f[0] <= t1] + [t1]
             gap = max(y - x for x, y in zip(times, times[1:]))
             assert gap < 2.0 * SLOW, f"a viewer went {gap:.1f} s without a frame"
             assert v.closed is None, v.closed
@@ -579,11 +501,7 @@ def test_sigterm_ordered_shutdown():
         assert "stopped" in s.h.log_text()
         # The files play: their duration is what was recorded.
         for r in recs:
-            out = subprocess.run(["gst-discoverer-1.0", r["video_path"]], capture_output=True,
-                                 text=True, timeout=60)
-            m = re.search(r"Duration: (\d+):(\d+):([\d.]+)", out.stdout)
-            assert out.returncode == 0 and m, out.stdout + out.stderr
-            secs = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+            _, secs = discover(r["video_path"])
             assert abs(secs * 1000 - r["duration_ms"]) < 1500, (secs, r["duration_ms"])
     try:
         run(body, rec_dir=rec_dir)
@@ -677,10 +595,4 @@ TESTS = [
 ]
 
 if __name__ == "__main__":
-    only = os.environ.get("HAVEN_FAULTS_ONLY")  # a substring of test function names (debugging)
-    tests = [(n, f) for n, f in TESTS if not only or only in f.__name__]
-    try:
-        rc = run_tap(tests)
-    finally:
-        fake.stop()
-    sys.exit(rc)
+    harness.main(TESTS)

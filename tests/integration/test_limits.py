@@ -19,31 +19,18 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import ROOT, Fake, Haven, Sfu, free_port, request, run_tap  # noqa: E402
+from harness import (BINARY, ENDED, MINT, MINT2, ROOT, SLOW, Haven, Sfu,  # noqa: E402
+                     base_env, free_port, request)
 from wsclient import Closed, WebSocket  # noqa: E402
 
-BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
 WEB = os.path.join(ROOT, "web")
-SLOW = getattr(harness, "SLOW", 1)  # longer waits under the sanitizers (tools/run-tests.sh)
-MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"   # live in the fixture roster
-MINT2 = "4odAMtm92RnFU3V3kLb9ZdJSUsraFCas1vx9CxVxpump"  # live too
-ENDED = "3db3seiWSQSmKUeNWD87dN5AcYG2mLa12FHC4D2zpump"  # not live: never has a session
 TOKEN = "haven-test-token-Qx7PbN2rV9s4TkZ8"
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}")  # a JWT (pump.fun's LiveKit token) not cut short
 
 
-def env_for_child(extra=None):
-    base = getattr(harness, "base_env", None)
-    if base is not None:
-        return base(extra)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    env.update(extra or {})
-    return env
-
-
 def run_haven(args, env=None, timeout=10):
     return subprocess.run([BINARY] + args, capture_output=True, text=True,
-                          timeout=timeout * SLOW, env=env_for_child(env))
+                          timeout=timeout * SLOW, env=base_env(env))
 
 
 def config_lines(out):
@@ -118,7 +105,7 @@ def assert_secret_not_logged(h, secret):
     assert not leaked, f"a JWT appears in haven's log: {leaked[0][:12]}…"
 
 
-fake = Fake()
+fake = harness.shared_fake()
 
 
 # ---- configuration: defaults, exposure check ------------------------------------------------
@@ -530,11 +517,5 @@ def test_total_viewer_limit():
         sfu.stop()
 
 
-TESTS = [(name, fn) for name, fn in list(globals().items())
-         if name.startswith("test_") and callable(fn)]
-
 if __name__ == "__main__":
-    try:
-        sys.exit(run_tap(TESTS))
-    finally:
-        fake.stop()
+    harness.main(globals())

@@ -20,11 +20,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Fake, Haven, Sfu, request, run_tap  # noqa: E402
-from wsclient import FrameCounter  # noqa: E402
+import harness  # noqa: E402
+from harness import MINT, Sfu, haven_for, post, request  # noqa: E402
+from harness import frame_counter as Viewer  # noqa: E402
 
-BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
-MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"  # live in the fixture roster
 FPS = 30
 TOKEN = "haven-logs-token-Vb3sQ8mX2kP7rT9w"
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}")  # a JWT not cut short
@@ -38,18 +37,7 @@ SESSION_DOMAINS = ("hv-live", "hv-livekit", "hv-media")
 TEXT_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (CRIT|ERROR|WARN|INFO|DEBUG) *"
                        r"(\S+) (\[(mint|room|viewer|session|recording)=[^\]]*\] )?.*$")
 
-fake = Fake()
-
-
-def Viewer(h, query="", read=True):
-    return FrameCounter(h.port, MINT, query, read)
-
-
-def post(h, path, body, headers=None):
-    hdrs = {"Content-Type": "application/json"}
-    hdrs.update(headers or {})
-    status, _, data = request(h.port, "POST", path, json.dumps(body).encode(), hdrs, timeout=30)
-    return status, json.loads(data)
+fake = harness.shared_fake()
 
 
 def run_session(env, seconds=3, query="", headers=None, during=None):
@@ -57,9 +45,7 @@ def run_session(env, seconds=3, query="", headers=None, during=None):
     and haven; returns (log text, frames the viewer got, during's result)."""
     fake.reset()
     sfu = Sfu("vp8", width=320, height=240, fps=FPS)  # small: cheap to encode on 2 cores
-    full = {"HAVEN_LIVEKIT_URL": sfu.url, "HAVEN_ICE_ADDRESSES": "127.0.0.1"}
-    full.update(env)
-    h = Haven(BINARY, fake, env=full)
+    h = haven_for(sfu, env)
     try:
         status, body = post(h, "/api/live-sessions/start", {"mint_id": MINT}, headers)
         assert status == 200 and body["success"] is True, body
@@ -75,8 +61,7 @@ def run_session(env, seconds=3, query="", headers=None, during=None):
         assert h.stop() == 0
         return h.log_text(), v.frames, result
     except Exception:
-        for line in h.log_text().splitlines()[-30:]:
-            print(f"# haven: {line}", flush=True)
+        harness.print_log_tail(h, 30)
         raise
     finally:
         h.cleanup()
@@ -183,14 +168,11 @@ def test_tokens_never_in_full():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(run_tap([
-            ("json lines: one object per line, our domains, mint/room/viewer fields",
-             test_json_lines_carry_context),
-            ("text lines match the documented pattern; no lines per frame at info",
-             test_text_format_and_per_frame_silence),
-            ("no JWT and no API token in full, with ?token= and Authorization at debug",
-             test_tokens_never_in_full),
-        ]))
-    finally:
-        fake.stop()
+    harness.main([
+        ("json lines: one object per line, our domains, mint/room/viewer fields",
+         test_json_lines_carry_context),
+        ("text lines match the documented pattern; no lines per frame at info",
+         test_text_format_and_per_frame_silence),
+        ("no JWT and no API token in full, with ?token= and Authorization at debug",
+         test_tokens_never_in_full),
+    ])

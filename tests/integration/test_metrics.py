@@ -19,15 +19,14 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, SLOW, Fake, Haven, Sfu, import_debian, request, run_tap  # noqa: E402
-from wsclient import FrameCounter  # noqa: E402
+import harness  # noqa: E402
+from harness import MINT, SLOW, haven_for, import_debian, live, post, request  # noqa: E402
+from harness import frame_counter as Viewer  # noqa: E402
 
 # The Prometheus project's own parser (Debian's python3-prometheus-client).
 text_string_to_metric_families = import_debian(
     "prometheus_client.parser").text_string_to_metric_families
 
-BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
-MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"  # live in the fixture roster
 TOKEN = "haven-metrics-token-Z3v8Qp1LmN6x"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -112,43 +111,16 @@ def wait_metric(h, pred, timeout, what):
     raise AssertionError(f"{what}: not within {timeout * SLOW} s")
 
 
-def post(h, path, body):
-    status, _, data = request(h.port, "POST", path, json.dumps(body).encode(),
-                              {"Content-Type": "application/json"}, timeout=30 * SLOW)
-    return status, json.loads(data)
-
-
-def Viewer(h, query="", read=True):
-    return FrameCounter(h.port, MINT, query, read)
-
-
-fake = Fake()
+fake = harness.shared_fake()
 
 
 def start_haven(sfu=None, env=None):
-    full = {"HAVEN_ICE_ADDRESSES": "127.0.0.1"}
-    if sfu is not None:
-        full["HAVEN_LIVEKIT_URL"] = sfu.url
-    full.update(env or {})
-    return Haven(BINARY, fake, env=full)
+    return haven_for(sfu, env)
 
 
-def with_session(fn, env=None):
-    fake.reset()
-    sfu = Sfu("h264", fps=30)
-    h = start_haven(sfu, env)
-    try:
-        status, body = post(h, "/api/live-sessions/start", {"mint_id": MINT})
-        assert status == 200 and body["success"] is True, body
-        try:
-            fn(h, sfu)
-        except Exception:
-            for line in h.log_text().splitlines()[-30:]:
-                print(f"# haven: {line}", flush=True)
-            raise
-    finally:
-        h.cleanup()
-        sfu.stop()
+def with_session(fn, env=None, **sfu_kw):
+    with live("h264", env, fps=30, log_lines=30, **sfu_kw) as (h, sfu, _):
+        fn(h, sfu)
 
 
 # ---- tests -----------------------------------------------------------------------------------
@@ -316,7 +288,7 @@ def test_session_frames_histograms_and_viewers_move():
             h, lambda p: p.get("haven_session_viewers", mint=MINT) is None, 10, "session gone")
         assert page.value("haven_sessions_ended_total", status="stopped") == 1
         assert page.value("haven_sessions", state="active") == 0
-    with_session(body_fn)
+    with_session(body_fn, **harness.SMALL)
 
 
 def test_slow_viewer_is_culled_and_counted():
@@ -350,7 +322,7 @@ def test_reconnects_are_counted():
         assert page.value("haven_session_reconnects_total", mint=MINT) >= 1
         wait_metric(h, lambda p: p.get("haven_sessions", state="active") == 1, 20,
                     "active again")
-    with_session(body_fn)
+    with_session(body_fn, **harness.SMALL)
 
 
 def test_recordings_by_state_and_bytes_written():
@@ -380,7 +352,7 @@ def test_recordings_by_state_and_bytes_written():
         assert final == on_disk, (final, on_disk)
     rec_dir = tempfile.mkdtemp(prefix="haven-metrics-rec-")
     try:
-        with_session(body_fn, env={"HAVEN_RECORDINGS_DIR": rec_dir})
+        with_session(body_fn, env={"HAVEN_RECORDINGS_DIR": rec_dir}, **harness.SMALL)
     finally:
         shutil.rmtree(rec_dir, ignore_errors=True)
 
@@ -401,11 +373,5 @@ def test_metrics_need_the_api_token():
         h.cleanup()
 
 
-TESTS = [(name, fn) for name, fn in list(globals().items())
-         if name.startswith("test_") and callable(fn)]
-
 if __name__ == "__main__":
-    try:
-        sys.exit(run_tap(TESTS))
-    finally:
-        fake.stop()
+    harness.main(globals())

@@ -22,6 +22,7 @@ import base64
 import gzip
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import sys
@@ -30,14 +31,14 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Fake, Haven, Sfu, import_debian, request, run_tap  # noqa: E402
+import harness  # noqa: E402
+from harness import BINARY, ROOT, Haven, Sfu, import_debian, request  # noqa: E402
 
 # Debian's python3-jsonschema (Draft 2020-12, as OpenAPI 3.1 uses).
 jsonschema = import_debian("jsonschema")
 Draft202012Validator, RefResolver = jsonschema.Draft202012Validator, jsonschema.RefResolver
 from wsclient import Closed, WebSocket  # noqa: E402
 
-BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
 FIXTURE = json.load(open(os.path.join(ROOT, "tests", "data", "pumpfun", "currently-live.json")))
 LIVE = [r["mint"] for r in FIXTURE if r["is_currently_live"]]
 ENDED = next(r["mint"] for r in FIXTURE if not r["is_currently_live"])
@@ -48,7 +49,7 @@ WS_PATH = "/api/live-sessions/ws/live/{mint_id}"
 PENDING = {("get", "/metrics")}
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
-fake = Fake()
+fake = harness.shared_fake()
 DOC = None
 RESOLVER = None
 COVERED = set()   # (method, path template or "*", status) answers seen and checked
@@ -760,17 +761,11 @@ def test_report_unprovoked():
             f"{method.upper()} {template}: no success answer was checked"
 
 
-TESTS = [(name, fn) for name, fn in list(globals().items())
-         if name.startswith("test_") and callable(fn)]
+def cleanup():
+    if haven is not None:
+        haven.cleanup()
+    shutil.rmtree(work, ignore_errors=True)
+
 
 if __name__ == "__main__":
-    try:
-        prepare_recordings()
-        rc = run_tap(TESTS)
-    finally:
-        if haven is not None:
-            haven.cleanup()
-        fake.stop()
-        import shutil
-        shutil.rmtree(work, ignore_errors=True)
-    sys.exit(rc)
+    harness.main(globals(), setup=prepare_recordings, cleanup=cleanup)

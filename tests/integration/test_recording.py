@@ -21,20 +21,21 @@ import time
 import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ROOT, SANITIZED, SLOW, Fake, Haven,  # noqa: E402
-                     assert_no_sanitizer_report, base_env, request, run_tap)
-import test_sessions  # noqa: E402
-from test_sessions import MINT, SOURCE_FLOOR, Sfu, Viewer, note_floors, post  # noqa: E402
+import harness  # noqa: E402
+from harness import (BINARY, MINT, ROOT, SANITIZED, SLOW, SMALL, SOURCE_FLOOR,  # noqa: E402
+                     Haven, Sfu, Viewer, active, assert_no_sanitizer_report, base_env, discover,
+                     post)
 
-BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
-AVPROBE = sys.argv[2] if len(sys.argv) > 2 else os.path.join(ROOT, "build", "tests", "tools",
-                                                              "hv-avprobe")
-FLASHBEEP = sys.argv[3] if len(sys.argv) > 3 else os.path.join(ROOT, "build", "tests", "tools",
-                                                                "hv-flashbeep")
+AVPROBE = harness.arg(2, "build", "tests", "tools", "hv-avprobe")
+FLASHBEEP = harness.arg(3, "build", "tests", "tools", "hv-flashbeep")
 NAME_RE = re.compile(MINT + r"_\d{8}T\d{6}Z\.(mp4|webm|wav)$")
 AV_SECONDS = int(os.environ.get("HAVEN_TEST_AV_SECONDS", "120"))
 
-fake = Fake()
+fake = harness.shared_fake()
+
+
+def note_floors():
+    harness.note_floors(30)
 
 
 def avprobe(path):
@@ -53,35 +54,17 @@ def avprobe(path):
     return json.loads(out.stdout)
 
 
-def discover(path):
-    """gst-discoverer-1.0's verbose report: codecs, size, duration as it sees them."""
-    out = subprocess.run(["gst-discoverer-1.0", "-v", path], capture_output=True, text=True,
-                         timeout=60)
-    assert out.returncode == 0, out.stdout + out.stderr
-    text = out.stdout
-    m = re.search(r"Duration: (\d+):(\d+):([\d.]+)", text)
-    assert m, text
-    duration = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
-    return text, duration
-
-
-def start(codec="h264", env=None, sfu_extra=None, record=True, haven_args=None, binary=None):
+def start(codec="h264", env=None, sfu_extra=None, record=True, haven_args=None, binary=None,
+          **sfu_kw):
     fake.reset()
-    sfu = Sfu(codec, sfu_extra)
+    sfu = Sfu(codec, sfu_extra, **sfu_kw)
     rec_dir = tempfile.mkdtemp(prefix="haven-rec-")
-    full = {"HAVEN_LIVEKIT_URL": sfu.url, "HAVEN_ICE_ADDRESSES": "127.0.0.1",
-            "HAVEN_RECORDINGS_DIR": rec_dir}
+    full = {"HAVEN_RECORDINGS_DIR": rec_dir}
     full.update(env or {})
-    h = Haven(binary or BINARY, fake, env=full, args=haven_args)
+    h = harness.haven_for(sfu, full, args=haven_args, binary=binary)
     status, body = post(h, "/api/live-sessions/start", {"mint_id": MINT, "record_session": record})
     assert status == 200 and body["success"] is True and body["record_session"] is record, body
     return h, sfu, rec_dir
-
-
-def active(h):
-    body, _ = h.get_json("/api/live-sessions/active")
-    sessions = [s for s in body["sessions"] if s["mint_id"] == MINT]
-    return sessions[0] if sessions else None
 
 
 def wait_recording(h, timeout=20):
@@ -124,7 +107,9 @@ def wav_seconds(path):
 
 
 def check_codec(codec, container, stored, env=None, seconds=12.0):
-    h, sfu, d = start(codec, env=env)
+    # At 640x360 (SMALL): the file must keep the source's size, whatever it is, and a quarter
+    # of the pixels is a quarter of the encoding (the fake's, and haven's for the forced MP4).
+    h, sfu, d = start(codec, env=env, **SMALL)
     try:
         began = wait_recording(h)
         sent0 = sfu.stats()["video_frames_forwarded"]
@@ -139,7 +124,7 @@ def check_codec(codec, container, stored, env=None, seconds=12.0):
         rec = wait_status(h, rows[0]["id"], {"finished", "failed"})
         assert rec["status"] == "finished", rec
         assert rec["container"] == container and rec["stored_video_codec"] == stored, rec
-        assert (rec["width"], rec["height"]) == (1280, 720), rec
+        assert (rec["width"], rec["height"]) == (SMALL["width"], SMALL["height"]), rec
         names = files_in(d)
         assert len(names) == 2 and all(NAME_RE.search(n) for n in names), names
         video = os.path.join(d, rec["files"]["video"]["name"])
@@ -152,7 +137,7 @@ def check_codec(codec, container, stored, env=None, seconds=12.0):
             # The 'hvc1' sample entry (parameter sets in the sample description).
             with open(video, "rb") as f:
                 assert b"hvc1" in f.read(), "no hvc1 sample entry"
-        assert "Width: 1280" in text and "Height: 720" in text, text
+        assert f"Width: {SMALL['width']}" in text and f"Height: {SMALL['height']}" in text, text
         probe = avprobe(video)
         media_s = probe["video"]["last_s"] - probe["video"]["first_s"]
         wav_s, channels = wav_seconds(audio)
@@ -200,7 +185,7 @@ def test_vp8_webm():
 def test_republish_continues_in_a_new_file():
     """The streamer republishes its camera and microphone (a camera switch, an ingress
     restart): no reconnect, the file ends and the recording goes on in a new one, which plays."""
-    h, sfu, d = start("h264")
+    h, sfu, d = start("h264", **SMALL)
     try:
         wait_recording(h)
         time.sleep(2)
@@ -236,7 +221,7 @@ def test_vp8_forced_mp4():
 def test_toggle_while_viewing():
     """POST .../recording starts and stops a recording on a running session; the viewer sees
     no gap."""
-    h, sfu, d = start("h264", record=False)
+    h, sfu, d = start("h264", record=False, **SMALL)
     try:
         v = Viewer(h)
         assert v.wait_for(lambda s: len(s.frames) > 10, 15)
@@ -269,7 +254,7 @@ def test_toggle_while_viewing():
 def test_sigkill_recovery():
     """SIGKILL mid-recording: the .part MP4 plays to within 2 s of the kill; the next start
     renames the files, fixes the WAV header and lists the recording as recovered."""
-    h, sfu, d = start("h264")
+    h, sfu, d = start("h264", **SMALL)
     h2 = None
     try:
         began = wait_recording(h)
@@ -314,7 +299,7 @@ def test_sigkill_recovery():
 def test_av_offset():
     """A source that flashes white and beeps at every whole second: in the file, each beep
     starts within 40 ms of its flash, at the start and at the end of a long recording."""
-    h, sfu, d = start("h264", sfu_extra=["--pattern", "flash", "--flashbeep", FLASHBEEP])
+    h, sfu, d = start("h264", sfu_extra=["--pattern", "flash", "--flashbeep", FLASHBEEP], **SMALL)
     try:
         wait_recording(h)
         time.sleep(AV_SECONDS)
@@ -381,7 +366,7 @@ def test_write_error_keeps_session():
 
 def test_sigterm_finalizes():
     """SIGTERM with a recording running: haven exits only after the files are final."""
-    h, sfu, d = start("vp8")
+    h, sfu, d = start("vp8", **SMALL)
     try:
         wait_recording(h)
         time.sleep(4)
@@ -417,7 +402,7 @@ def test_cli_record():
     """`haven record MINT --duration S --out DIR`, and Ctrl-C: progress on one line, clean
     files, exit 0; a bad mint is a usage error."""
     fake.reset()
-    sfu = Sfu("h264")
+    sfu = Sfu("h264", **SMALL)
     try:
         out = tempfile.mkdtemp(prefix="haven-cli-")
         t0 = time.monotonic()
@@ -444,21 +429,17 @@ def test_cli_record():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(run_tap([
-            ("H.264 stream → MP4 + WAV, durations and codecs as recorded", test_h264_mp4),
-            ("H.265 stream → MP4 (hvc1) + WAV, no re-encoding", test_h265_mp4),
-            ("VP8 stream → WebM + WAV, no re-encoding", test_vp8_webm),
-            ("republish: no reconnect, the recording goes on in a new file",
-             test_republish_continues_in_a_new_file),
-            ("HAVEN_RECORD_FORMAT=mp4: VP8 → H.264 MP4", test_vp8_forced_mp4),
-            ("recording toggled on a viewed session", test_toggle_while_viewing),
-            ("SIGKILL: partial MP4 plays, next start recovers it", test_sigkill_recovery),
-            ("write error stops the recording, not the session", test_write_error_keeps_session),
-            ("SIGTERM finalizes recordings", test_sigterm_finalizes),
-            ("haven record on the command line", test_cli_record),
-            (f"A/V offset ≤ 40 ms over {AV_SECONDS} s (flash + beep source)", test_av_offset),
-        ]))
-    finally:
-        fake.stop()
-        test_sessions.fake.stop()  # started when test_sessions was imported
+    harness.main([
+        ("H.264 stream → MP4 + WAV, durations and codecs as recorded", test_h264_mp4),
+        ("H.265 stream → MP4 (hvc1) + WAV, no re-encoding", test_h265_mp4),
+        ("VP8 stream → WebM + WAV, no re-encoding", test_vp8_webm),
+        ("republish: no reconnect, the recording goes on in a new file",
+         test_republish_continues_in_a_new_file),
+        ("HAVEN_RECORD_FORMAT=mp4: VP8 → H.264 MP4", test_vp8_forced_mp4),
+        ("recording toggled on a viewed session", test_toggle_while_viewing),
+        ("SIGKILL: partial MP4 plays, next start recovers it", test_sigkill_recovery),
+        ("write error stops the recording, not the session", test_write_error_keeps_session),
+        ("SIGTERM finalizes recordings", test_sigterm_finalizes),
+        ("haven record on the command line", test_cli_record),
+        (f"A/V offset ≤ 40 ms over {AV_SECONDS} s (flash + beep source)", test_av_offset),
+    ])

@@ -19,9 +19,9 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import ROOT, Fake, Haven, request, run_tap  # noqa: E402
+import harness  # noqa: E402
+from harness import BINARY, ROOT, Haven, request  # noqa: E402
 
-BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
 FIXTURE = json.load(open(os.path.join(ROOT, "tests", "data", "pumpfun", "currently-live.json")))
 LIVE = [r["mint"] for r in FIXTURE if r["is_currently_live"]]
 ENDED = next(r["mint"] for r in FIXTURE if not r["is_currently_live"])
@@ -32,7 +32,7 @@ RECORDING_KEYS = ["id", "session_id", "mint_id", "status", "error", "container",
                   "end_time", "duration_seconds", "bytes", "dropped_packets", "files"]
 STATUSES = ("recording", "finished", "failed", "recovered")
 
-fake = Fake()
+fake = harness.shared_fake()
 work = tempfile.mkdtemp(prefix="haven-test-recordings-")
 REC_DIR = os.path.join(work, "recordings")
 OUTSIDE_DIR = os.path.join(work, "outside")
@@ -518,20 +518,12 @@ def test_sigterm_stops_cleanly():
     assert "CRITICAL" not in haven.log_text()
 
 
-TESTS = [(name, fn) for name, fn in list(globals().items())
-         if name.startswith("test_") and callable(fn)]
+def cleanup():
+    if haven is not None:
+        haven.cleanup()
+    shutil.rmtree(work, ignore_errors=True)
+
 
 if __name__ == "__main__":
-    try:
-        try:
-            prepare()
-        except Exception as e:  # no test can run without the data: say why, once
-            print(f"Bail out! preparing the recordings failed: {e!r}", flush=True)
-            sys.exit(1)
-        rc = run_tap(TESTS)
-    finally:
-        if haven is not None:
-            haven.cleanup()
-        fake.stop()
-        shutil.rmtree(work, ignore_errors=True)
-    sys.exit(rc)
+    # No test can run without the data: a failing prepare() bails out, saying why, once.
+    harness.main(globals(), setup=prepare, cleanup=cleanup)

@@ -15,7 +15,6 @@ seed's own PumpFunStreamPlayer class runs in Chromium in tests/browser/seed-play
 
 Usage: test_seed_client.py PATH_TO_HAVEN. Prints TAP.
 """
-import json
 import os
 import sys
 import tempfile
@@ -23,48 +22,16 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import ROOT, Fake, Haven, Sfu, post, run_tap  # noqa: E402
+from harness import ENDED, MINT, active, live, post, wait_until  # noqa: E402
 from wsclient import Closed, WebSocket  # noqa: E402
-
-BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
-MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"      # live in the fixture roster
-ENDED = "3db3seiWSQSmKUeNWD87dN5AcYG2mLa12FHC4D2zpump"     # not live
-
-fake = Fake()
 
 
 def run(fn, env=None):
     """fn(h, sfu) against a fresh haven and SFU; haven's log tail is printed when it fails."""
-    fake.reset()
-    sfu = Sfu("vp8")
-    full = {"HAVEN_LIVEKIT_URL": sfu.url, "HAVEN_ICE_ADDRESSES": "127.0.0.1",
-            "HAVEN_RECORDINGS_DIR": tempfile.mkdtemp(prefix="haven-rec-")}
+    full = {"HAVEN_RECORDINGS_DIR": tempfile.mkdtemp(prefix="haven-rec-")}
     full.update(env or {})
-    h = Haven(BINARY, fake, env=full)
-    try:
+    with live("vp8", full, start=False, **harness.SMALL) as (h, sfu, _):
         fn(h, sfu)
-    except Exception:
-        for line in h.log_text().splitlines()[-40:]:
-            print(f"# haven: {line}", flush=True)
-        raise
-    finally:
-        h.cleanup()
-        sfu.stop()
-
-
-def active(h, mint=MINT):
-    body, _ = h.get_json("/api/live-sessions/active")
-    found = [s for s in body["sessions"] if s["mint_id"] == mint]
-    return found[0] if found else None
-
-
-def wait_until(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def close_of(h, mint):
@@ -199,12 +166,5 @@ def test_stream_info_is_the_whole_stream_object():
     run(body)
 
 
-TESTS = [(name, fn) for name, fn in list(globals().items())
-         if name.startswith("test_") and callable(fn)]
-
 if __name__ == "__main__":
-    try:
-        rc = run_tap(TESTS)
-    finally:
-        fake.stop()
-    sys.exit(rc)
+    harness.main(globals())

@@ -15,48 +15,17 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (ROOT, SANITIZED, Fake, Haven, Sfu, events_of, post, request,  # noqa: E402
-                     rss_kb, run_tap, session_rows)
+from harness import (ENDED, MINT, SANITIZED, SMALL, SOURCE_FLOOR, VIEWER_FLOOR,  # noqa: E402
+                     Viewer, events_of, haven_for, live, post, rss_kb, session_rows)
 from wsclient import Closed, WebSocket  # noqa: E402
 
-BINARY = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build", "src", "haven")
-MINT = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"      # live in the fixture roster
-ENDED = "3db3seiWSQSmKUeNWD87dN5AcYG2mLa12FHC4D2zpump"     # not live
 FPS = 30
-SOURCE_FLOOR, VIEWER_FLOOR = harness.SOURCE_FLOOR, harness.VIEWER_FLOOR  # see harness.py
+fake = harness.shared_fake()
 
 
-class Viewer(harness.Viewer):
-    def __init__(self, h, mint=MINT, **kw):
-        super().__init__(h, mint, **kw)
-
-
-def start_haven(fake, sfu, env=None):
-    full = {"HAVEN_LIVEKIT_URL": sfu.url, "HAVEN_ICE_ADDRESSES": "127.0.0.1"}
-    full.update(env or {})
-    return Haven(BINARY, fake, env=full)
-
-
-fake = Fake()
-
-
-def with_session(codec, fn, env=None, sfu_extra=None):
-    fake.reset()
-    sfu = Sfu(codec, sfu_extra, fps=FPS)
-    h = start_haven(fake, sfu, env)
-    try:
-        status, body = post(h, "/api/live-sessions/start", {"mint_id": MINT})
-        assert status == 200 and body["success"] is True, body
-        try:
-            fn(h, sfu, body)
-        except Exception:
-            # What haven logged is the first thing to read when a case fails in CI.
-            for line in h.log_text().splitlines()[-40:]:
-                print(f"# haven: {line}", flush=True)
-            raise
-    finally:
-        h.cleanup()
-        sfu.stop()
+def with_session(codec, fn, env=None, sfu_extra=None, **sfu_kw):
+    with live(codec, env, sfu_extra, fps=FPS, **sfu_kw) as (h, sfu, started):
+        fn(h, sfu, started)
 
 
 def check_stream(codec):
@@ -104,10 +73,7 @@ def check_stream(codec):
 
 
 def note_floors():
-    if SANITIZED:
-        print(f"# sanitized build: frame-rate floors {SOURCE_FLOOR:.0%} of {FPS} fps for the "
-              f"source, {VIEWER_FLOOR:.0%} of the source for a viewer (normal build: 50%, 90%)",
-              flush=True)
+    harness.note_floors(FPS)
 
 
 def test_vp8_stream_reaches_a_viewer():
@@ -209,7 +175,7 @@ def test_streamer_leaving_ends_the_session_after_the_grace_period():
         assert events_of(v, "ended")[-1]["status"] == "ended", v.events
         assert json.loads(h.get("/api/live-sessions/active")[2])["count"] == 0
         assert session_rows(h)[0][0] == "ended"
-    with_session("vp8", body_fn, env={"HAVEN_STREAMER_GRACE": "2s"})
+    with_session("vp8", body_fn, env={"HAVEN_STREAMER_GRACE": "2s"}, **SMALL)
 
 
 def test_streamer_leaving_with_no_grace_ends_at_once():
@@ -220,7 +186,7 @@ def test_streamer_leaving_with_no_grace_ends_at_once():
         assert v.wait_for(lambda s: s.closed is not None, 10), "viewer not closed"
         assert v.closed == (1000, "the streamer left"), v.closed
         assert not events_of(v, "streamer_left"), v.events
-    with_session("vp8", body_fn, env={"HAVEN_STREAMER_GRACE": "0"})
+    with_session("vp8", body_fn, env={"HAVEN_STREAMER_GRACE": "0"}, **SMALL)
 
 
 def test_streamer_leaving_and_coming_back_keeps_the_session():
@@ -250,7 +216,7 @@ def test_streamer_leaving_and_coming_back_keeps_the_session():
         assert active["count"] == 1, active
         assert session_rows(h)[0][0] == "active"
         v.ws.close()
-    with_session("h264", body_fn, env={"HAVEN_STREAMER_GRACE": "10s"})
+    with_session("h264", body_fn, env={"HAVEN_STREAMER_GRACE": "10s"}, **SMALL)
 
 
 def test_signalling_drop_recovers_within_10s():
@@ -266,7 +232,7 @@ def test_signalling_drop_recovers_within_10s():
             "frames did not flow again within 10 s"
         assert v.closed is None
         assert sfu.stats()["joins"] >= 2
-    with_session("vp8", body_fn, env={"HAVEN_LOG_LEVEL": "debug"})
+    with_session("vp8", body_fn, env={"HAVEN_LOG_LEVEL": "debug"}, **SMALL)
 
 
 def test_idle_session_stops_and_rows_record_it():
@@ -290,7 +256,7 @@ def test_idle_session_stops_and_rows_record_it():
         time.sleep(3)
         assert json.loads(h.get("/api/live-sessions/active")[2])["count"] == 1
         v.ws.close()
-    with_session("h264", body_fn, env={"HAVEN_IDLE_TIMEOUT": "1500ms"})
+    with_session("h264", body_fn, env={"HAVEN_IDLE_TIMEOUT": "1500ms"}, **SMALL)
 
 
 def test_streamer_that_publishes_late_still_plays():
@@ -298,7 +264,7 @@ def test_streamer_that_publishes_late_still_plays():
         v = Viewer(h)
         assert v.wait_for(lambda s: len(s.frames) > 10, 20), "no frames after a late publish"
         v.ws.close()
-    with_session("h264", body_fn, sfu_extra=["--publish-delay-ms", "3000"])
+    with_session("h264", body_fn, sfu_extra=["--publish-delay-ms", "3000"], **SMALL)
 
 
 def test_leave_reconnect_rejoins_with_the_livekit_token_and_disconnect_ends():
@@ -325,7 +291,7 @@ def test_leave_reconnect_rejoins_with_the_livekit_token_and_disconnect_ends():
         assert v.closed[0] == 1000, v.closed
         assert json.loads(h.get("/api/live-sessions/active")[2])["count"] == 0
         assert session_rows(h)[0][0] == "ended"
-    with_session("h264", body_fn)
+    with_session("h264", body_fn, **SMALL)
 
 
 def test_gives_up_when_the_room_stays_unreachable():
@@ -339,13 +305,13 @@ def test_gives_up_when_the_room_stays_unreachable():
         assert ended and ended[-1]["status"] == "failed", v.events
         row = session_rows(h)[0]
         assert row[0] == "failed" and "reconnect" in row[4], row
-    with_session("h264", body_fn, env={"HAVEN_RECONNECT_GIVE_UP": "3s"})
+    with_session("h264", body_fn, env={"HAVEN_RECONNECT_GIVE_UP": "3s"}, **SMALL)
 
 
 def test_start_errors_are_clear():
     fake.reset()
-    sfu = Sfu("vp8")
-    h = start_haven(fake, sfu)
+    sfu = harness.Sfu("vp8", **SMALL)
+    h = haven_for(sfu)
     try:
         status, body = post(h, "/api/live-sessions/start", {"mint_id": ENDED})
         assert status == 404 and body == {
@@ -376,12 +342,5 @@ def test_start_errors_are_clear():
         sfu.stop()
 
 
-TESTS = [(name, fn) for name, fn in list(globals().items())
-         if name.startswith("test_") and callable(fn)]
-
 if __name__ == "__main__":
-    try:
-        rc = run_tap(TESTS)
-    finally:
-        fake.stop()
-    sys.exit(rc)
+    harness.main(globals())

@@ -7,6 +7,7 @@
  */
 #include "../common/fixture.h"
 #include "livekit/room-private.h"
+#include "lk-builders.h"
 
 #include "core/error.h"
 #include "core/util.h"
@@ -39,19 +40,10 @@ fixture_token(void)
     return token;
 }
 
-static GBytes *
-pack_message(const ProtobufCMessage *m)
-{
-    size_t len = protobuf_c_message_get_packed_size(m);
-    uint8_t *buf = g_malloc(len + 1);
-    protobuf_c_message_pack(m, buf);
-    return g_bytes_new_take(buf, len);
-}
-
 static int
 feed(hv_lk_room *room, const Livekit__SignalResponse *resp)
 {
-    g_autoptr(GBytes) b = pack_message(&resp->base);
+    g_autoptr(GBytes) b = hv_lkt_pack(&resp->base);
     gsize len = 0;
     const uint8_t *data = g_bytes_get_data(b, &len);
     return hv_lk_room_handle_message(room, data, len);
@@ -287,133 +279,34 @@ detached_room(recorder *r)
     return detached_room_for(r, NULL, NULL);
 }
 
-/* ---- message builders ---------------------------------------------------------------------- */
-
-typedef struct {
-    const char *sid;
-    int type; /* LIVEKIT__TRACK_TYPE__* */
-    uint32_t width, height;
-    int source;         /* LIVEKIT__TRACK_SOURCE__*, 0 = unknown */
-    const char *mime;   /* NULL: video/VP8 or audio/opus */
-    const char *backup; /* a backup codec (TrackInfo.codecs[1]), or NULL */
-    bool muted;
-} track_spec;
-
-/* (transfer full) free with participant_free_built */
-static Livekit__ParticipantInfo *
-build_participant(const char *sid, const char *identity, int state, uint32_t version,
-                  const track_spec *tracks, size_t n)
-{
-    Livekit__ParticipantInfo *p = g_new0(Livekit__ParticipantInfo, 1);
-    livekit__participant_info__init(p);
-    p->sid = g_strdup(sid);
-    p->identity = g_strdup(identity);
-    p->state = state;
-    p->version = version;
-    p->n_tracks = n;
-    p->tracks = g_new0(Livekit__TrackInfo *, n + 1);
-    for (size_t i = 0; i < n; i++) {
-        Livekit__TrackInfo *t = g_new0(Livekit__TrackInfo, 1);
-        livekit__track_info__init(t);
-        t->sid = g_strdup(tracks[i].sid);
-        t->type = tracks[i].type;
-        t->width = tracks[i].width;
-        t->height = tracks[i].height;
-        t->source = tracks[i].source;
-        t->muted = tracks[i].muted;
-        t->mime_type = g_strdup(tracks[i].mime != NULL                         ? tracks[i].mime
-                                : tracks[i].type == LIVEKIT__TRACK_TYPE__VIDEO ? "video/VP8"
-                                                                               : "audio/opus");
-        if (tracks[i].backup != NULL) {
-            const char *mimes[] = {t->mime_type, tracks[i].backup};
-            t->n_codecs = 2;
-            t->codecs = g_new0(Livekit__SimulcastCodecInfo *, 2);
-            for (size_t k = 0; k < 2; k++) {
-                t->codecs[k] = g_new0(Livekit__SimulcastCodecInfo, 1);
-                livekit__simulcast_codec_info__init(t->codecs[k]);
-                t->codecs[k]->mime_type = g_strdup(mimes[k]);
-            }
-        }
-        p->tracks[i] = t;
-    }
-    return p;
-}
-
-static void
-participant_free_built(Livekit__ParticipantInfo *p)
-{
-    for (size_t i = 0; i < p->n_tracks; i++) {
-        for (size_t k = 0; k < p->tracks[i]->n_codecs; k++) {
-            g_free(p->tracks[i]->codecs[k]->mime_type);
-            g_free(p->tracks[i]->codecs[k]);
-        }
-        g_free(p->tracks[i]->codecs);
-        g_free(p->tracks[i]->sid);
-        g_free(p->tracks[i]->mime_type);
-        g_free(p->tracks[i]);
-    }
-    g_free(p->tracks);
-    g_free(p->sid);
-    g_free(p->identity);
-    g_free(p);
-}
+/* ---- message builders (lk-builders.c) ------------------------------------------------------ */
 
 /* Sends a join with the given other participants and ping settings. */
 static void
 feed_join(hv_lk_room *room, Livekit__ParticipantInfo **others, size_t n_others, int ping_interval,
           int ping_timeout)
 {
-    Livekit__Room lroom = LIVEKIT__ROOM__INIT;
-    lroom.sid = (char *)"RM_test";
-    lroom.name = (char *)"livestream:test:1";
-    Livekit__ParticipantInfo self = LIVEKIT__PARTICIPANT_INFO__INIT;
-    self.sid = (char *)"PA_self";
-    self.identity = (char *)"b45e1821";
-    char *stun_urls[] = {(char *)"stun:stun.example.org:3478", (char *)"stuns:ignored:443"};
-    Livekit__ICEServer stun = LIVEKIT__ICESERVER__INIT;
-    stun.n_urls = 2;
-    stun.urls = stun_urls;
-    char *turn_urls[] = {(char *)"turn:turn.example.org:3478?transport=udp",
-                         (char *)"turns:turn.example.org:443?transport=tcp",
-                         (char *)"turn:turn.example.org:443?transport=tcp",
-                         (char *)"turn:turn.example.org:3478?transport=tcp"};
-    Livekit__ICEServer turn = LIVEKIT__ICESERVER__INIT;
-    turn.n_urls = 4;
-    turn.urls = turn_urls;
-    turn.username = (char *)"1700000000:user";
-    turn.credential = (char *)"p@ss/w rd";
-    Livekit__ICEServer *ice[] = {&stun, &turn};
-    Livekit__ServerInfo si = LIVEKIT__SERVER_INFO__INIT;
-    si.version = (char *)"1.9.0";
-    si.protocol = 16;
-    si.region = (char *)"test";
-    Livekit__JoinResponse jr = LIVEKIT__JOIN_RESPONSE__INIT;
-    jr.room = &lroom;
-    jr.participant = &self;
-    jr.n_other_participants = n_others;
-    jr.other_participants = others;
-    jr.n_ice_servers = 2;
-    jr.ice_servers = ice;
-    jr.subscriber_primary = true;
-    jr.ping_interval = ping_interval;
-    jr.ping_timeout = ping_timeout;
-    jr.server_info = &si;
-    Livekit__SignalResponse resp = LIVEKIT__SIGNAL_RESPONSE__INIT;
-    resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_JOIN;
-    resp.join = &jr;
-    g_assert_cmpint(feed(room, &resp), ==, 0);
+    static const char *const stun[] = {"stun:stun.example.org:3478", "stuns:ignored:443", NULL};
+    static const char *const turn[] = {"turn:turn.example.org:3478?transport=udp",
+                                       "turns:turn.example.org:443?transport=tcp",
+                                       "turn:turn.example.org:443?transport=tcp",
+                                       "turn:turn.example.org:3478?transport=tcp", NULL};
+    hv_lkt_join_msg m;
+    const hv_lkt_join_spec spec = {.others = others,
+                                   .n_others = n_others,
+                                   .stun = stun,
+                                   .turn = turn,
+                                   .ping_interval = ping_interval,
+                                   .ping_timeout = ping_timeout,
+                                   .region = "test"};
+    g_assert_cmpint(feed(room, hv_lkt_join(&m, &spec)), ==, 0);
 }
 
 static void
 feed_update(hv_lk_room *room, Livekit__ParticipantInfo **ps, size_t n)
 {
-    Livekit__ParticipantUpdate up = LIVEKIT__PARTICIPANT_UPDATE__INIT;
-    up.n_participants = n;
-    up.participants = ps;
-    Livekit__SignalResponse resp = LIVEKIT__SIGNAL_RESPONSE__INIT;
-    resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_UPDATE;
-    resp.update = &up;
-    g_assert_cmpint(feed(room, &resp), ==, 0);
+    hv_lkt_update_msg m;
+    g_assert_cmpint(feed(room, hv_lkt_update(&m, ps, n)), ==, 0);
 }
 
 /* (transfer full) The i-th captured request, decoded. */
@@ -721,7 +614,7 @@ test_proto_worked_examples(void)
     req.message_case = LIVEKIT__SIGNAL_REQUEST__MESSAGE_PING_REQ;
     req.ping_req = &ping;
     static const uint8_t ping_hex[] = {0x82, 0x01, 0x07, 0x08, 0x80, 0xd0, 0x95, 0xff, 0xbc, 0x31};
-    g_autoptr(GBytes) b1 = pack_message(&req.base);
+    g_autoptr(GBytes) b1 = hv_lkt_pack(&req.base);
     assert_bytes(b1, ping_hex, sizeof(ping_hex));
 
     Livekit__LeaveRequest leave = LIVEKIT__LEAVE_REQUEST__INIT;
@@ -730,7 +623,7 @@ test_proto_worked_examples(void)
     req.message_case = LIVEKIT__SIGNAL_REQUEST__MESSAGE_LEAVE;
     req.leave = &leave;
     static const uint8_t leave_hex[] = {0x42, 0x02, 0x10, 0x01};
-    g_autoptr(GBytes) b2 = pack_message(&req.base);
+    g_autoptr(GBytes) b2 = hv_lkt_pack(&req.base);
     assert_bytes(b2, leave_hex, sizeof(leave_hex));
 
     char *sids[] = {(char *)"TR_abc"};
@@ -742,7 +635,7 @@ test_proto_worked_examples(void)
     req.subscription = &us;
     static const uint8_t sub_hex[] = {0x32, 0x0a, 0x0a, 0x06, 0x54, 0x52,
                                       0x5f, 0x61, 0x62, 0x63, 0x10, 0x01};
-    g_autoptr(GBytes) b3 = pack_message(&req.base);
+    g_autoptr(GBytes) b3 = hv_lkt_pack(&req.base);
     assert_bytes(b3, sub_hex, sizeof(sub_hex));
 
     Livekit__UpdateTrackSettings ts = LIVEKIT__UPDATE_TRACK_SETTINGS__INIT;
@@ -753,7 +646,7 @@ test_proto_worked_examples(void)
     req.track_setting = &ts;
     static const uint8_t ts_hex[] = {0x3a, 0x0a, 0x0a, 0x06, 0x54, 0x52,
                                      0x5f, 0x61, 0x62, 0x63, 0x20, 0x02};
-    g_autoptr(GBytes) b4 = pack_message(&req.base);
+    g_autoptr(GBytes) b4 = hv_lkt_pack(&req.base);
     assert_bytes(b4, ts_hex, sizeof(ts_hex));
 
     /* Envelope tag bytes of the responses (§3.1 table). */
@@ -761,12 +654,12 @@ test_proto_worked_examples(void)
     resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_REFRESH_TOKEN;
     resp.refresh_token = (char *)"t";
     static const uint8_t rt_hex[] = {0x82, 0x01, 0x01, 't'};
-    g_autoptr(GBytes) b5 = pack_message(&resp.base);
+    g_autoptr(GBytes) b5 = hv_lkt_pack(&resp.base);
     assert_bytes(b5, rt_hex, sizeof(rt_hex));
     resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_PONG;
     resp.pong = 1;
     static const uint8_t pong_hex[] = {0x90, 0x01, 0x01};
-    g_autoptr(GBytes) b6 = pack_message(&resp.base);
+    g_autoptr(GBytes) b6 = hv_lkt_pack(&resp.base);
     assert_bytes(b6, pong_hex, sizeof(pong_hex));
 }
 
@@ -774,7 +667,7 @@ test_proto_worked_examples(void)
 static void
 roundtrip(const ProtobufCMessage *m)
 {
-    g_autoptr(GBytes) a = pack_message(m);
+    g_autoptr(GBytes) a = hv_lkt_pack(m);
     gsize len = 0;
     const uint8_t *data = g_bytes_get_data(a, &len);
     g_assert_cmpuint(len, >, 0);
@@ -782,7 +675,7 @@ roundtrip(const ProtobufCMessage *m)
     if (back == NULL) {
         g_error("%s does not decode", m->descriptor->name);
     }
-    g_autoptr(GBytes) b = pack_message(back);
+    g_autoptr(GBytes) b = hv_lkt_pack(back);
     if (!g_bytes_equal(a, b)) {
         g_error("%s does not round-trip", m->descriptor->name);
     }
@@ -891,7 +784,7 @@ test_proto_request_roundtrips(void)
 static void
 check_join_decodes(const Livekit__SignalResponse *resp)
 {
-    g_autoptr(GBytes) b = pack_message(&resp->base);
+    g_autoptr(GBytes) b = hv_lkt_pack(&resp->base);
     gsize len = 0;
     const uint8_t *data = g_bytes_get_data(b, &len);
     Livekit__SignalResponse *back = livekit__signal_response__unpack(NULL, len, data);
@@ -915,10 +808,10 @@ test_proto_response_roundtrips(void)
 {
     shared_samples rs_;
     shared_samples_init(&rs_);
-    track_spec ts_specs[] = {
+    hv_lkt_track ts_specs[] = {
         {.sid = "TR_a", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0},
         {.sid = "TR_v", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1280, .height = 720}};
-    Livekit__ParticipantInfo *pi = build_participant(
+    Livekit__ParticipantInfo *pi = hv_lkt_participant_new(
         "PA_x", "creator", LIVEKIT__PARTICIPANT_INFO__STATE__ACTIVE, 3, ts_specs, 2);
     pi->kind = LIVEKIT__PARTICIPANT_INFO__KIND__INGRESS;
     pi->joined_at_ms = 1700000000000;
@@ -1011,7 +904,7 @@ test_proto_response_roundtrips(void)
 
     pi->n_attributes = 0;
     pi->attributes = NULL;
-    participant_free_built(pi);
+    hv_lkt_participant_free(pi);
 }
 
 /* The small informational responses. */
@@ -1249,17 +1142,17 @@ test_room_join(void)
     recorder_clear(&r);
 }
 
-static const track_spec viewer_tracks[] = {
+static const hv_lkt_track viewer_tracks[] = {
     {.sid = "TR_wa", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0},
     {.sid = "TR_wv", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1920, .height = 1080}};
-static const track_spec creator_tracks[] = {
+static const hv_lkt_track creator_tracks[] = {
     {.sid = "TR_ca", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0},
     {.sid = "TR_cv", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 640, .height = 360},
     {.sid = "TR_cd", .type = LIVEKIT__TRACK_TYPE__DATA, .width = 0, .height = 0}};
-static const track_spec creator_tracks2[] = {
+static const hv_lkt_track creator_tracks2[] = {
     {.sid = "TR_ca2", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0},
     {.sid = "TR_cv2", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1280, .height = 720}};
-static const track_spec data_only[] = {
+static const hv_lkt_track data_only[] = {
     {.sid = "TR_dd", .type = LIVEKIT__TRACK_TYPE__DATA, .width = 0, .height = 0}};
 
 static void
@@ -1268,11 +1161,11 @@ test_room_streamer_choice(void)
     recorder r = {0};
     hv_lk_room *room = detached_room(&r);
     Livekit__ParticipantInfo *ps[] = {
-        build_participant("PA_w", "Viewer-42", 2, 1, viewer_tracks, 2),
-        build_participant("PA_c", "creator", 2, 1, creator_tracks, 3),
-        build_participant("PA_i", "idle", 1, 1, NULL, 0),
-        build_participant("PA_d", "bot", 2, 1, data_only, 1),
-        build_participant("PA_self", "b45e1821", 2, 1, viewer_tracks, 2), /* ourselves */
+        hv_lkt_participant_new("PA_w", "Viewer-42", 2, 1, viewer_tracks, 2),
+        hv_lkt_participant_new("PA_c", "creator", 2, 1, creator_tracks, 3),
+        hv_lkt_participant_new("PA_i", "idle", 1, 1, NULL, 0),
+        hv_lkt_participant_new("PA_d", "bot", 2, 1, data_only, 1),
+        hv_lkt_participant_new("PA_self", "b45e1821", 2, 1, viewer_tracks, 2), /* ourselves */
     };
     feed_join(room, ps, G_N_ELEMENTS(ps), 5, 15);
     g_assert_cmpint(r.streamers, ==, 1);
@@ -1292,17 +1185,18 @@ test_room_streamer_choice(void)
     g_assert_cmpint(r.streamers, ==, 1);
     /* A newer snapshot with the same tracks changes nothing either; an older one (lower
      * version, same sid) is ignored even though it lists no tracks. */
-    Livekit__ParticipantInfo *newer = build_participant("PA_c", "creator", 2, 3, creator_tracks, 3);
+    Livekit__ParticipantInfo *newer =
+        hv_lkt_participant_new("PA_c", "creator", 2, 3, creator_tracks, 3);
     feed_update(room, &newer, 1);
-    Livekit__ParticipantInfo *stale = build_participant("PA_c", "creator", 2, 2, NULL, 0);
+    Livekit__ParticipantInfo *stale = hv_lkt_participant_new("PA_c", "creator", 2, 2, NULL, 0);
     feed_update(room, &stale, 1);
     g_assert_cmpint(r.lefts, ==, 0);
     g_assert_cmpint(r.streamers, ==, 1);
     g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 1);
-    participant_free_built(newer);
-    participant_free_built(stale);
+    hv_lkt_participant_free(newer);
+    hv_lkt_participant_free(stale);
     for (size_t i = 0; i < G_N_ELEMENTS(ps); i++) {
-        participant_free_built(ps[i]);
+        hv_lkt_participant_free(ps[i]);
     }
     hv_lk_room_free(room);
     recorder_clear(&r);
@@ -1313,21 +1207,21 @@ test_room_larger_video_wins(void)
 {
     recorder r = {0};
     hv_lk_room *room = detached_room(&r);
-    static const track_spec small[] = {
+    static const hv_lkt_track small[] = {
         {.sid = "TR_s", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 320, .height = 240}};
-    static const track_spec big[] = {
+    static const hv_lkt_track big[] = {
         {.sid = "TR_b", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1280, .height = 720},
         {.sid = "TR_ba", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0}};
     Livekit__ParticipantInfo *ps[] = {
-        build_participant("PA_s", "alice", 2, 1, small, 1),
-        build_participant("PA_b", "bob", 2, 1, big, 2),
+        hv_lkt_participant_new("PA_s", "alice", 2, 1, small, 1),
+        hv_lkt_participant_new("PA_b", "bob", 2, 1, big, 2),
     };
     feed_join(room, ps, 2, 5, 15);
     g_assert_cmpstr(r.streamer_identity, ==, "bob");
     static const char *const want[] = {"TR_b", "TR_ba"};
     assert_subscription(room, 0, true, want, 2);
     for (size_t i = 0; i < G_N_ELEMENTS(ps); i++) {
-        participant_free_built(ps[i]);
+        hv_lkt_participant_free(ps[i]);
     }
     hv_lk_room_free(room);
     recorder_clear(&r);
@@ -1340,12 +1234,14 @@ test_room_prefers_non_viewer_later(void)
 {
     recorder r = {0};
     hv_lk_room *room = detached_room(&r);
-    Livekit__ParticipantInfo *w = build_participant("PA_w", "viewer-1", 2, 1, viewer_tracks, 2);
+    Livekit__ParticipantInfo *w =
+        hv_lkt_participant_new("PA_w", "viewer-1", 2, 1, viewer_tracks, 2);
     feed_join(room, &w, 1, 5, 15);
     g_assert_cmpstr(r.streamer_identity, ==, "viewer-1");
     static const char *const want_w[] = {"TR_wa", "TR_wv"};
     assert_subscription(room, 0, true, want_w, 2);
-    Livekit__ParticipantInfo *c = build_participant("PA_c", "creator", 2, 1, creator_tracks, 3);
+    Livekit__ParticipantInfo *c =
+        hv_lkt_participant_new("PA_c", "creator", 2, 1, creator_tracks, 3);
     feed_update(room, &c, 1);
     g_assert_cmpint(r.streamers, ==, 2);
     g_assert_cmpstr(r.streamer_identity, ==, "creator");
@@ -1354,8 +1250,8 @@ test_room_prefers_non_viewer_later(void)
     assert_subscription(room, 1, false, want_w, 2);
     static const char *const want_c[] = {"TR_ca", "TR_cv"};
     assert_subscription(room, 2, true, want_c, 2);
-    participant_free_built(w);
-    participant_free_built(c);
+    hv_lkt_participant_free(w);
+    hv_lkt_participant_free(c);
     hv_lk_room_free(room);
     recorder_clear(&r);
 }
@@ -1368,11 +1264,12 @@ test_room_resubscribe_and_left(void)
 {
     recorder r = {0};
     hv_lk_room *room = detached_room(&r);
-    Livekit__ParticipantInfo *c1 = build_participant("PA_c1", "creator", 2, 4, creator_tracks, 3);
+    Livekit__ParticipantInfo *c1 =
+        hv_lkt_participant_new("PA_c1", "creator", 2, 4, creator_tracks, 3);
     feed_join(room, &c1, 1, 5, 15);
     g_assert_cmpint(r.streamers, ==, 1);
     Livekit__ParticipantInfo *c2 =
-        build_participant("PA_c2", "creator", 2, 1, creator_tracks2, 2); /* version restarts */
+        hv_lkt_participant_new("PA_c2", "creator", 2, 1, creator_tracks2, 2); /* version restarts */
     feed_update(room, &c2, 1);
     g_assert_cmpint(r.streamers, ==, 2);
     g_assert_cmpstr(r.streamer_sid, ==, "PA_c2");
@@ -1380,31 +1277,33 @@ test_room_resubscribe_and_left(void)
     static const char *const want2[] = {"TR_ca2", "TR_cv2"};
     assert_subscription(room, 1, true, want2, 2);
 
-    Livekit__ParticipantInfo *old_gone = build_participant(
+    Livekit__ParticipantInfo *old_gone = hv_lkt_participant_new(
         "PA_c1", "creator", LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED, 5, NULL, 0);
     feed_update(room, &old_gone, 1);
     g_assert_cmpint(r.lefts, ==, 0);
 
     /* The streamer unpublishes its video: subscription list unchanged, on_streamer again. */
-    Livekit__ParticipantInfo *c2b = build_participant("PA_c2", "creator", 2, 2, creator_tracks2, 1);
+    Livekit__ParticipantInfo *c2b =
+        hv_lkt_participant_new("PA_c2", "creator", 2, 2, creator_tracks2, 1);
     feed_update(room, &c2b, 1);
     g_assert_cmpint(r.streamers, ==, 3);
     g_assert_cmpuint(r.streamer_tracks->len, ==, 1);
     g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 2);
 
     /* …then unpublishes everything: it has no tracks any more → left. */
-    Livekit__ParticipantInfo *c2c = build_participant("PA_c2", "creator", 2, 3, NULL, 0);
+    Livekit__ParticipantInfo *c2c = hv_lkt_participant_new("PA_c2", "creator", 2, 3, NULL, 0);
     feed_update(room, &c2c, 1);
     g_assert_cmpint(r.lefts, ==, 1);
     g_assert_cmpstr(r.left_identity, ==, "creator");
 
     /* Publishes again, then disconnects. */
-    Livekit__ParticipantInfo *c2d = build_participant("PA_c2", "creator", 2, 4, creator_tracks2, 2);
+    Livekit__ParticipantInfo *c2d =
+        hv_lkt_participant_new("PA_c2", "creator", 2, 4, creator_tracks2, 2);
     feed_update(room, &c2d, 1);
     g_assert_cmpint(r.streamers, ==, 4);
     g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 3);
     assert_subscription(room, 2, true, want2, 2);
-    Livekit__ParticipantInfo *gone = build_participant(
+    Livekit__ParticipantInfo *gone = hv_lkt_participant_new(
         "PA_c2", "creator", LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED, 5, NULL, 0);
     feed_update(room, &gone, 1);
     g_assert_cmpint(r.lefts, ==, 2);
@@ -1412,7 +1311,7 @@ test_room_resubscribe_and_left(void)
 
     Livekit__ParticipantInfo *all[] = {c1, c2, old_gone, c2b, c2c, c2d, gone};
     for (size_t i = 0; i < G_N_ELEMENTS(all); i++) {
-        participant_free_built(all[i]);
+        hv_lkt_participant_free(all[i]);
     }
     hv_lk_room_free(room);
     recorder_clear(&r);
@@ -1429,22 +1328,22 @@ test_room_many_participants(void)
     for (int i = 0; i < VIEWERS; i++) {
         g_autofree char *sid = g_strdup_printf("PA_v%d", i);
         g_autofree char *id = g_strdup_printf("anon-%d", i);
-        ps[i] = build_participant(sid, id, 2, 1, NULL, 0);
+        ps[i] = hv_lkt_participant_new(sid, id, 2, 1, NULL, 0);
     }
     for (int i = 0; i < PUBLISHERS; i++) {
         g_autofree char *sid = g_strdup_printf("PA_p%d", i);
         g_autofree char *id = g_strdup_printf("viewer-cam-%03d", i);
         g_autofree char *tsid = g_strdup_printf("TR_p%d", i);
-        track_spec t = {
+        hv_lkt_track t = {
             .sid = tsid, .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 320, .height = 240};
-        ps[VIEWERS + i] = build_participant(sid, id, 2, 1, &t, 1);
+        ps[VIEWERS + i] = hv_lkt_participant_new(sid, id, 2, 1, &t, 1);
     }
     feed_join(room, ps, VIEWERS + PUBLISHERS, 5, 15);
     g_assert_cmpint(r.streamers, ==, 1);
     g_assert_cmpstr(r.streamer_identity, ==, "viewer-cam-000"); /* equal: smallest identity */
     g_assert_cmpint(r.closed, ==, 0);
     for (int i = 0; i < VIEWERS + PUBLISHERS; i++) {
-        participant_free_built(ps[i]);
+        hv_lkt_participant_free(ps[i]);
     }
     g_free(ps);
     hv_lk_room_free(room);
@@ -1459,37 +1358,37 @@ test_room_screen_share_preferred(void)
 {
     recorder r = {0};
     hv_lk_room *room = detached_room(&r);
-    static const track_spec cam[] = {{.sid = "TR_cam",
-                                      .type = LIVEKIT__TRACK_TYPE__VIDEO,
-                                      .width = 1280,
-                                      .height = 720,
-                                      .source = LIVEKIT__TRACK_SOURCE__CAMERA},
-                                     {.sid = "TR_mic",
-                                      .type = LIVEKIT__TRACK_TYPE__AUDIO,
-                                      .width = 0,
-                                      .height = 0,
-                                      .source = LIVEKIT__TRACK_SOURCE__MICROPHONE}};
-    static const track_spec both[] = {{.sid = "TR_cam",
-                                       .type = LIVEKIT__TRACK_TYPE__VIDEO,
-                                       .width = 1280,
-                                       .height = 720,
-                                       .source = LIVEKIT__TRACK_SOURCE__CAMERA},
-                                      {.sid = "TR_mic",
-                                       .type = LIVEKIT__TRACK_TYPE__AUDIO,
-                                       .width = 0,
-                                       .height = 0,
-                                       .source = LIVEKIT__TRACK_SOURCE__MICROPHONE},
-                                      {.sid = "TR_scr",
-                                       .type = LIVEKIT__TRACK_TYPE__VIDEO,
-                                       .width = 640,
-                                       .height = 360,
-                                       .source = LIVEKIT__TRACK_SOURCE__SCREEN_SHARE},
-                                      {.sid = "TR_sca",
-                                       .type = LIVEKIT__TRACK_TYPE__AUDIO,
-                                       .width = 0,
-                                       .height = 0,
-                                       .source = LIVEKIT__TRACK_SOURCE__SCREEN_SHARE_AUDIO}};
-    static const track_spec muted_screen[] = {
+    static const hv_lkt_track cam[] = {{.sid = "TR_cam",
+                                        .type = LIVEKIT__TRACK_TYPE__VIDEO,
+                                        .width = 1280,
+                                        .height = 720,
+                                        .source = LIVEKIT__TRACK_SOURCE__CAMERA},
+                                       {.sid = "TR_mic",
+                                        .type = LIVEKIT__TRACK_TYPE__AUDIO,
+                                        .width = 0,
+                                        .height = 0,
+                                        .source = LIVEKIT__TRACK_SOURCE__MICROPHONE}};
+    static const hv_lkt_track both[] = {{.sid = "TR_cam",
+                                         .type = LIVEKIT__TRACK_TYPE__VIDEO,
+                                         .width = 1280,
+                                         .height = 720,
+                                         .source = LIVEKIT__TRACK_SOURCE__CAMERA},
+                                        {.sid = "TR_mic",
+                                         .type = LIVEKIT__TRACK_TYPE__AUDIO,
+                                         .width = 0,
+                                         .height = 0,
+                                         .source = LIVEKIT__TRACK_SOURCE__MICROPHONE},
+                                        {.sid = "TR_scr",
+                                         .type = LIVEKIT__TRACK_TYPE__VIDEO,
+                                         .width = 640,
+                                         .height = 360,
+                                         .source = LIVEKIT__TRACK_SOURCE__SCREEN_SHARE},
+                                        {.sid = "TR_sca",
+                                         .type = LIVEKIT__TRACK_TYPE__AUDIO,
+                                         .width = 0,
+                                         .height = 0,
+                                         .source = LIVEKIT__TRACK_SOURCE__SCREEN_SHARE_AUDIO}};
+    static const hv_lkt_track muted_screen[] = {
         {.sid = "TR_cam",
          .type = LIVEKIT__TRACK_TYPE__VIDEO,
          .width = 1280,
@@ -1513,12 +1412,12 @@ test_room_screen_share_preferred(void)
          .width = 0,
          .height = 0,
          .source = LIVEKIT__TRACK_SOURCE__SCREEN_SHARE_AUDIO}};
-    Livekit__ParticipantInfo *p1 = build_participant("PA_h", "host", 2, 1, cam, 2);
+    Livekit__ParticipantInfo *p1 = hv_lkt_participant_new("PA_h", "host", 2, 1, cam, 2);
     feed_join(room, &p1, 1, 5, 15);
     static const char *const want1[] = {"TR_cam", "TR_mic"};
     assert_subscription(room, 0, true, want1, 2);
 
-    Livekit__ParticipantInfo *p2 = build_participant("PA_h", "host", 2, 2, both, 4);
+    Livekit__ParticipantInfo *p2 = hv_lkt_participant_new("PA_h", "host", 2, 2, both, 4);
     feed_update(room, &p2, 1);
     g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 3);
     static const char *const drop_cam[] = {"TR_cam"};
@@ -1530,7 +1429,7 @@ test_room_screen_share_preferred(void)
     g_assert_cmpstr(g_ptr_array_index(r.streamer_tracks, 0), ==, "TR_scr:video:640x360");
 
     /* Muted screen share: the camera is the live picture again. */
-    Livekit__ParticipantInfo *p3 = build_participant("PA_h", "host", 2, 3, muted_screen, 4);
+    Livekit__ParticipantInfo *p3 = hv_lkt_participant_new("PA_h", "host", 2, 3, muted_screen, 4);
     feed_update(room, &p3, 1);
     g_assert_cmpstr(g_ptr_array_index(r.streamer_tracks, 0), ==, "TR_cam:video:1280x720");
     static const char *const add_cam[] = {"TR_cam"};
@@ -1540,14 +1439,14 @@ test_room_screen_share_preferred(void)
     assert_subscription(room, 4, true, add_cam, 1);
 
     /* The screen share ends: nothing more to do, the camera is already there. */
-    Livekit__ParticipantInfo *p4 = build_participant("PA_h", "host", 2, 4, cam, 2);
+    Livekit__ParticipantInfo *p4 = hv_lkt_participant_new("PA_h", "host", 2, 4, cam, 2);
     feed_update(room, &p4, 1);
     g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 5);
     g_assert_cmpuint(r.streamer_tracks->len, ==, 2);
     g_assert_cmpint(r.lefts, ==, 0);
     Livekit__ParticipantInfo *all[] = {p1, p2, p3, p4};
     for (size_t i = 0; i < G_N_ELEMENTS(all); i++) {
-        participant_free_built(all[i]);
+        hv_lkt_participant_free(all[i]);
     }
     hv_lk_room_free(room);
     recorder_clear(&r);
@@ -1561,30 +1460,30 @@ test_room_guest_never_replaces_host(void)
 {
     recorder r = {0};
     hv_lk_room *room = detached_room(&r);
-    static const track_spec host_t[] = {
+    static const hv_lkt_track host_t[] = {
         {.sid = "TR_hv", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1280, .height = 720},
         {.sid = "TR_ha", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0}};
-    static const track_spec host_t2[] = {
+    static const hv_lkt_track host_t2[] = {
         {.sid = "TR_hv2", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1280, .height = 720},
         {.sid = "TR_ha2", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0}};
-    static const track_spec guest_t[] = {
+    static const hv_lkt_track guest_t[] = {
         {.sid = "TR_gv", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1920, .height = 1080},
         {.sid = "TR_ga", .type = LIVEKIT__TRACK_TYPE__AUDIO, .width = 0, .height = 0}};
-    Livekit__ParticipantInfo *h = build_participant("PA_h", "host-1", 2, 1, host_t, 2);
+    Livekit__ParticipantInfo *h = hv_lkt_participant_new("PA_h", "host-1", 2, 1, host_t, 2);
     feed_join(room, &h, 1, 5, 15);
     g_assert_cmpstr(r.streamer_identity, ==, "host-1");
-    Livekit__ParticipantInfo *g = build_participant("PA_g", "guest-1", 2, 1, guest_t, 2);
+    Livekit__ParticipantInfo *g = hv_lkt_participant_new("PA_g", "guest-1", 2, 1, guest_t, 2);
     feed_update(room, &g, 1);
     g_assert_cmpint(r.streamers, ==, 1);
     g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 1);
     /* The host unpublishes: left, and the guest is still not taken. */
-    Livekit__ParticipantInfo *h0 = build_participant("PA_h", "host-1", 2, 2, NULL, 0);
+    Livekit__ParticipantInfo *h0 = hv_lkt_participant_new("PA_h", "host-1", 2, 2, NULL, 0);
     feed_update(room, &h0, 1);
     g_assert_cmpint(r.lefts, ==, 1);
     g_assert_cmpint(r.streamers, ==, 1);
     g_assert_cmpuint(hv_lk_room_sent(room)->len, ==, 1);
     /* It publishes new tracks: subscribed, reported. */
-    Livekit__ParticipantInfo *h2 = build_participant("PA_h", "host-1", 2, 3, host_t2, 2);
+    Livekit__ParticipantInfo *h2 = hv_lkt_participant_new("PA_h", "host-1", 2, 3, host_t2, 2);
     feed_update(room, &h2, 1);
     g_assert_cmpint(r.streamers, ==, 2);
     g_assert_cmpstr(r.streamer_identity, ==, "host-1");
@@ -1593,7 +1492,7 @@ test_room_guest_never_replaces_host(void)
     g_assert_cmpuint(count_sent(room, LIVEKIT__SIGNAL_REQUEST__MESSAGE_SUBSCRIPTION), ==, 2);
     Livekit__ParticipantInfo *all[] = {h, g, h0, h2};
     for (size_t i = 0; i < G_N_ELEMENTS(all); i++) {
-        participant_free_built(all[i]);
+        hv_lkt_participant_free(all[i]);
     }
     hv_lk_room_free(room);
     recorder_clear(&r);
@@ -1605,16 +1504,16 @@ test_room_guest_never_replaces_host(void)
 static void
 test_room_host_hints(void)
 {
-    static const track_spec small[] = {
+    static const hv_lkt_track small[] = {
         {.sid = "TR_s", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 640, .height = 360}};
-    static const track_spec big[] = {
+    static const hv_lkt_track big[] = {
         {.sid = "TR_b", .type = LIVEKIT__TRACK_TYPE__VIDEO, .width = 1920, .height = 1080}};
     const char *mint = "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump";
     recorder r = {0};
     hv_lk_room *room = detached_room_for(&r, mint, NULL);
     Livekit__ParticipantInfo *ps[] = {
-        build_participant("PA_a", "alice", 2, 1, big, 1),
-        build_participant("PA_h", "host-7k13ksm9", 2, 1, small, 1),
+        hv_lkt_participant_new("PA_a", "alice", 2, 1, big, 1),
+        hv_lkt_participant_new("PA_h", "host-7k13ksm9", 2, 1, small, 1),
     };
     feed_join(room, ps, 2, 5, 15);
     g_assert_cmpstr(r.streamer_identity, ==, "host-7k13ksm9");
@@ -1641,7 +1540,7 @@ test_room_host_hints(void)
     static const char *const want[] = {"TR_s"};
     assert_subscription(room, 0, true, want, 1);
     for (size_t i = 0; i < G_N_ELEMENTS(ps); i++) {
-        participant_free_built(ps[i]);
+        hv_lkt_participant_free(ps[i]);
     }
     hv_lk_room_free(room);
     recorder_clear(&r);
@@ -1654,19 +1553,19 @@ test_room_track_codecs(void)
 {
     recorder r = {0};
     hv_lk_room *room = detached_room(&r);
-    static const track_spec t[] = {{.sid = "TR_v",
-                                    .type = LIVEKIT__TRACK_TYPE__VIDEO,
-                                    .width = 1280,
-                                    .height = 720,
-                                    .source = LIVEKIT__TRACK_SOURCE__CAMERA,
-                                    .mime = "video/AV1",
-                                    .backup = "video/VP8"},
-                                   {.sid = "TR_a",
-                                    .type = LIVEKIT__TRACK_TYPE__AUDIO,
-                                    .width = 0,
-                                    .height = 0,
-                                    .source = LIVEKIT__TRACK_SOURCE__MICROPHONE}};
-    Livekit__ParticipantInfo *p = build_participant("PA_c", "creator", 2, 1, t, 2);
+    static const hv_lkt_track t[] = {{.sid = "TR_v",
+                                      .type = LIVEKIT__TRACK_TYPE__VIDEO,
+                                      .width = 1280,
+                                      .height = 720,
+                                      .source = LIVEKIT__TRACK_SOURCE__CAMERA,
+                                      .mime = "video/AV1",
+                                      .backup = "video/VP8"},
+                                     {.sid = "TR_a",
+                                      .type = LIVEKIT__TRACK_TYPE__AUDIO,
+                                      .width = 0,
+                                      .height = 0,
+                                      .source = LIVEKIT__TRACK_SOURCE__MICROPHONE}};
+    Livekit__ParticipantInfo *p = hv_lkt_participant_new("PA_c", "creator", 2, 1, t, 2);
     feed_join(room, &p, 1, 5, 15);
     const char *const *codecs = hv_lk_room_track_codecs(room, "TR_v");
     g_assert_nonnull(codecs);
@@ -1687,7 +1586,7 @@ test_room_track_codecs(void)
     g_assert_cmpint(feed(room, &resp), ==, 0);
     g_assert_cmpint(r.sub_errors, ==, 1);
     g_assert_cmpstr(r.sub_error, ==, "TR_v:SE_CODEC_UNSUPPORTED");
-    participant_free_built(p);
+    hv_lkt_participant_free(p);
     hv_lk_room_free(room);
     recorder_clear(&r);
 }
@@ -1705,11 +1604,11 @@ test_room_big_room(void)
     for (int i = 0; i < VIEWERS; i++) {
         g_autofree char *sid = g_strdup_printf("PA_v%011d", i);
         g_autofree char *id = g_strdup_printf("%08x-viewer", (unsigned)i * 2654435761u);
-        ps[i] = build_participant(sid, id, 2, 1, NULL, 0);
+        ps[i] = hv_lkt_participant_new(sid, id, 2, 1, NULL, 0);
         ps[i]->metadata = (char *)"{\"anon\":true,\"role\":\"viewer\"}";
         ps[i]->joined_at = 1700000000;
     }
-    ps[VIEWERS] = build_participant("PA_c", "creator", 2, 1, creator_tracks, 3);
+    ps[VIEWERS] = hv_lkt_participant_new("PA_c", "creator", 2, 1, creator_tracks, 3);
     Livekit__JoinResponse probe = LIVEKIT__JOIN_RESPONSE__INIT;
     probe.n_other_participants = VIEWERS + 1;
     probe.other_participants = ps;
@@ -1726,16 +1625,16 @@ test_room_big_room(void)
     for (int i = 0; i < VIEWERS; i++) {
         ps[i]->state = LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED;
     }
-    participant_free_built(ps[VIEWERS]);
-    ps[VIEWERS] = build_participant("PA_c", "creator",
-                                    LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED, 2, NULL, 0);
+    hv_lkt_participant_free(ps[VIEWERS]);
+    ps[VIEWERS] = hv_lkt_participant_new(
+        "PA_c", "creator", LIVEKIT__PARTICIPANT_INFO__STATE__DISCONNECTED, 2, NULL, 0);
     feed_update(room, ps, VIEWERS + 1);
     hv_lk_room_get_stats(room, &st);
     g_assert_cmpuint(st.participants_skipped, ==, 2 * VIEWERS);
     g_assert_cmpint(r.lefts, ==, 1);
     for (int i = 0; i <= VIEWERS; i++) {
         ps[i]->metadata = NULL;
-        participant_free_built(ps[i]);
+        hv_lkt_participant_free(ps[i]);
     }
     g_free(ps);
     hv_lk_room_free(room);
@@ -1745,25 +1644,9 @@ test_room_big_room(void)
 static void
 feed_offer(hv_lk_room *room, const char *sdp, uint32_t id)
 {
-    Livekit__SessionDescription__MidToTrackIdEntry e1 =
-        LIVEKIT__SESSION_DESCRIPTION__MID_TO_TRACK_ID_ENTRY__INIT;
-    e1.key = (char *)"1";
-    e1.value = (char *)"TR_ca";
-    Livekit__SessionDescription__MidToTrackIdEntry e2 =
-        LIVEKIT__SESSION_DESCRIPTION__MID_TO_TRACK_ID_ENTRY__INIT;
-    e2.key = (char *)"2";
-    e2.value = (char *)"TR_cv";
-    Livekit__SessionDescription__MidToTrackIdEntry *entries[] = {&e1, &e2};
-    Livekit__SessionDescription sd = LIVEKIT__SESSION_DESCRIPTION__INIT;
-    sd.type = (char *)"offer";
-    sd.sdp = (char *)sdp;
-    sd.id = id;
-    sd.n_mid_to_track_id = 2;
-    sd.mid_to_track_id = entries;
-    Livekit__SignalResponse resp = LIVEKIT__SIGNAL_RESPONSE__INIT;
-    resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_OFFER;
-    resp.offer = &sd;
-    g_assert_cmpint(feed(room, &resp), ==, 0);
+    static const char *const mids[] = {"1", "TR_ca", "2", "TR_cv", NULL};
+    hv_lkt_offer_msg m;
+    g_assert_cmpint(feed(room, hv_lkt_offer(&m, sdp, id, mids)), ==, 0);
 }
 
 static void
@@ -1800,13 +1683,8 @@ test_room_offer_answer(void)
 static void
 feed_trickle(hv_lk_room *room, const char *json, int target)
 {
-    Livekit__TrickleRequest tr = LIVEKIT__TRICKLE_REQUEST__INIT;
-    tr.candidateinit = (char *)json;
-    tr.target = target;
-    Livekit__SignalResponse resp = LIVEKIT__SIGNAL_RESPONSE__INIT;
-    resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_TRICKLE;
-    resp.trickle = &tr;
-    g_assert_cmpint(feed(room, &resp), ==, 0);
+    hv_lkt_trickle_msg m;
+    g_assert_cmpint(feed(room, hv_lkt_trickle(&m, json, target)), ==, 0);
 }
 
 static void
@@ -1893,18 +1771,14 @@ run_leave_case(const leave_case *lc, bool before_join)
     if (!before_join) {
         feed_join(room, NULL, 0, 5, 15);
     }
-    Livekit__LeaveRequest leave = LIVEKIT__LEAVE_REQUEST__INIT;
-    leave.reason = LIVEKIT__DISCONNECT_REASON__ROOM_DELETED;
-    leave.action = lc->action;
-    leave.can_reconnect = lc->can_reconnect;
-    Livekit__SignalResponse resp = LIVEKIT__SIGNAL_RESPONSE__INIT;
-    resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_LEAVE;
-    resp.leave = &leave;
-    g_assert_cmpint(feed(room, &resp), ==, 0);
+    hv_lkt_leave_msg leave;
+    const Livekit__SignalResponse *resp = hv_lkt_leave(&leave, lc->action, lc->can_reconnect,
+                                                       LIVEKIT__DISCONNECT_REASON__ROOM_DELETED);
+    g_assert_cmpint(feed(room, resp), ==, 0);
     /* on_closed never fires inside the caller's own call… */
     g_assert_cmpint(r.closed, ==, 0);
     /* …and nothing more is processed once closed. */
-    g_assert_cmpint(feed(room, &resp), ==, HV_ECLOSED);
+    g_assert_cmpint(feed(room, resp), ==, HV_ECLOSED);
     run_until(&r.closed_flag, 1000);
     g_assert_cmpint(r.closed, ==, 1);
     g_assert_cmpint(r.reason, ==, lc->want);
@@ -1958,13 +1832,8 @@ test_room_ping(void)
     int64_t ts = req->ping_req->timestamp;
     livekit__signal_request__free_unpacked(req, NULL);
 
-    Livekit__Pong pong = LIVEKIT__PONG__INIT;
-    pong.last_ping_timestamp = ts;
-    pong.timestamp = ts + 1;
-    Livekit__SignalResponse resp = LIVEKIT__SIGNAL_RESPONSE__INIT;
-    resp.message_case = LIVEKIT__SIGNAL_RESPONSE__MESSAGE_PONG_RESP;
-    resp.pong_resp = &pong;
-    g_assert_cmpint(feed(room, &resp), ==, 0);
+    hv_lkt_pong_msg pong;
+    g_assert_cmpint(feed(room, hv_lkt_pong(&pong, ts, ts + 1)), ==, 0);
     hv_lk_room_stats st;
     hv_lk_room_get_stats(room, &st);
     g_assert_cmpint(st.rtt_ms, >=, 0);

@@ -5,7 +5,9 @@ import { mountPlayer } from './player.js';
 import { mountRecordings } from './recordings.js';
 
 const routes = [
-  { pattern: /^#\/watch\/([^/?#]+)\/?$/, nav: 'streams', mount: (el, m) => mountPlayer(el, decodeURIComponent(m[1])) },
+  // #/watch/<mint>?mode=jpeg|encoded|auto (see web/README.md: the player's modes)
+  { pattern: /^#\/watch\/([^/?#]+)\/?(?:\?([^#]*))?$/, nav: 'streams',
+    mount: (el, m) => mountPlayer(el, decodeURIComponent(m[1]), new URLSearchParams(m[2] || '')) },
   { pattern: /^#\/recordings\/?$/, nav: 'recordings', mount: (el) => mountRecordings(el) },
   { pattern: /^(#\/?)?$/, nav: 'streams', mount: (el) => mountBrowser(el) },
 ];

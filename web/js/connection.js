@@ -4,6 +4,11 @@
 // MAX_ATTEMPTS in a row). Close code 4404 means haven has no session any more (restart), 4410
 // that it stopped it for idleness: either way the session is started again before reconnecting. A 1000 close is the session's
 // end (an `ended` event says why) and is final.
+//
+// Two modes (docs/API.md): `jpeg` (the default: binary messages are JPEG images, audio comes as
+// "audio:<base64>" s16le text) and `encoded` (?mode=encoded: binary messages are the stream's own
+// encoded frames behind a 10-byte header, decoded in the page with WebCodecs). The player picks
+// the mode; switchMode() reconnects in the other one at once (WebCodecs refused the codec).
 import { apiToken, post } from './api.js';
 import { sleep, isAbort } from './dom.js';
 
@@ -17,14 +22,24 @@ const STALL_MS = 20_000;   // nothing at all (not even a pong) for this long = d
 export const AUDIO_RATE = 48000;   // the stream's own format: haven does not resample
 export const AUDIO_CHANNELS = 2;
 
+// Encoded mode's media header: kind (1 video, 2 audio), flags (bit 0 key), uint64 µs timestamp.
+export const KIND_VIDEO = 1;
+export const KIND_AUDIO = 2;
+const HEADER_BYTES = 10;
+
 export class LiveConnection {
   /**
    * handlers: onStatus({state, text, detail}) with state connecting|playing|reconnecting|ended|error,
-   * onSession(startAnswer), onFormat(msg), onFrame(blob, arrivedAt), onAudio(base64), onEvent(msg).
+   * onSession(startAnswer), onFormat(msg), onFrame(blob, arrivedAt), onAudio(base64), onEvent(msg),
+   * onSocket(mode) (a new socket: the media that follows starts over, with a format message),
+   * onChunk({kind, key, timestamp, data}, arrivedAt) (encoded mode; data is a Uint8Array).
+   * mode: 'jpeg' or 'encoded'. In encoded mode the state turns to `playing` when the player
+   * calls mediaFlowing() (something was decoded), not on the first message.
    */
-  constructor(mint, handlers) {
+  constructor(mint, handlers, { mode = 'jpeg' } = {}) {
     this.mint = mint;
     this.h = handlers;
+    this.mode = mode;
     this.ws = null;
     this.attempt = 0;       // reconnect attempts since media last flowed
     this.timer = 0;
@@ -71,12 +86,15 @@ export class LiveConnection {
   connect() {
     if (this.closed || this.done) return;
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const encoded = this.mode === 'encoded';
     const url = `${scheme}//${location.host}/api/live-sessions/ws/live/${encodeURIComponent(this.mint)}` +
-      `?audio_rate=${AUDIO_RATE}&audio_channels=${AUDIO_CHANNELS}` +
+      (encoded ? '?mode=encoded' : `?audio_rate=${AUDIO_RATE}&audio_channels=${AUDIO_CHANNELS}`) +
       (apiToken ? `&token=${encodeURIComponent(apiToken)}` : '');   // browsers cannot set headers here
     const ws = new WebSocket(url);
-    ws.binaryType = 'blob';   // createImageBitmap takes the Blob as it is
+    // JPEG: createImageBitmap takes the Blob as it is; encoded: the header is read from the bytes.
+    ws.binaryType = encoded ? 'arraybuffer' : 'blob';
     this.ws = ws;
+    this.h.onSocket?.(this.mode);
     this.ended = null;
     this.mediaSeen = false;
     this.lastMessageAt = performance.now();
@@ -101,6 +119,17 @@ export class LiveConnection {
     this.lastMessageAt = now;
     const data = ev.data;
     if (typeof data !== 'string') {
+      if (this.mode === 'encoded') {
+        if (data.byteLength < HEADER_BYTES) return;   // not a media message: ignore it
+        const head = new DataView(data, 0, HEADER_BYTES);
+        this.h.onChunk?.({
+          kind: head.getUint8(0),
+          key: (head.getUint8(1) & 1) === 1,
+          timestamp: Number(head.getBigUint64(2)),   // µs; exact below 2^53 (285 years)
+          data: new Uint8Array(data, HEADER_BYTES),
+        }, now);
+        return;
+      }
       this.media();
       this.h.onFrame?.(data, now);
       return;
@@ -133,6 +162,11 @@ export class LiveConnection {
     }
     this.h.onEvent?.(msg);
     if (msg?.type === 'format') this.h.onFormat?.(msg);
+  }
+
+  /** Encoded mode: the player decoded something (the connection cannot tell from the bytes). */
+  mediaFlowing() {
+    if (this.ws) this.media();
   }
 
   media() {
@@ -185,6 +219,23 @@ export class LiveConnection {
     this.timer = setTimeout(this.retry, delay);
   }
 
+  /**
+   * Reconnects at once in another mode (WebCodecs cannot decode the stream's codec: JPEG). Not a
+   * reconnect attempt: nothing failed, the session is still there.
+   */
+  switchMode(mode, why = '') {
+    if (this.closed || this.done || mode === this.mode) return;
+    this.mode = mode;
+    clearTimeout(this.timer);
+    this.retry = null;
+    clearInterval(this.pingTimer);
+    const ws = this.ws;
+    this.ws = null;   // its close event is ours, not a failure to react to
+    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, `switching to ${mode}`);
+    this.status('connecting', 'connecting', why);
+    this.connect();
+  }
+
   /** The network came back (window `online`): do not wait out the backoff. */
   retryNow() {
     this.retry?.();
@@ -194,6 +245,9 @@ export class LiveConnection {
     this.done = true;
     clearTimeout(this.timer);
     clearInterval(this.pingTimer);
+    const ws = this.ws;   // still open when the player gives up (WebCodecs refused a forced mode)
+    this.ws = null;
+    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, 'player gave up');
     this.status(state, `${state}: ${reason}`, reason);
   }
 

@@ -1,9 +1,16 @@
 // The player (#/watch/<mint>): starts the session, shows video on a canvas, plays the audio,
 // and shows live stats, recording controls, stream info and a history chart.
+//
+// Mode (web/README.md): where WebCodecs exists, the player asks haven for the stream's own
+// encoded frames (?mode=encoded) and decodes them itself; when the browser refuses the stream's
+// codec it reconnects in JPEG mode (haven decodes and sends JPEG + PCM), and keeps JPEG for that
+// stream while the page is open. `#/watch/<mint>?mode=jpeg` forces JPEG, `?mode=encoded` forces
+// the encoded mode (an error instead of the fallback). The mode is shown next to the status.
 import { api, post } from './api.js';
 import { LiveConnection } from './connection.js';
 import { PcmPlayer } from './audio.js';
-import { FrameRenderer } from './video.js';
+import { FrameRenderer, webCodecsAvailable } from './video.js';
+import { EncodedPipeline } from './encoded.js';
 import { renderHistory } from './chart.js';
 import { h, fill, safeUrl, isAbort } from './dom.js';
 import * as fmt from './format.js';
@@ -25,7 +32,24 @@ function store(key, value) {
   try { localStorage.setItem(key, JSON.stringify(value)); } catch { /* private mode: not kept */ }
 }
 
-export function mountPlayer(root, mint) {
+// Streams whose codec WebCodecs refused on this page (mint → why): reopening one goes straight to
+// JPEG mode instead of trying the encoded mode again.
+const refused = new Map();
+
+const MODE_PREFS = ['auto', 'jpeg', 'encoded'];
+
+/** The mode to connect in: {mode: 'encoded'|'jpeg'|null (cannot play), reason}. */
+function chooseMode(pref, mint) {
+  if (pref === 'jpeg') return { mode: 'jpeg', reason: 'JPEG mode requested (?mode=jpeg)' };
+  if (!webCodecsAvailable()) {
+    const reason = 'WebCodecs is not available in this page (it needs a secure context: https, localhost or 127.0.0.1)';
+    return { mode: pref === 'encoded' ? null : 'jpeg', reason };
+  }
+  if (pref !== 'encoded' && refused.has(mint)) return { mode: 'jpeg', reason: refused.get(mint) };
+  return { mode: 'encoded', reason: '' };
+}
+
+export function mountPlayer(root, mint, params = new URLSearchParams()) {
   if (!fmt.isMint(mint)) {
     root.append(h('section', { class: 'player' },
       h('h1', {}, 'Not a mint id'),
@@ -40,11 +64,20 @@ export function mountPlayer(root, mint) {
   let sessionReady = false;
   let volume = Number(stored('haven.volume', 0.8));
   let muted = stored('haven.muted', false) === true;
+  const modePref = MODE_PREFS.includes(params.get('mode')) ? params.get('mode') : 'auto';
+  let pipeline = null;   // encoded mode's decoders
 
   // What the browser test reads: updated in place by the renderer and the audio player.
   const hp = {
     mint,
     status: 'connecting',
+    mode: null,            // 'encoded' (WebCodecs) or 'jpeg'
+    codec: null,           // encoded mode: the video codec string in force (null until known)
+    modeReason: '',        // why JPEG (requested, no WebCodecs, codec refused)
+    openedAt: performance.now(),
+    socketAt: null,        // performance.now() when the current WebSocket was opened
+    sockets: [],           // the mode of every WebSocket opened, in order ('encoded', 'jpeg')
+    firstFrameAt: null,    // performance.now() of the first picture drawn
     frames: 0,
     lastFrameAt: null,
     framesReceived: 0,
@@ -55,7 +88,7 @@ export function mountPlayer(root, mint) {
     latencyMs: null,
     audio: {
       sampleRate: null, channels: null, contextRate: null, state: null,
-      chunks: 0, scheduledSeconds: 0, startedAt: null, dropped: 0, trimmed: 0, underruns: 0, bufferedMs: null,
+      chunks: 0, scheduledSeconds: 0, startedAt: null, dropped: 0, trimmed: 0, underruns: 0, bufferedMs: null, level: null,
     },
   };
   window.havenPlayer = hp;
@@ -63,6 +96,7 @@ export function mountPlayer(root, mint) {
   // ---- DOM ----------------------------------------------------------------------------------
   const title = h('h1', { class: 'player-title', id: 'player-title' }, h('span', { class: 'title-name' }, fmt.shortMint(mint)));
   const status = h('p', { class: 'status', 'data-testid': 'player-status', 'data-state': 'connecting', role: 'status' }, 'connecting');
+  const modeEl = h('span', { class: 'mode-badge', 'data-testid': 'player-mode', 'data-mode': '' }, '');
   const canvas = h('canvas', { 'data-testid': 'player-canvas', width: 1280, height: 720, role: 'img', 'aria-label': 'Live video' });
   const overlayText = h('p', { class: 'overlay-text' }, 'Connecting…');
   const overlayActions = h('div', { class: 'overlay-actions' });
@@ -104,11 +138,12 @@ export function mountPlayer(root, mint) {
   const info = h('div', { class: 'stream-info', 'data-testid': 'stream-info' }, h('p', { class: 'muted' }, 'Loading stream details…'));
   const chart = h('div', { class: 'chart-box', 'data-testid': 'history-chart', 'data-state': 'loading' }, h('p', { class: 'chart-empty' }, 'Loading history…'));
 
-  root.append(h('section', { class: 'player', 'aria-labelledby': 'player-title' },
+  const section = h('section', { class: 'player', 'aria-labelledby': 'player-title' },
     h('div', { class: 'player-head' },
       h('a', { class: 'back', href: '#/' }, '← Streams'),
       title,
-      status),
+      status,
+      modeEl),
     h('div', { class: 'player-layout' },
       h('div', { class: 'player-main' },
         stage,
@@ -121,7 +156,8 @@ export function mountPlayer(root, mint) {
         info,
         h('section', { class: 'chart-card', 'aria-labelledby': 'chart-title' },
           h('h2', { id: 'chart-title' }, `Last ${HISTORY_HOURS} hours`),
-          chart)))));
+          chart))));
+  root.append(section);
 
   // ---- media --------------------------------------------------------------------------------
   const renderer = new FrameRenderer(canvas, hp, {
@@ -190,9 +226,70 @@ export function mountPlayer(root, mint) {
     if (state === 'ended' || state === 'error') recBtn.disabled = true;
   }
 
+  // ---- mode ---------------------------------------------------------------------------------
+  function showMode(mode, reason = '', codec = null) {
+    hp.mode = mode;
+    hp.codec = mode === 'encoded' ? codec : null;
+    hp.modeReason = reason;
+    section.dataset.mode = mode;
+    modeEl.dataset.mode = mode;
+    modeEl.textContent = mode === 'encoded' ? (codec ? `WebCodecs (${codec})` : 'WebCodecs') : 'JPEG';
+    modeEl.title = mode === 'encoded'
+      ? 'The stream’s own frames, decoded in this browser (WebCodecs)'
+      : `JPEG frames and PCM decoded by haven${reason ? ` — ${reason}` : ''}`;
+  }
+
+  function startPipeline() {
+    pipeline?.close();
+    pipeline = new EncodedPipeline({
+      renderer, audio, stats: hp,
+      onVideo: ({ codec, width, height }) => {
+        showMode('encoded', '', codec);
+        if (width && height) resEl.textContent = `${width}×${height}`;
+      },
+      onUnsupported: fallBack,
+      onMedia: () => conn?.mediaFlowing(),
+    });
+  }
+
+  function stopPipeline() {
+    pipeline?.close();
+    pipeline = null;
+  }
+
+  // WebCodecs refused the stream's codec: JPEG mode, at once, and for this stream from now on.
+  function fallBack(reason) {
+    stopPipeline();
+    if (modePref === 'encoded') {
+      conn?.finish('error', reason);
+      return;
+    }
+    refused.set(mint, reason);
+    showMode('jpeg', reason);
+    conn?.switchMode('jpeg', reason);
+  }
+
   function connect() {
+    const choice = chooseMode(modePref, mint);
+    if (!choice.mode) {
+      setStatus({ state: 'error', text: `error: ${choice.reason}`, detail: choice.reason });
+      return;
+    }
+    showMode(choice.mode, choice.reason);
     conn = new LiveConnection(mint, {
       onStatus: setStatus,
+      onSocket: (mode) => {
+        hp.socketAt = performance.now();
+        hp.sockets.push(mode);
+        // Every socket starts over: a format message, then (encoded) the burst from a key frame.
+        if (mode === 'encoded') {
+          if (!pipeline) startPipeline();
+          pipeline.reset();
+        } else {
+          stopPipeline();
+        }
+      },
+      onChunk: (chunk, t) => pipeline?.chunk(chunk, t),
       onSession: (data) => {
         sessionReady = true;
         recBtn.disabled = false;
@@ -200,6 +297,15 @@ export function mountPlayer(root, mint) {
         pollActive();
       },
       onFormat: (msg) => {
+        if (msg.mode === 'encoded') {
+          pipeline?.format(msg);
+          return;
+        }
+        if (conn?.mode === 'encoded') {
+          // A haven without the encoded mode answers ?mode=encoded in JPEG mode.
+          fallBack('this haven does not offer the encoded mode');
+          return;
+        }
         const a = msg.audio || {};
         audio.configure(Number(a.rate) || 44100, Number(a.channels) || 1);
         const v = msg.video || {};
@@ -210,9 +316,13 @@ export function mountPlayer(root, mint) {
       onEvent: (msg) => {
         if (msg.type === 'video_size' && msg.width && msg.height) resEl.textContent = `${msg.width}×${msg.height}`;
         else if (msg.type === 'recording') onRecordingEvent(msg);
-        else if (msg.type === 'reconnecting' || msg.type === 'resumed') audio.reset();
+        else if (msg.type === 'reconnecting' || msg.type === 'resumed') {
+          audio.reset();
+          // haven rejoins the room: the frames after this do not continue the old ones.
+          if (msg.type === 'reconnecting') pipeline?.discontinuity();
+        }
       },
-    });
+    }, { mode: choice.mode });
     conn.open();
   }
 
@@ -383,6 +493,7 @@ export function mountPlayer(root, mint) {
     aborter.abort();
     timers.forEach(clearInterval);
     conn?.close();
+    stopPipeline();
     renderer.close();
     audio.close();
     document.removeEventListener('keydown', onKey);

@@ -31,9 +31,37 @@ function bindUdp() {
   });
 }
 
-// A free UDP port for gst's udpsrc. Closing then reusing the port is racy in
-// theory, but nothing else binds ephemeral loopback ports in the test netns.
+// A free UDP port for gst's udpsrc, which binds it itself a moment later.
+// Picked at random below the kernel's ephemeral range: the WebRTC stacks of the
+// test suites running in parallel bind ephemeral ports all the time, never
+// these (a port 0 bind gives one if none is found there).
+function ephemeralLow() {
+  try {
+    return parseInt(fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0], 10) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+function bindUdpPort(port) {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', () => { s.close(); resolve(null); });
+    s.bind(port, LOOPBACK, () => resolve(s));
+  });
+}
+
 async function freeUdpPort() {
+  const high = Math.min(ephemeralLow(), 65536);
+  const low = Math.max(1024, high - 12000);
+  for (let i = 0; i < 50; i++) {
+    const s = await bindUdpPort(low + Math.floor(Math.random() * (high - low)));
+    if (s) {
+      const { port } = s.address();
+      await new Promise((r) => s.close(r));
+      return port;
+    }
+  }
   const s = await bindUdp();
   const { port } = s.address();
   await new Promise((r) => s.close(r));
@@ -187,7 +215,9 @@ export class MediaHub extends EventEmitter {
       // machine is shared with builds): latency stays bounded instead of
       // turning into a burst of late frames.
       ...tokens, '!', caps, ...overlay, '!', 'queue', 'max-size-buffers=2', 'max-size-bytes=0', 'max-size-time=0', 'leaky=downstream',
-      '!', 'videoconvert', '!', ...this.encoderTokens(src), '!', `rb_${src.name}.send_rtp_sink_0`,
+      // 8-bit 4:2:0, as every WebRTC and OBS encoder sends: without it x265enc (and vp9enc)
+      // pick a 4:4:4 12-bit format from videotestsrc, a profile no real stream has.
+      '!', 'videoconvert', '!', 'video/x-raw,format=I420', '!', ...this.encoderTokens(src), '!', `rb_${src.name}.send_rtp_sink_0`,
       `rb_${src.name}.send_rtp_src_0`, '!', 'udpsink', `host=${LOOPBACK}`, `port=${rtpPort}`, 'sync=false', 'async=false',
       'udpsrc', `address=${LOOPBACK}`, `port=${rtcpInPort}`, 'caps=application/x-rtcp', '!', `rb_${src.name}.recv_rtcp_sink_0`,
     ];
