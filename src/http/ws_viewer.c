@@ -14,13 +14,21 @@
 #include "core/log.h"
 #include "core/util.h"
 
+#include <errno.h>
 #include <libwebsockets.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define WS_PREFIX             "/api/live-sessions/ws/live/"
 #define WS_CLOSE_NO_SESSION   4404
 /* The mint's session stopped for idleness a little while ago (the reason says so). */
 #define WS_CLOSE_IDLE_STOPPED 4410
+/* An encoded viewer's socket send buffer (the kernel doubles it): what the kernel may hold for
+ * a viewer that reads slower than the stream. Linux grows it up to tcp_wmem's 4 MB otherwise,
+ * about 10 s of a 3 Mbit/s stream, all of it latency, before the viewer's cursor falls behind
+ * and the hub skips it to a key frame. 256 KB: about 1 s at 4 Mbit/s, and still 40 Mbit/s over
+ * a 100 ms path. */
+#define WS_ENCODED_SNDBUF     (256 * 1024)
 
 G_STATIC_ASSERT(LWS_PRE <= HV_HUB_HEADROOM);
 
@@ -153,6 +161,11 @@ viewer_open(struct lws *wsi, const hv_config *cfg, const hv_http_deps *deps)
     }
     hv_hub_channel *ch = hv_live_session_channel(s);
     if (encoded) {
+        int sndbuf = WS_ENCODED_SNDBUF;
+        lws_sockfd_type fd = lws_get_socket_fd(wsi);
+        if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf)) != 0) {
+            HV_DEBUG(W_CTX(w), "SO_SNDBUF not set: %s", g_strerror(errno));
+        }
         /* The hub sends the format message in force where this viewer starts. */
         w->viewer = hv_hub_viewer_new_encoded(ch, on_viewer_wake, w);
         HV_INFO(W_CTX(w), "viewer connected (encoded)");

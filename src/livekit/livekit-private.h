@@ -27,6 +27,9 @@
  * fits; a connection that stops draining does not grow without bound. */
 #define HV_LK_MAX_QUEUED_MESSAGES 2048
 #define HV_LK_MAX_QUEUED_BYTES    ((size_t)2 * 1024 * 1024)
+/* Queue slots local candidates may not take: a burst of candidates (a host with many
+ * addresses) must leave room for the pings, answers and subscriptions that keep the room up. */
+#define HV_LK_QUEUE_RESERVE       64
 /* How long a closing connection may take to flush its last messages and the close frame. */
 #define HV_LK_CLOSE_GRACE_S       3
 
@@ -125,6 +128,8 @@ hv_lk_signal *hv_lk_signal_new(const char *url, const char *token, const hv_lk_s
  * already waiting, HV_EINVAL when too large, or HV_ECLOSED after close. Messages queued before
  * the upgrade completes are sent once it does. */
 int hv_lk_signal_send(hv_lk_signal *sig, const uint8_t *buf, size_t len);
+/* How many messages wait to be sent (0 for NULL). */
+unsigned hv_lk_signal_queued(const hv_lk_signal *sig);
 /* Detaches the owner: no callback fires any more, from now on. flush: send what is queued
  * first; then close with 1000 (bounded by HV_LK_CLOSE_GRACE_S). A connection still opening is
  * abandoned. Safe from inside the signal's own callbacks. NULL-safe. */

@@ -209,8 +209,12 @@ room_send(hv_lk_room *room, const Livekit__SignalRequest *req)
     if (room->state == ROOM_CLOSED) {
         return;
     }
-    int rc = send_request(room, req);
-    if (rc == HV_EAGAIN && req->message_case == LIVEKIT__SIGNAL_REQUEST__MESSAGE_TRICKLE) {
+    bool trickle = req->message_case == LIVEKIT__SIGNAL_REQUEST__MESSAGE_TRICKLE;
+    int rc = trickle && hv_lk_signal_queued(room->signal) >=
+                            HV_LK_MAX_QUEUED_MESSAGES - HV_LK_QUEUE_RESERVE
+                 ? HV_EAGAIN
+                 : send_request(room, req);
+    if (rc == HV_EAGAIN && trickle) {
         /* A burst of local candidates beyond the queue: ICE goes on with those already sent
          * (one working pair is enough); losing some is no reason to drop the room. */
         room_log(room, G_LOG_LEVEL_DEBUG, "send queue full: dropping a local candidate");

@@ -556,6 +556,12 @@ hv_lk_signal_new(const char *url, const char *token, const hv_lk_signal_callback
     return sig;
 }
 
+unsigned
+hv_lk_signal_queued(const hv_lk_signal *sig)
+{
+    return sig != NULL ? g_queue_get_length((GQueue *)&sig->out) : 0;
+}
+
 int
 hv_lk_signal_send(hv_lk_signal *sig, const uint8_t *buf, size_t len)
 {

@@ -41,9 +41,10 @@ class EncodedViewer:
     """Reads an encoded viewer's messages in a thread: format messages, events, and per binary
     message (arrival time, kind, key, timestamp µs, payload)."""
 
-    def __init__(self, h, mint=MINT, query="?mode=encoded", read=True):
+    def __init__(self, h, mint=MINT, query="?mode=encoded", read=True, rcvbuf=None):
         self.opened = time.monotonic()
-        self.ws = WebSocket("127.0.0.1", h.port, f"/api/live-sessions/ws/live/{mint}{query}")
+        self.ws = WebSocket("127.0.0.1", h.port, f"/api/live-sessions/ws/live/{mint}{query}",
+                            rcvbuf=rcvbuf)
         self.opened_at = time.monotonic()
         self.messages = []  # ("text", t, obj) or ("media", t, kind, key, ts, payload)
         self.closed = None
@@ -249,7 +250,9 @@ def test_vp8_encoded_viewer():
 def test_a_stalled_viewer_costs_no_memory_and_resumes_on_a_key_frame():
     def body(h, sfu):
         wait_cached_key_frame(h)
-        v = EncodedViewer(h)
+        # A small receive window, as on a slow link: with Linux's autotuned megabytes the
+        # kernel alone would hold the 12 s and haven would never see the viewer stall.
+        v = EncodedViewer(h, rcvbuf=32 * 1024)
         assert v.wait_for(lambda x: len(x.media(1)) > 30, 10)
         rss0 = rss_kb(h.proc.pid)
         v.paused.set()  # stops reading: the socket buffers fill, then haven must skip

@@ -20,8 +20,15 @@ class Closed(Exception):
 
 
 class WebSocket:
-    def __init__(self, host, port, path, timeout=10):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host, port, path, timeout=10, rcvbuf=None):
+        # rcvbuf: a receive buffer set before connecting (the window is fixed then), for a
+        # test of a slow reader: Linux otherwise grows it to megabytes, which hold seconds of
+        # a stream before the server sees the reader is behind.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
         key = base64.b64encode(os.urandom(16)).decode()
         req = (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
