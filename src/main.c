@@ -196,7 +196,8 @@ main(int argc, char **argv)
     guint sigint = g_unix_signal_add(SIGINT, on_signal, &a);
     guint sigterm = g_unix_signal_add(SIGTERM, on_signal, &a);
     g_message("haven %s listening on http://%s:%d (database %s, pump.fun %s)", HAVEN_VERSION,
-              a.cfg->listen_host, a.cfg->listen_port, a.cfg->db_path, a.cfg->pumpfun_frontend_api);
+              a.cfg->listen_host, a.cfg->listen_port, hv_store_path(a.store),
+              a.cfg->pumpfun_frontend_api);
     if (a.cfg->api_token[0] != '\0') {
         g_message("the API and the viewer WebSocket need the API token (HAVEN_API_TOKEN)");
     } else if (!hv_config_host_is_loopback(a.cfg->listen_host)) {

@@ -22,6 +22,10 @@ chromium"
 PKGS="$PKGS valgrind"
 # The lint suite's static checks: clang-tidy (.clang-tidy's function size limit) and cppcheck.
 PKGS="$PKGS clang-tidy cppcheck"
+# PostgreSQL (HAVEN_DB=postgresql://...): libpq-dev to build the store, and the server
+# (postgresql-15: initdb and pg_ctl in /usr/lib/postgresql/15/bin) for the store's tests, which
+# start a throwaway server of their own (tests/pg/README.md).
+PKGS="$PKGS postgresql-15 libpq-dev"
 # Node.js: the machine image ships one; Debian's is the fallback.
 command -v node >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 

@@ -28,7 +28,9 @@ const opt_row hv_config_options[] = {
      "such as https://app.example:8443, or *; empty: CORS off, and cross-origin POST/DELETE "
      "requests are refused (403)."},
     {"db", "HAVEN_DB", OPT_STRING, "./haven.db", 0, 0, NULL, false, OFF(db_path),
-     "SQLite database file (WAL mode); created and migrated at startup."},
+     "The store: an SQLite database file (WAL mode), or a PostgreSQL URI "
+     "(postgresql://user@host:port/db?...; several nodes may share one); created or migrated "
+     "at startup. The password of a URI is never printed."},
     {"pumpfun-frontend-api", "HAVEN_PUMPFUN_FRONTEND_API", OPT_URL,
      "https://frontend-api-v3.pump.fun", 0, 0, NULL, false, OFF(pumpfun_frontend_api),
      "Base URL of pump.fun's coin catalogue (/coins/currently-live, /coins/{mint})."},

@@ -3,6 +3,7 @@
 #include "config-private.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static const char *
 type_name(const opt_row *row)
@@ -66,6 +67,34 @@ hv_config_print_help(FILE *out, const char *argv0)
             "Exit status 78 means the configuration is invalid.\n");
 }
 
+/* A string value with a URI's password hidden (scheme://user:PASSWORD@host, or a password=
+ * parameter, as libpq's postgresql:// URIs allow): HAVEN_DB may carry one. */
+static char *
+mask_uri_password(const char *v)
+{
+    GString *s = g_string_new(v);
+    const char *scheme = strstr(s->str, "://");
+    if (scheme != NULL) {
+        size_t auth = (size_t)(scheme - s->str) + 3;
+        size_t end = auth + strcspn(s->str + auth, "/?#");
+        const char *at = g_strstr_len(s->str + auth, (gssize)(end - auth), "@");
+        const char *colon = g_strstr_len(s->str + auth, (gssize)(end - auth), ":");
+        if (at != NULL && colon != NULL && colon < at) {
+            size_t from = (size_t)(colon - s->str) + 1;
+            g_string_erase(s, (gssize)from, at - colon - 1);
+            g_string_insert(s, (gssize)from, "***");
+        }
+    }
+    for (char *p = strstr(s->str, "password="); p != NULL; p = strstr(p + 1, "password=")) {
+        size_t from = (size_t)(p - s->str) + strlen("password=");
+        size_t len = strcspn(s->str + from, "& ");
+        g_string_erase(s, (gssize)from, (gssize)len);
+        g_string_insert(s, (gssize)from, "***");
+        p = s->str + from;
+    }
+    return g_string_free(s, FALSE);
+}
+
 void
 hv_config_print(const hv_config *cfg, FILE *out)
 {
@@ -83,7 +112,7 @@ hv_config_print(const hv_config *cfg, FILE *out)
         } else if (r->type == OPT_DURATION) {
             value = g_strdup_printf("%" G_GINT64_FORMAT "ms", *(const int64_t *)slot);
         } else {
-            value = g_strdup(*(char *const *)slot);
+            value = mask_uri_password(*(char *const *)slot);
         }
         fprintf(out, "%s=%s  # %s\n", r->env, value,
                 hv_config_source_name((hv_config_source)cfg->sources[i]));

@@ -1,6 +1,7 @@
-/* SQLite access: open with WAL and sane pragmas, migrate, and the few statements haven needs.
- * Main thread only. Prepared statements are kept for the life of the store; every write path
- * runs in one transaction so a refresh of a thousand coins costs one fsync at most.
+/* The store on either engine (engine.h): open and migrate, and the statements for coins,
+ * snapshots, health and live sessions. Main thread only. The two statements a roster refresh
+ * runs per coin are kept for the life of the store; every write path runs in one transaction
+ * so a refresh of a thousand coins costs one fsync at most.
  */
 #include "store-private.h"
 
@@ -10,10 +11,9 @@
 #include <string.h>
 
 struct hv_store {
-    sqlite3 *db;
-    char *path;
-    sqlite3_stmt *upsert_coin;
-    sqlite3_stmt *insert_snapshot;
+    hv_store_conn *conn;
+    hv_store_stmt *upsert_coin;
+    hv_store_stmt *insert_snapshot;
 };
 
 typedef enum { COL_TEXT, COL_INT, COL_REAL, COL_BOOL } col_type;
@@ -80,79 +80,15 @@ static const struct {
 };
 #define N_COIN_COLUMNS G_N_ELEMENTS(coin_columns)
 
-static bool
-fail(GError **error, sqlite3 *db, const char *what)
+bool
+hv_store_fail(GError **error, GError *cause, const char *what)
 {
-    g_set_error(error, HV_ERROR, HV_EIO, "%s: %s", what, db != NULL ? sqlite3_errmsg(db) : "?");
+    if (cause != NULL) {
+        g_propagate_prefixed_error(error, cause, "%s: ", what);
+    } else {
+        g_set_error(error, HV_ERROR, HV_EIO, "%s: unknown error", what);
+    }
     return false;
-}
-
-static bool
-exec(sqlite3 *db, const char *sql, GError **error)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        g_set_error(error, HV_ERROR, HV_EIO, "%s", msg != NULL ? msg : sqlite3_errmsg(db));
-        sqlite3_free(msg);
-        return false;
-    }
-    return true;
-}
-
-static int
-user_version(sqlite3 *db)
-{
-    sqlite3_stmt *st = NULL;
-    int v = -1;
-    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
-        v = sqlite3_column_int(st, 0);
-    }
-    sqlite3_finalize(st);
-    return v;
-}
-
-int
-hv_store_latest_version(void)
-{
-    return hv_store_migrations[hv_store_n_migrations - 1].version;
-}
-
-static bool
-migrate(sqlite3 *db, GError **error)
-{
-    int current = user_version(db);
-    int latest = hv_store_latest_version();
-    if (current < 0) {
-        return fail(error, db, "cannot read the schema version");
-    }
-    if (current > latest) {
-        g_set_error(error, HV_ERROR, HV_EINVAL,
-                    "database schema version %d is newer than this haven understands (%d); "
-                    "use a newer haven or another HAVEN_DB",
-                    current, latest);
-        return false;
-    }
-    for (size_t i = 0; i < hv_store_n_migrations; i++) {
-        const hv_store_migration *m = &hv_store_migrations[i];
-        if (m->version <= current) {
-            continue;
-        }
-        g_autofree char *set_version = g_strdup_printf("PRAGMA user_version = %d", m->version);
-        if (!exec(db, "BEGIN IMMEDIATE", error)) {
-            return false;
-        }
-        if (!exec(db, m->sql, error) || !exec(db, set_version, error)) {
-            g_prefix_error(error, "migration %03d (%s) failed: ", m->version, m->name);
-            (void)exec(db, "ROLLBACK", NULL);
-            return false;
-        }
-        if (!exec(db, "COMMIT", error)) {
-            return false;
-        }
-        g_info("database migrated to version %d (%s)", m->version, m->name);
-    }
-    return true;
 }
 
 static bool
@@ -172,18 +108,22 @@ prepare_statements(hv_store *store, GError **error)
                                coin_columns[i].column);
     }
     g_string_append(sql, "raw_json = excluded.raw_json, last_updated = excluded.last_updated");
-    if (sqlite3_prepare_v3(store->db, sql->str, -1, SQLITE_PREPARE_PERSISTENT, &store->upsert_coin,
-                           NULL) != SQLITE_OK) {
-        return fail(error, store->db, "preparing the coin upsert");
+    GError *cause = NULL;
+    store->upsert_coin = hv_store_stmt_new(store->conn, sql->str, true, &cause);
+    if (store->upsert_coin == NULL) {
+        return hv_store_fail(error, cause, "preparing the coin upsert");
     }
-    /* ?1 mint, ?2 now, ?3 participants, ?4 market cap, ?5 usd market cap, ?6 interval */
+    /* ?1 mint, ?2 now, ?3 participants, ?4 market cap, ?5 usd market cap, ?6 interval. The
+     * casts give PostgreSQL the parameters' types, which a SELECT list does not. */
     static const char snapshot_sql[] =
         "INSERT INTO coin_snapshots (mint_id, taken_at, num_participants, market_cap, "
-        "usd_market_cap) SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM "
-        "coin_snapshots WHERE mint_id = ?1 AND taken_at > ?2 - ?6)";
-    if (sqlite3_prepare_v3(store->db, snapshot_sql, -1, SQLITE_PREPARE_PERSISTENT,
-                           &store->insert_snapshot, NULL) != SQLITE_OK) {
-        return fail(error, store->db, "preparing the snapshot insert");
+        "usd_market_cap) SELECT CAST(?1 AS TEXT), CAST(?2 AS BIGINT), CAST(?3 AS BIGINT), "
+        "CAST(?4 AS DOUBLE PRECISION), CAST(?5 AS DOUBLE PRECISION) WHERE NOT EXISTS (SELECT 1 "
+        "FROM coin_snapshots WHERE mint_id = CAST(?1 AS TEXT) AND taken_at > CAST(?2 AS BIGINT) "
+        "- CAST(?6 AS BIGINT))";
+    store->insert_snapshot = hv_store_stmt_new(store->conn, snapshot_sql, true, &cause);
+    if (store->insert_snapshot == NULL) {
+        return hv_store_fail(error, cause, "preparing the snapshot insert");
     }
     return true;
 }
@@ -192,27 +132,12 @@ hv_store *
 hv_store_open(const char *path, GError **error)
 {
     g_autoptr(hv_store) store = g_new0(hv_store, 1);
-    store->path = g_strdup(path);
-    int rc = sqlite3_open_v2(
-        path, &store->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        g_set_error(error, HV_ERROR, HV_EIO, "cannot open database %s: %s", path,
-                    store->db != NULL ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc));
+    store->conn = hv_store_conn_open(path, error);
+    if (store->conn == NULL) {
         return NULL;
     }
-    sqlite3_busy_timeout(store->db, 5000);
-    sqlite3_extended_result_codes(store->db, 1);
-    /* WAL: readers never block the writer, and a crash loses at most the last transaction.
-     * synchronous=NORMAL is durable across application crashes in WAL mode. */
-    if (!exec(store->db,
-              "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; "
-              "PRAGMA foreign_keys = ON;",
-              error)) {
-        g_prefix_error(error, "cannot use database %s: ", path);
-        return NULL;
-    }
-    if (!migrate(store->db, error) || !prepare_statements(store, error)) {
-        g_prefix_error(error, "database %s: ", path);
+    if (!hv_store_migrate(store->conn, error) || !prepare_statements(store, error)) {
+        g_prefix_error(error, "database %s: ", hv_store_conn_display(store->conn));
         return NULL;
     }
     return g_steal_pointer(&store);
@@ -224,68 +149,64 @@ hv_store_close(hv_store *store)
     if (store == NULL) {
         return;
     }
-    sqlite3_finalize(store->upsert_coin);
-    sqlite3_finalize(store->insert_snapshot);
-    if (store->db != NULL && sqlite3_close(store->db) != SQLITE_OK) {
-        g_warning("closing database %s: %s", store->path, sqlite3_errmsg(store->db));
-    }
-    g_free(store->path);
+    hv_store_stmt_free(store->upsert_coin);
+    hv_store_stmt_free(store->insert_snapshot);
+    hv_store_conn_close(store->conn);
     g_free(store);
 }
 
-sqlite3 *
+hv_store_conn *
 hv_store_db(hv_store *store)
 {
-    return store->db;
+    return store->conn;
 }
 
 int
 hv_store_schema_version(hv_store *store)
 {
-    return user_version(store->db);
+    return hv_store_conn_version(store->conn, NULL);
 }
 
 const char *
 hv_store_path(const hv_store *store)
 {
-    return store->path;
+    return hv_store_conn_display(store->conn);
 }
 
 static void
-bind_column(sqlite3_stmt *st, int idx, json_t *v, col_type type)
+bind_column(hv_store_stmt *st, int idx, json_t *v, col_type type)
 {
     switch (type) {
     case COL_TEXT:
         if (json_is_string(v)) {
-            sqlite3_bind_text(st, idx, json_string_value(v), (int)json_string_length(v),
-                              SQLITE_TRANSIENT);
+            hv_store_stmt_bind_text(st, idx, json_string_value(v));
             return;
         }
         break;
     case COL_INT:
         if (json_is_integer(v)) {
-            sqlite3_bind_int64(st, idx, (sqlite3_int64)json_integer_value(v));
+            hv_store_stmt_bind_int64(st, idx, (int64_t)json_integer_value(v));
             return;
         }
         if (json_is_real(v)) {
-            sqlite3_bind_int64(st, idx, (sqlite3_int64)json_real_value(v));
+            hv_store_stmt_bind_int64(st, idx, hv_int64_from_double(json_real_value(v)));
             return;
         }
         break;
     case COL_REAL:
         if (json_is_number(v)) {
-            sqlite3_bind_double(st, idx, json_number_value(v));
+            hv_store_stmt_bind_double(st, idx, json_number_value(v));
             return;
         }
         break;
     case COL_BOOL:
         if (json_is_boolean(v)) {
-            sqlite3_bind_int(st, idx, json_is_true(v) ? 1 : 0);
+            hv_store_stmt_bind_int64(st, idx, json_is_true(v) ? 1 : 0);
             return;
         }
         break;
     }
-    sqlite3_bind_null(st, idx);
+    hv_store_stmt_bind_null(st, idx);
 }
 
 /* The coin's mint: "mint" as pump.fun sends it, else "mint_id" (haven's own name). */
@@ -299,33 +220,32 @@ coin_mint(json_t *coin)
 static bool
 upsert_one(hv_store *store, json_t *coin, int64_t now, int64_t snapshot_interval_ms, GError **error)
 {
-    sqlite3_stmt *st = store->upsert_coin;
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    hv_store_stmt *st = store->upsert_coin;
+    hv_store_stmt_reset(st);
     for (size_t i = 0; i < N_COIN_COLUMNS; i++) {
         json_t *v = i == 0 ? coin_mint(coin) : json_object_get(coin, coin_columns[i].key);
         bind_column(st, (int)i + 1, v, coin_columns[i].type);
     }
     char *raw = json_dumps(coin, JSON_COMPACT);
-    sqlite3_bind_text(st, (int)N_COIN_COLUMNS + 1, raw != NULL ? raw : "{}", -1, SQLITE_TRANSIENT);
+    hv_store_stmt_bind_text(st, (int)N_COIN_COLUMNS + 1, raw != NULL ? raw : "{}");
     free(raw);
-    sqlite3_bind_int64(st, (int)N_COIN_COLUMNS + 2, now);
-    sqlite3_bind_int64(st, (int)N_COIN_COLUMNS + 3, now);
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        return fail(error, store->db, "upserting a coin");
+    hv_store_stmt_bind_int64(st, (int)N_COIN_COLUMNS + 2, now);
+    hv_store_stmt_bind_int64(st, (int)N_COIN_COLUMNS + 3, now);
+    GError *cause = NULL;
+    if (!hv_store_stmt_run(st, &cause)) {
+        return hv_store_fail(error, cause, "upserting a coin");
     }
 
-    sqlite3_stmt *sn = store->insert_snapshot;
-    sqlite3_reset(sn);
-    sqlite3_clear_bindings(sn);
+    hv_store_stmt *sn = store->insert_snapshot;
+    hv_store_stmt_reset(sn);
     bind_column(sn, 1, coin_mint(coin), COL_TEXT);
-    sqlite3_bind_int64(sn, 2, now);
+    hv_store_stmt_bind_int64(sn, 2, now);
     bind_column(sn, 3, json_object_get(coin, "num_participants"), COL_INT);
     bind_column(sn, 4, json_object_get(coin, "market_cap"), COL_REAL);
     bind_column(sn, 5, json_object_get(coin, "usd_market_cap"), COL_REAL);
-    sqlite3_bind_int64(sn, 6, snapshot_interval_ms);
-    if (sqlite3_step(sn) != SQLITE_DONE) {
-        return fail(error, store->db, "adding a coin snapshot");
+    hv_store_stmt_bind_int64(sn, 6, snapshot_interval_ms);
+    if (!hv_store_stmt_run(sn, &cause)) {
+        return hv_store_fail(error, cause, "adding a coin snapshot");
     }
     return true;
 }
@@ -334,20 +254,42 @@ bool
 hv_store_upsert_coins(hv_store *store, json_t *const *coins, size_t n, int64_t now_wall_ms,
                       int64_t snapshot_interval_ms, GError **error)
 {
-    if (!exec(store->db, "BEGIN IMMEDIATE", error)) {
+    if (!hv_store_conn_begin(store->conn, error)) {
         return false;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (!upsert_one(store, coins[i], now_wall_ms, snapshot_interval_ms, error)) {
-            sqlite3_reset(store->upsert_coin);
-            sqlite3_reset(store->insert_snapshot);
-            (void)exec(store->db, "ROLLBACK", NULL);
-            return false;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        ok = upsert_one(store, coins[i], now_wall_ms, snapshot_interval_ms, error);
+    }
+    /* Reset before COMMIT or ROLLBACK: a SQLite statement still running would keep its
+     * transaction open. */
+    hv_store_stmt_reset(store->upsert_coin);
+    hv_store_stmt_reset(store->insert_snapshot);
+    if (!ok) {
+        hv_store_conn_rollback(store->conn);
+        return false;
+    }
+    return hv_store_conn_commit(store->conn, error);
+}
+
+/* Runs sql with the integers args bound to ?1.. and returns the rows it changed, or -1 + error
+ * "what: ...". */
+static int64_t
+run_changes(hv_store *store, const char *sql, const int64_t *args, size_t n_args, const char *what,
+            GError **error)
+{
+    GError *cause = NULL;
+    g_autoptr(hv_store_stmt) st = hv_store_stmt_new(store->conn, sql, false, &cause);
+    if (st != NULL) {
+        for (size_t i = 0; i < n_args; i++) {
+            hv_store_stmt_bind_int64(st, (int)i + 1, args[i]);
+        }
+        if (hv_store_stmt_run(st, &cause)) {
+            return hv_store_conn_changes(store->conn);
         }
     }
-    sqlite3_reset(store->upsert_coin);
-    sqlite3_reset(store->insert_snapshot);
-    return exec(store->db, "COMMIT", error);
+    hv_store_fail(error, cause, what);
+    return -1;
 }
 
 int64_t
@@ -356,20 +298,24 @@ hv_store_prune_snapshots(hv_store *store, int64_t now_wall_ms, int64_t retention
     if (retention_ms <= 0) {
         return 0;
     }
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, "DELETE FROM coin_snapshots WHERE taken_at < ?", -1, &st,
-                           NULL) != SQLITE_OK) {
-        fail(error, store->db, "pruning snapshots");
-        return -1;
-    }
-    sqlite3_bind_int64(st, 1, now_wall_ms - retention_ms);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        fail(error, store->db, "pruning snapshots");
-        return -1;
-    }
-    return sqlite3_changes64(store->db);
+    int64_t cutoff = now_wall_ms - retention_ms;
+    return run_changes(store, "DELETE FROM coin_snapshots WHERE taken_at < ?", &cutoff, 1,
+                       "pruning snapshots", error);
+}
+
+static json_t *
+column_json_int(hv_store_stmt *st, int col)
+{
+    return hv_store_stmt_column_is_null(st, col)
+               ? json_null()
+               : json_integer(hv_store_stmt_column_int64(st, col));
+}
+
+static json_t *
+column_json_real(hv_store_stmt *st, int col)
+{
+    return hv_store_stmt_column_is_null(st, col) ? json_null()
+                                                 : json_real(hv_store_stmt_column_double(st, col));
 }
 
 json_t *
@@ -377,42 +323,34 @@ hv_store_coin_history(hv_store *store, const char *mint_id, int64_t since_wall_m
                       GError **error)
 {
     /* The newest `limit` points, returned oldest first. */
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db,
-                           "SELECT taken_at, num_participants, market_cap, usd_market_cap FROM "
-                           "(SELECT * FROM coin_snapshots WHERE mint_id = ? AND taken_at >= ? "
-                           "ORDER BY taken_at DESC LIMIT ?) ORDER BY taken_at",
-                           -1, &st, NULL) != SQLITE_OK) {
-        fail(error, store->db, "reading coin history");
+    GError *cause = NULL;
+    g_autoptr(hv_store_stmt) st =
+        hv_store_stmt_new(store->conn,
+                          "SELECT taken_at, num_participants, market_cap, usd_market_cap FROM "
+                          "(SELECT * FROM coin_snapshots WHERE mint_id = ? AND taken_at >= ? "
+                          "ORDER BY taken_at DESC LIMIT ?) AS recent ORDER BY taken_at",
+                          false, &cause);
+    if (st == NULL) {
+        hv_store_fail(error, cause, "reading coin history");
         return NULL;
     }
-    sqlite3_bind_text(st, 1, mint_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, since_wall_ms);
-    sqlite3_bind_int64(st, 3, limit);
+    hv_store_stmt_bind_text(st, 1, mint_id);
+    hv_store_stmt_bind_int64(st, 2, since_wall_ms);
+    hv_store_stmt_bind_int64(st, 3, limit);
     json_t *points = json_array();
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = hv_store_stmt_step(st, &cause)) == HV_STORE_ROW) {
         char t[40];
-        hv_format_iso8601(sqlite3_column_int64(st, 0), t, sizeof(t));
+        hv_format_iso8601(hv_store_stmt_column_int64(st, 0), t, sizeof(t));
         json_t *p = json_pack("{s:s}", "t", t);
-        json_object_set_new(p, "num_participants",
-                            sqlite3_column_type(st, 1) == SQLITE_NULL
-                                ? json_null()
-                                : json_integer(sqlite3_column_int64(st, 1)));
-        json_object_set_new(p, "market_cap",
-                            sqlite3_column_type(st, 2) == SQLITE_NULL
-                                ? json_null()
-                                : json_real(sqlite3_column_double(st, 2)));
-        json_object_set_new(p, "usd_market_cap",
-                            sqlite3_column_type(st, 3) == SQLITE_NULL
-                                ? json_null()
-                                : json_real(sqlite3_column_double(st, 3)));
+        json_object_set_new(p, "num_participants", column_json_int(st, 1));
+        json_object_set_new(p, "market_cap", column_json_real(st, 2));
+        json_object_set_new(p, "usd_market_cap", column_json_real(st, 3));
         json_array_append_new(points, p);
     }
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
+    if (rc != HV_STORE_DONE) {
         json_decref(points);
-        fail(error, store->db, "reading coin history");
+        hv_store_fail(error, cause, "reading coin history");
         return NULL;
     }
     return points;
@@ -421,15 +359,27 @@ hv_store_coin_history(hv_store *store, const char *mint_id, int64_t since_wall_m
 bool
 hv_store_check_writable(hv_store *store, GError **error)
 {
-    g_autofree char *sql = g_strdup_printf(
-        "BEGIN IMMEDIATE; INSERT INTO meta (key, value) VALUES ('health_check', '%" G_GINT64_FORMAT
-        "') ON CONFLICT(key) DO UPDATE SET value = excluded.value; COMMIT;",
-        g_get_real_time() / 1000);
-    if (!exec(store->db, sql, error)) {
-        (void)exec(store->db, "ROLLBACK", NULL);
+    if (!hv_store_conn_begin(store->conn, error)) {
         return false;
     }
-    return true;
+    char now[24];
+    g_snprintf(now, sizeof(now), "%" G_GINT64_FORMAT, g_get_real_time() / 1000);
+    GError *cause = NULL;
+    g_autoptr(hv_store_stmt) st =
+        hv_store_stmt_new(store->conn,
+                          "INSERT INTO meta (key, value) VALUES ('health_check', ?) "
+                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                          false, &cause);
+    if (st != NULL) {
+        hv_store_stmt_bind_text(st, 1, now);
+    }
+    if (st == NULL || !hv_store_stmt_run(st, &cause)) {
+        g_clear_pointer(&st, hv_store_stmt_free);
+        hv_store_conn_rollback(store->conn);
+        return hv_store_fail(error, cause, "writing to the database");
+    }
+    g_clear_pointer(&st, hv_store_stmt_free);
+    return hv_store_conn_commit(store->conn, error);
 }
 
 int64_t
@@ -445,27 +395,14 @@ hv_store_count(hv_store *store, const char *table)
         return -1;
     }
     g_autofree char *sql = g_strdup_printf("SELECT count(*) FROM %s", table);
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW) {
-        n = sqlite3_column_int64(st, 0);
+    g_autoptr(hv_store_stmt) st = hv_store_stmt_new(store->conn, sql, false, NULL);
+    if (st == NULL || hv_store_stmt_step(st, NULL) != HV_STORE_ROW) {
+        return -1;
     }
-    sqlite3_finalize(st);
-    return n;
+    return hv_store_stmt_column_int64(st, 0);
 }
 
 /* ---- live_sessions ------------------------------------------------------------------------ */
-
-static void
-bind_text_or_null(sqlite3_stmt *st, int idx, const char *s)
-{
-    if (s != NULL) {
-        sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
-    } else {
-        sqlite3_bind_null(st, idx);
-    }
-}
 
 int64_t
 hv_store_insert_live_session(hv_store *store, const hv_store_session_row *r, int64_t now,
@@ -476,38 +413,37 @@ hv_store_insert_live_session(hv_store *store, const hv_store_session_row *r, int
         "image_uri, thumbnail, creator, market_cap, usd_market_cap, num_participants, nsfw, "
         "website, twitter, telegram, room_name, participant_sid, status, record_session, "
         "start_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-        "?, ?, 'active', ?, ?, ?, ?)";
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fail(error, store->db, "preparing the live session insert");
+        "?, ?, 'active', ?, ?, ?, ?) RETURNING id";
+    GError *cause = NULL;
+    g_autoptr(hv_store_stmt) st = hv_store_stmt_new(store->conn, sql, false, &cause);
+    if (st == NULL) {
+        hv_store_fail(error, cause, "preparing the live session insert");
         return -1;
     }
     const char *texts[] = {r->mint_id,   r->coin_name, r->coin_symbol, r->coin_description,
                            r->image_uri, r->thumbnail, r->creator};
     int i = 1;
     for (size_t k = 0; k < G_N_ELEMENTS(texts); k++) {
-        bind_text_or_null(st, i++, texts[k]);
+        hv_store_stmt_bind_text(st, i++, texts[k]);
     }
-    sqlite3_bind_double(st, i++, r->market_cap);
-    sqlite3_bind_double(st, i++, r->usd_market_cap);
-    sqlite3_bind_int64(st, i++, r->num_participants);
-    sqlite3_bind_int(st, i++, r->nsfw ? 1 : 0);
-    bind_text_or_null(st, i++, r->website);
-    bind_text_or_null(st, i++, r->twitter);
-    bind_text_or_null(st, i++, r->telegram);
-    bind_text_or_null(st, i++, r->room_name);
-    bind_text_or_null(st, i++, r->participant_sid);
-    sqlite3_bind_int(st, i++, r->record_session ? 1 : 0);
-    sqlite3_bind_int64(st, i++, now);
-    sqlite3_bind_int64(st, i++, now);
-    sqlite3_bind_int64(st, i++, now);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        fail(error, store->db, "inserting a live session");
+    hv_store_stmt_bind_double(st, i++, r->market_cap);
+    hv_store_stmt_bind_double(st, i++, r->usd_market_cap);
+    hv_store_stmt_bind_int64(st, i++, r->num_participants);
+    hv_store_stmt_bind_int64(st, i++, r->nsfw ? 1 : 0);
+    hv_store_stmt_bind_text(st, i++, r->website);
+    hv_store_stmt_bind_text(st, i++, r->twitter);
+    hv_store_stmt_bind_text(st, i++, r->telegram);
+    hv_store_stmt_bind_text(st, i++, r->room_name);
+    hv_store_stmt_bind_text(st, i++, r->participant_sid);
+    hv_store_stmt_bind_int64(st, i++, r->record_session ? 1 : 0);
+    hv_store_stmt_bind_int64(st, i++, now);
+    hv_store_stmt_bind_int64(st, i++, now);
+    hv_store_stmt_bind_int64(st, i, now);
+    if (hv_store_stmt_step(st, &cause) != HV_STORE_ROW) {
+        hv_store_fail(error, cause, "inserting a live session");
         return -1;
     }
-    return sqlite3_last_insert_rowid(store->db);
+    return hv_store_stmt_column_int64(st, 0);
 }
 
 bool
@@ -515,21 +451,20 @@ hv_store_update_live_session(hv_store *store, int64_t id, const char *status,
                              const char *error_text, bool ended, int64_t now, GError **error)
 {
     static const char sql[] = "UPDATE live_sessions SET status = ?, error = ?, updated_at = ?, "
-                              "end_time = CASE WHEN ? THEN ? ELSE end_time END WHERE id = ?";
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(store->db, sql, -1, &st, NULL) != SQLITE_OK) {
-        return fail(error, store->db, "preparing the live session update");
+                              "end_time = CASE WHEN ? <> 0 THEN ? ELSE end_time END WHERE id = ?";
+    GError *cause = NULL;
+    g_autoptr(hv_store_stmt) st = hv_store_stmt_new(store->conn, sql, false, &cause);
+    if (st == NULL) {
+        return hv_store_fail(error, cause, "preparing the live session update");
     }
-    sqlite3_bind_text(st, 1, status, -1, SQLITE_TRANSIENT);
-    bind_text_or_null(st, 2, error_text);
-    sqlite3_bind_int64(st, 3, now);
-    sqlite3_bind_int(st, 4, ended ? 1 : 0);
-    sqlite3_bind_int64(st, 5, now);
-    sqlite3_bind_int64(st, 6, id);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        return fail(error, store->db, "updating a live session");
+    hv_store_stmt_bind_text(st, 1, status);
+    hv_store_stmt_bind_text(st, 2, error_text);
+    hv_store_stmt_bind_int64(st, 3, now);
+    hv_store_stmt_bind_int64(st, 4, ended ? 1 : 0);
+    hv_store_stmt_bind_int64(st, 5, now);
+    hv_store_stmt_bind_int64(st, 6, id);
+    if (!hv_store_stmt_run(st, &cause)) {
+        return hv_store_fail(error, cause, "updating a live session");
     }
     return true;
 }
@@ -537,13 +472,10 @@ hv_store_update_live_session(hv_store *store, int64_t id, const char *status,
 int64_t
 hv_store_recover_live_sessions(hv_store *store, int64_t now, GError **error)
 {
-    g_autofree char *sql = g_strdup_printf(
-        "UPDATE live_sessions SET status = 'interrupted', end_time = %" G_GINT64_FORMAT
-        ", updated_at = %" G_GINT64_FORMAT ", error = 'haven stopped without ending this session' "
-        "WHERE status IN ('active', 'reconnecting')",
-        now, now);
-    if (!exec(store->db, sql, error)) {
-        return -1;
-    }
-    return sqlite3_changes64(store->db);
+    const int64_t args[] = {now, now};
+    return run_changes(store,
+                       "UPDATE live_sessions SET status = 'interrupted', end_time = ?, "
+                       "updated_at = ?, error = 'haven stopped without ending this session' "
+                       "WHERE status IN ('active', 'reconnecting')",
+                       args, G_N_ELEMENTS(args), "recovering live sessions", error);
 }

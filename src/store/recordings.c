@@ -19,71 +19,53 @@
 /* What get and list read, in column order. */
 #define RECORDING_SELECT "SELECT id, session_id, " RECORDING_COLUMNS " FROM recordings"
 
-static bool
-fail(GError **error, sqlite3 *db, const char *what)
-{
-    g_set_error(error, HV_ERROR, HV_EIO, "%s: %s", what, sqlite3_errmsg(db));
-    return false;
-}
-
-static void
-bind_text(sqlite3_stmt *st, int idx, const char *s)
-{
-    if (s != NULL) {
-        sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
-    } else {
-        sqlite3_bind_null(st, idx);
-    }
-}
-
 /* Binds v, or NULL when v is 0 ("not known"). */
 static void
-bind_int_or_null(sqlite3_stmt *st, int idx, int64_t v)
+bind_int_or_null(hv_store_stmt *st, int idx, int64_t v)
 {
     if (v != 0) {
-        sqlite3_bind_int64(st, idx, v);
+        hv_store_stmt_bind_int64(st, idx, v);
     } else {
-        sqlite3_bind_null(st, idx);
+        hv_store_stmt_bind_null(st, idx);
     }
 }
 
 /* Binds RECORDING_COLUMNS from r, starting at parameter first. */
 static void
-bind_recording(sqlite3_stmt *st, int first, const hv_store_recording *r)
+bind_recording(hv_store_stmt *st, int first, const hv_store_recording *r)
 {
     int i = first;
-    bind_text(st, i++, r->mint_id);
-    bind_text(st, i++, r->video_path);
-    bind_text(st, i++, r->audio_path);
-    bind_text(st, i++, r->container);
-    bind_text(st, i++, r->video_codec);
-    bind_text(st, i++, r->audio_codec);
-    bind_text(st, i++, r->stored_video_codec);
+    hv_store_stmt_bind_text(st, i++, r->mint_id);
+    hv_store_stmt_bind_text(st, i++, r->video_path);
+    hv_store_stmt_bind_text(st, i++, r->audio_path);
+    hv_store_stmt_bind_text(st, i++, r->container);
+    hv_store_stmt_bind_text(st, i++, r->video_codec);
+    hv_store_stmt_bind_text(st, i++, r->audio_codec);
+    hv_store_stmt_bind_text(st, i++, r->stored_video_codec);
     bind_int_or_null(st, i++, r->width);
     bind_int_or_null(st, i++, r->height);
-    sqlite3_bind_int64(st, i++, r->start_ms);
+    hv_store_stmt_bind_int64(st, i++, r->start_ms);
     bind_int_or_null(st, i++, r->end_ms);
-    sqlite3_bind_int64(st, i++, r->duration_ms);
-    sqlite3_bind_int64(st, i++, r->bytes);
-    sqlite3_bind_int64(st, i++, r->dropped);
-    bind_text(st, i++, r->status);
-    bind_text(st, i, r->error);
+    hv_store_stmt_bind_int64(st, i++, r->duration_ms);
+    hv_store_stmt_bind_int64(st, i++, r->bytes);
+    hv_store_stmt_bind_int64(st, i++, r->dropped);
+    hv_store_stmt_bind_text(st, i++, r->status);
+    hv_store_stmt_bind_text(st, i, r->error);
 }
 
 static char *
-column_text(sqlite3_stmt *st, int col)
+column_text(hv_store_stmt *st, int col)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
-    return t != NULL ? g_strdup((const char *)t) : NULL;
+    return g_strdup(hv_store_stmt_column_text(st, col));
 }
 
 /* Reads one RECORDING_SELECT row into out (NULL columns become NULL / 0). */
 static void
-read_recording(sqlite3_stmt *st, hv_store_recording *out)
+read_recording(hv_store_stmt *st, hv_store_recording *out)
 {
     int c = 0;
-    out->id = sqlite3_column_int64(st, c++);
-    out->session_id = sqlite3_column_int64(st, c++);
+    out->id = hv_store_stmt_column_int64(st, c++);
+    out->session_id = hv_store_stmt_column_int64(st, c++);
     out->mint_id = column_text(st, c++);
     out->video_path = column_text(st, c++);
     out->audio_path = column_text(st, c++);
@@ -91,13 +73,13 @@ read_recording(sqlite3_stmt *st, hv_store_recording *out)
     out->video_codec = column_text(st, c++);
     out->audio_codec = column_text(st, c++);
     out->stored_video_codec = column_text(st, c++);
-    out->width = sqlite3_column_int(st, c++);
-    out->height = sqlite3_column_int(st, c++);
-    out->start_ms = sqlite3_column_int64(st, c++);
-    out->end_ms = sqlite3_column_int64(st, c++);
-    out->duration_ms = sqlite3_column_int64(st, c++);
-    out->bytes = sqlite3_column_int64(st, c++);
-    out->dropped = sqlite3_column_int64(st, c++);
+    out->width = (int)hv_store_stmt_column_int64(st, c++);
+    out->height = (int)hv_store_stmt_column_int64(st, c++);
+    out->start_ms = hv_store_stmt_column_int64(st, c++);
+    out->end_ms = hv_store_stmt_column_int64(st, c++);
+    out->duration_ms = hv_store_stmt_column_int64(st, c++);
+    out->bytes = hv_store_stmt_column_int64(st, c++);
+    out->dropped = hv_store_stmt_column_int64(st, c++);
     out->status = column_text(st, c++);
     out->error = column_text(st, c);
 }
@@ -129,23 +111,22 @@ hv_store_recording_free(hv_store_recording *r)
 int64_t
 hv_store_insert_recording(hv_store *store, const hv_store_recording *r, GError **error)
 {
-    static const char sql[] = "INSERT INTO recordings (session_id, " RECORDING_COLUMNS
-                              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    sqlite3 *db = hv_store_db(store);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        fail(error, db, "preparing the recording insert");
+    static const char sql[] =
+        "INSERT INTO recordings (session_id, " RECORDING_COLUMNS
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id";
+    GError *cause = NULL;
+    g_autoptr(hv_store_stmt) st = hv_store_stmt_new(hv_store_db(store), sql, false, &cause);
+    if (st == NULL) {
+        hv_store_fail(error, cause, "preparing the recording insert");
         return -1;
     }
     bind_int_or_null(st, 1, r->session_id);
     bind_recording(st, 2, r);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        fail(error, db, "inserting a recording");
+    if (hv_store_stmt_step(st, &cause) != HV_STORE_ROW) {
+        hv_store_fail(error, cause, "inserting a recording");
         return -1;
     }
-    return sqlite3_last_insert_rowid(db);
+    return hv_store_stmt_column_int64(st, 0);
 }
 
 bool
@@ -157,19 +138,18 @@ hv_store_update_recording(hv_store *store, const hv_store_recording *r, GError *
         "start_time = ?10, end_time = ?11, duration_ms = ?12, bytes = ?13, dropped = ?14, "
         "status = ?15, error = ?16 WHERE id = ?17";
     G_STATIC_ASSERT(N_RECORDING_COLUMNS == 16);
-    sqlite3 *db = hv_store_db(store);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-        return fail(error, db, "preparing the recording update");
+    hv_store_conn *conn = hv_store_db(store);
+    GError *cause = NULL;
+    g_autoptr(hv_store_stmt) st = hv_store_stmt_new(conn, sql, false, &cause);
+    if (st == NULL) {
+        return hv_store_fail(error, cause, "preparing the recording update");
     }
     bind_recording(st, 1, r);
-    sqlite3_bind_int64(st, N_RECORDING_COLUMNS + 1, r->id);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        return fail(error, db, "updating a recording");
+    hv_store_stmt_bind_int64(st, N_RECORDING_COLUMNS + 1, r->id);
+    if (!hv_store_stmt_run(st, &cause)) {
+        return hv_store_fail(error, cause, "updating a recording");
     }
-    if (sqlite3_changes64(db) == 0) {
+    if (hv_store_conn_changes(conn) == 0) {
         g_set_error(error, HV_ERROR, HV_ENOTFOUND, "no recording with id %" G_GINT64_FORMAT, r->id);
         return false;
     }
@@ -179,28 +159,29 @@ hv_store_update_recording(hv_store *store, const hv_store_recording *r, GError *
 bool
 hv_store_get_recording(hv_store *store, int64_t id, hv_store_recording *out, GError **error)
 {
-    sqlite3 *db = hv_store_db(store);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, RECORDING_SELECT " WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
-        return fail(error, db, "preparing the recording lookup");
+    GError *cause = NULL;
+    g_autoptr(hv_store_stmt) st =
+        hv_store_stmt_new(hv_store_db(store), RECORDING_SELECT " WHERE id = ?", false, &cause);
+    if (st == NULL) {
+        return hv_store_fail(error, cause, "preparing the recording lookup");
     }
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    hv_store_stmt_bind_int64(st, 1, id);
+    int rc = hv_store_stmt_step(st, &cause);
+    if (rc == HV_STORE_ROW) {
         memset(out, 0, sizeof(*out));
         read_recording(st, out);
-    } else if (rc != SQLITE_DONE) {
-        fail(error, db, "reading a recording");
+    } else if (rc != HV_STORE_DONE) {
+        hv_store_fail(error, cause, "reading a recording");
     }
-    sqlite3_finalize(st);
-    return rc == SQLITE_ROW;
+    return rc == HV_STORE_ROW;
 }
 
-/* Prepares sql_head + " WHERE ..." (the non-NULL filters, so SQLite can use their indexes) +
- * sql_tail, with the filters bound from parameter 1 on; *next gets the next free parameter. */
-static sqlite3_stmt *
-prepare_filtered(sqlite3 *db, const char *sql_head, const char *mint_id, const char *status,
-                 const char *sql_tail, int *next)
+/* Prepares sql_head + " WHERE ..." (the non-NULL filters, so the database can use their
+ * indexes) + sql_tail, with the filters bound from parameter 1 on; *next gets the next free
+ * parameter. */
+static hv_store_stmt *
+prepare_filtered(hv_store_conn *conn, const char *sql_head, const char *mint_id, const char *status,
+                 const char *sql_tail, int *next, GError **error)
 {
     g_autoptr(GString) sql = g_string_new(sql_head);
     if (mint_id != NULL) {
@@ -210,16 +191,16 @@ prepare_filtered(sqlite3 *db, const char *sql_head, const char *mint_id, const c
         g_string_append(sql, mint_id != NULL ? " AND status = ?" : " WHERE status = ?");
     }
     g_string_append(sql, sql_tail);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, sql->str, -1, &st, NULL) != SQLITE_OK) {
+    hv_store_stmt *st = hv_store_stmt_new(conn, sql->str, false, error);
+    if (st == NULL) {
         return NULL;
     }
     int i = 1;
     if (mint_id != NULL) {
-        bind_text(st, i++, mint_id);
+        hv_store_stmt_bind_text(st, i++, mint_id);
     }
     if (status != NULL) {
-        bind_text(st, i++, status);
+        hv_store_stmt_bind_text(st, i++, status);
     }
     *next = i;
     return st;
@@ -229,92 +210,87 @@ GPtrArray *
 hv_store_list_recordings(hv_store *store, const char *mint_id, const char *status, int64_t limit,
                          int64_t offset, GError **error)
 {
-    sqlite3 *db = hv_store_db(store);
     int i = 0;
+    GError *cause = NULL;
     /* Newest first; id breaks ties between recordings started in the same millisecond. */
-    sqlite3_stmt *st = prepare_filtered(db, RECORDING_SELECT, mint_id, status,
-                                        " ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?", &i);
+    g_autoptr(hv_store_stmt) st =
+        prepare_filtered(hv_store_db(store), RECORDING_SELECT, mint_id, status,
+                         " ORDER BY start_time DESC, id DESC LIMIT ? OFFSET ?", &i, &cause);
     if (st == NULL) {
-        fail(error, db, "preparing the recording list");
+        hv_store_fail(error, cause, "preparing the recording list");
         return NULL;
     }
-    sqlite3_bind_int64(st, i++, limit >= 0 ? limit : -1); /* negative: no limit */
-    sqlite3_bind_int64(st, i, MAX(offset, 0));
+    /* negative: no limit (PostgreSQL refuses a negative LIMIT) */
+    hv_store_stmt_bind_int64(st, i++, limit >= 0 ? limit : G_MAXINT64);
+    hv_store_stmt_bind_int64(st, i, MAX(offset, 0));
     GPtrArray *rows = g_ptr_array_new_with_free_func((GDestroyNotify)hv_store_recording_free);
-    int rc = sqlite3_step(st);
-    while (rc == SQLITE_ROW) {
+    int rc;
+    while ((rc = hv_store_stmt_step(st, &cause)) == HV_STORE_ROW) {
         hv_store_recording *r = g_new0(hv_store_recording, 1);
         read_recording(st, r);
         g_ptr_array_add(rows, r);
-        rc = sqlite3_step(st);
     }
-    if (rc != SQLITE_DONE) {
-        fail(error, db, "listing recordings");
+    if (rc != HV_STORE_DONE) {
+        hv_store_fail(error, cause, "listing recordings");
         g_clear_pointer(&rows, g_ptr_array_unref);
     }
-    sqlite3_finalize(st);
     return rows;
 }
 
 int64_t
 hv_store_count_recordings(hv_store *store, const char *mint_id, const char *status, GError **error)
 {
-    sqlite3 *db = hv_store_db(store);
     int i = 0;
-    sqlite3_stmt *st =
-        prepare_filtered(db, "SELECT count(*) FROM recordings", mint_id, status, "", &i);
+    GError *cause = NULL;
+    g_autoptr(hv_store_stmt) st = prepare_filtered(
+        hv_store_db(store), "SELECT count(*) FROM recordings", mint_id, status, "", &i, &cause);
     if (st == NULL) {
-        fail(error, db, "preparing the recording count");
+        hv_store_fail(error, cause, "preparing the recording count");
         return -1;
     }
-    int64_t n = -1;
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        n = sqlite3_column_int64(st, 0);
-    } else {
-        fail(error, db, "counting recordings");
+    if (hv_store_stmt_step(st, &cause) != HV_STORE_ROW) {
+        hv_store_fail(error, cause, "counting recordings");
+        return -1;
     }
-    sqlite3_finalize(st);
-    return n;
+    return hv_store_stmt_column_int64(st, 0);
 }
 
 bool
 hv_store_delete_recording(hv_store *store, int64_t id, GError **error)
 {
-    sqlite3 *db = hv_store_db(store);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db, "DELETE FROM recordings WHERE id = ?", -1, &st, NULL) != SQLITE_OK) {
-        return fail(error, db, "preparing the recording delete");
+    hv_store_conn *conn = hv_store_db(store);
+    GError *cause = NULL;
+    g_autoptr(hv_store_stmt) st =
+        hv_store_stmt_new(conn, "DELETE FROM recordings WHERE id = ?", false, &cause);
+    if (st == NULL) {
+        return hv_store_fail(error, cause, "preparing the recording delete");
     }
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        return fail(error, db, "deleting a recording");
+    hv_store_stmt_bind_int64(st, 1, id);
+    if (!hv_store_stmt_run(st, &cause)) {
+        return hv_store_fail(error, cause, "deleting a recording");
     }
-    return sqlite3_changes64(db) > 0;
+    return hv_store_conn_changes(conn) > 0;
 }
 
 bool
 hv_store_set_session_recording_path(hv_store *store, int64_t session_id, const char *path,
                                     GError **error)
 {
-    sqlite3 *db = hv_store_db(store);
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE live_sessions SET recording_path = ?, updated_at = ? "
-                           "WHERE id = ?",
-                           -1, &st, NULL) != SQLITE_OK) {
-        return fail(error, db, "preparing the session recording path update");
+    hv_store_conn *conn = hv_store_db(store);
+    GError *cause = NULL;
+    g_autoptr(hv_store_stmt) st = hv_store_stmt_new(
+        conn, "UPDATE live_sessions SET recording_path = ?, updated_at = ? WHERE id = ?", false,
+        &cause);
+    if (st == NULL) {
+        return hv_store_fail(error, cause, "preparing the session recording path update");
     }
-    bind_text(st, 1, path);
-    sqlite3_bind_int64(st, 2, g_get_real_time() / 1000);
-    sqlite3_bind_int64(st, 3, session_id);
-    int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_DONE) {
-        return fail(error, db, "setting a session's recording path");
+    hv_store_stmt_bind_text(st, 1, path);
+    hv_store_stmt_bind_int64(st, 2, g_get_real_time() / 1000);
+    hv_store_stmt_bind_int64(st, 3, session_id);
+    if (!hv_store_stmt_run(st, &cause)) {
+        return hv_store_fail(error, cause, "setting a session's recording path");
     }
-    if (sqlite3_changes64(db) == 0) {
+    if (hv_store_conn_changes(conn) == 0) {
         g_set_error(error, HV_ERROR, HV_ENOTFOUND, "no live session with id %" G_GINT64_FORMAT,
                     session_id);
         return false;

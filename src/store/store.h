@@ -1,6 +1,8 @@
-/* The store: haven's SQLite database (WAL mode), with versioned migrations. It caches every
- * pump.fun coin seen, keeps participant/market-cap history for trend charts, and records live
- * sessions. Owned and used by the main thread only; each call is short (one transaction).
+/* The store: haven's database, on SQLite (a file in WAL mode) or PostgreSQL (a libpq URI),
+ * with versioned migrations. It caches every pump.fun coin seen, keeps participant/market-cap
+ * history for trend charts, and records live sessions and recordings. Owned and used by the
+ * main thread only; each call is short (one transaction) and blocks until the database answers
+ * (PostgreSQL: within connect_timeout and a 10 s statement_timeout). docs/internals/store.md.
  */
 #ifndef HV_STORE_H
 #define HV_STORE_H
@@ -15,14 +17,18 @@ typedef struct hv_store hv_store;
 /* The schema version this build migrates databases to. */
 int hv_store_latest_version(void);
 
-/* Opens (creating if needed) the database at path (":memory:" for tests), sets WAL mode and
- * applies pending migrations. Fails with a clear message when the file cannot be opened or was
- * written by a newer haven. Returns (transfer full) or NULL + error. */
+/* Opens the database and applies pending migrations. path is a libpq URI starting with
+ * "postgresql://" or "postgres://" (PostgreSQL; the database must exist), or else a SQLite file,
+ * created if needed and put in WAL mode (":memory:" for tests). Fails with a clear message
+ * (HV_EIO) when the file cannot be opened or the server cannot be reached, and (HV_EINVAL) when
+ * the schema was written by a newer haven. Returns (transfer full) or NULL + error. */
 hv_store *hv_store_open(const char *path, GError **error);
 void hv_store_close(hv_store *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(hv_store, hv_store_close)
 
+/* The schema version the database records (-1 when it cannot be read). */
 int hv_store_schema_version(hv_store *store);
+/* (transfer none) The path or URI the store was opened with, a URI's password as "***". */
 const char *hv_store_path(const hv_store *store);
 
 /* Upserts pump.fun coin objects (as pump.fun sends them: "mint", "name", reserves, ...; unknown

@@ -590,6 +590,19 @@ test_config_print(void)
     g_assert_nonnull(strstr(text, "HAVEN_CONFIG=  # default\n"));
     free(text);
 
+    /* A PostgreSQL URI's password, in the authority or as a parameter, is never printed. */
+    const char *pg_env[] = {
+        "HAVEN_DB=postgresql://haven:s3cr%40t@db.example:5433/haven?password=p2&sslmode=require",
+        NULL};
+    g_autoptr(hv_config) pg_cfg = load_config(NULL, pg_env, &action, &error);
+    g_assert_no_error(error);
+    text = capture(print_config, pg_cfg);
+    g_assert_nonnull(strstr(text, "HAVEN_DB=postgresql://haven:***@db.example:5433/haven"
+                                  "?password=***&sslmode=require  # environment\n"));
+    g_assert_null(strstr(text, "s3cr"));
+    g_assert_null(strstr(text, "p2"));
+    free(text);
+
     text = capture(print_help, NULL);
     g_assert_true(g_str_has_prefix(text, "Usage: haven [OPTION...]\n"));
     g_assert_nonnull(strstr(text, "  --catalog-ttl=duration\n      env HAVEN_CATALOG_TTL, default "

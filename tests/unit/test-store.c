@@ -1,24 +1,43 @@
-/* Unit tests for the store module on SQLite: migrations and schema (":memory:" and a file in a
- * temporary directory: WAL, reopen, refusing a newer schema), coin upserts from the
- * currently-live fixture, snapshot spacing and pruning, the health helpers, and recordings
- * (insert/get/update/list/count/delete, and migrating a version-1 database).
+/* Unit tests for the store module, on one engine per run: SQLite (meson test "store") or, with
+ * HAVEN_TEST_STORE_ENGINE=pg, PostgreSQL (meson test "store-pg", on a throwaway server this
+ * program starts: tests/pg/pg_server.h). Every case but a few engine-specific ones runs on both:
+ * migrations and schema (a fresh database, reopening, refusing a newer schema), coin upserts
+ * from the currently-live fixture, snapshot spacing and pruning, the health helpers, live
+ * sessions and recordings (insert/get/update/list/count/delete, and migrating a version-1
+ * database). SQLite alone: WAL mode on a file, a path that cannot be opened. PostgreSQL alone:
+ * the same tables as SQLite, a fresh database, connection errors and timeouts, the password
+ * masked, reconnecting, the session's statement timeout.
  */
 #include "../common/fixture.h"
+#include "../pg/pg_server.h"
 #include "store/store-private.h"
 
 #include "core/error.h"
 
+#include <arpa/inet.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <jansson.h>
-#include <sqlite3.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define T0           1795532400000LL /* 2026-11-24T15:00:00Z */
 #define MINT_OTTER   "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"
 #define MINT_NOODLE  "4odAMtm92RnFU3V3kLb9ZdJSUsraFCas1vx9CxVxpump"
 #define N_FIXTURE    12
 #define OTTER_VTOKEN 279900000000000LL
+
+/* The engine this run tests, and with PostgreSQL, its server. */
+static hv_store_engine_kind engine = HV_STORE_SQLITE;
+static hv_test_pg *pg_server;
+static int n_fresh; /* names fresh schemas and databases */
+
+/* A text per engine, for the few queries of the tests the dialects spell differently. */
+#define STORE_SQL(store, sqlite, pg) \
+    (hv_store_conn_kind(hv_store_db(store)) == HV_STORE_PG ? (pg) : (sqlite))
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
@@ -50,49 +69,86 @@ upsert_rows(hv_store *store, json_t *rows, int64_t now, int64_t interval_ms)
     g_assert_no_error(error);
 }
 
-static hv_store *
-open_memory(void)
+/* (transfer full) A target no test used before: ":memory:" with SQLite, a new schema with
+ * PostgreSQL. */
+static char *
+fresh_target(void)
 {
+    if (engine == HV_STORE_SQLITE) {
+        return g_strdup(":memory:");
+    }
+    g_autofree char *name = g_strdup_printf("t%d", ++n_fresh);
+    return hv_test_pg_new_schema(pg_server, name);
+}
+
+/* A store on a fresh, empty database. */
+static hv_store *
+open_fresh(void)
+{
+    g_autofree char *target = fresh_target();
     g_autoptr(GError) error = NULL;
-    hv_store *store = hv_store_open(":memory:", &error);
+    hv_store *store = hv_store_open(target, &error);
     g_assert_no_error(error);
     g_assert_nonnull(store);
     return store;
 }
 
-/* Runs a query returning one integer (SQLITE_NULL → -999). */
+/* Runs a query with one optional text parameter; returns the statement on its first row. */
+static hv_store_stmt *
+query_row(hv_store *store, const char *sql, const char *text_arg)
+{
+    g_autoptr(GError) error = NULL;
+    hv_store_stmt *st = hv_store_stmt_new(hv_store_db(store), sql, false, &error);
+    if (st == NULL) {
+        g_error("prepare %s: %s", sql, error->message);
+    }
+    if (text_arg != NULL) {
+        hv_store_stmt_bind_text(st, 1, text_arg);
+    }
+    int rc = hv_store_stmt_step(st, &error);
+    if (rc != HV_STORE_ROW) {
+        g_error("%s: %s", sql, error != NULL ? error->message : "no row");
+    }
+    return st;
+}
+
+/* Runs a query returning one integer (NULL → -999; booleans are 0/1). */
 static int64_t
 query_int(hv_store *store, const char *sql, const char *text_arg)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(hv_store_db(store), sql, -1, &st, NULL) != SQLITE_OK) {
-        g_error("prepare %s: %s", sql, sqlite3_errmsg(hv_store_db(store)));
-    }
-    if (text_arg != NULL) {
-        sqlite3_bind_text(st, 1, text_arg, -1, SQLITE_TRANSIENT);
-    }
-    g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
-    int64_t v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -999 : sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    g_autoptr(hv_store_stmt) st = query_row(store, sql, text_arg);
+    return hv_store_stmt_column_is_null(st, 0) ? -999 : hv_store_stmt_column_int64(st, 0);
 }
 
 /* Runs a query returning one text value (NULL when SQL NULL). */
 static char *
 query_text(hv_store *store, const char *sql, const char *text_arg)
 {
-    sqlite3_stmt *st = NULL;
-    if (sqlite3_prepare_v2(hv_store_db(store), sql, -1, &st, NULL) != SQLITE_OK) {
-        g_error("prepare %s: %s", sql, sqlite3_errmsg(hv_store_db(store)));
+    g_autoptr(hv_store_stmt) st = query_row(store, sql, text_arg);
+    return g_strdup(hv_store_stmt_column_text(st, 0));
+}
+
+/* Runs SQL that must succeed. */
+static void
+exec_ok(hv_store *store, const char *sql)
+{
+    g_autoptr(GError) error = NULL;
+    if (!hv_store_conn_exec(hv_store_db(store), sql, &error)) {
+        g_error("%s: %s", sql, error->message);
     }
-    if (text_arg != NULL) {
-        sqlite3_bind_text(st, 1, text_arg, -1, SQLITE_TRANSIENT);
+}
+
+/* Runs SQL that must fail with an error whose message contains want (any case). */
+static void
+exec_fails(hv_store *store, const char *sql, const char *want)
+{
+    g_autoptr(GError) error = NULL;
+    g_assert_false(hv_store_conn_exec(hv_store_db(store), sql, &error));
+    g_assert_error(error, HV_ERROR, HV_EIO);
+    g_autofree char *lower = g_ascii_strdown(error->message, -1);
+    if (strstr(lower, want) == NULL) {
+        g_error("%s: error \"%s\" lacks \"%s\"", sql, error->message, want);
     }
-    g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
-    const unsigned char *t = sqlite3_column_text(st, 0);
-    char *v = t != NULL ? g_strdup((const char *)t) : NULL;
-    sqlite3_finalize(st);
-    return v;
 }
 
 static bool
@@ -103,31 +159,121 @@ column_is_null(hv_store *store, const char *column, const char *mint)
     return query_int(store, sql, mint) == 1;
 }
 
-/* A temporary directory removed (with the database files in it) at the end of a test. */
+static bool
+table_exists(hv_store *store, const char *table)
+{
+    return query_int(store,
+                     STORE_SQL(store,
+                               "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                               "name = ?",
+                               "SELECT count(*) FROM information_schema.tables WHERE "
+                               "table_schema = current_schema() AND table_name = ?"),
+                     table) == 1;
+}
+
+/* (transfer full) A table's columns in order, as "a,b,c" ("" when there is no such table). */
+static char *
+table_columns(hv_store *store, const char *table)
+{
+    const char *sql =
+        STORE_SQL(store, "SELECT name FROM pragma_table_info(?) ORDER BY cid",
+                  "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                  "current_schema() AND table_name = ? ORDER BY ordinal_position");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_store_stmt) st = hv_store_stmt_new(hv_store_db(store), sql, false, &error);
+    g_assert_no_error(error);
+    hv_store_stmt_bind_text(st, 1, table);
+    GString *out = g_string_new(NULL);
+    int rc;
+    while ((rc = hv_store_stmt_step(st, &error)) == HV_STORE_ROW) {
+        g_string_append_printf(out, "%s%s", out->len > 0 ? "," : "",
+                               hv_store_stmt_column_text(st, 0));
+    }
+    g_assert_no_error(error);
+    return g_string_free(out, FALSE);
+}
+
+static bool
+has_column(hv_store *store, const char *table, const char *column)
+{
+    g_autofree char *columns = table_columns(store, table);
+    g_auto(GStrv) names = g_strsplit(columns, ",", -1);
+    return g_strv_contains((const char *const *)names, column);
+}
+
+/* (transfer full) A table's columns as "name type[ not null],..." in order, with the types
+ * SQLite's names for them: what must match between the engines. */
+static char *
+table_signature(hv_store *store, const char *table)
+{
+    const char *sql = STORE_SQL(
+        store,
+        "SELECT name || ' ' || lower(type) || CASE WHEN \"notnull\" OR pk > 0 THEN ' not null' "
+        "ELSE '' END FROM pragma_table_info(?) ORDER BY cid",
+        "SELECT column_name || ' ' || CASE data_type WHEN 'bigint' THEN 'integer' WHEN 'double "
+        "precision' THEN 'real' ELSE data_type END || CASE WHEN is_nullable = 'NO' THEN ' not "
+        "null' ELSE '' END FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = ? ORDER BY ordinal_position");
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_store_stmt) st = hv_store_stmt_new(hv_store_db(store), sql, false, &error);
+    g_assert_no_error(error);
+    hv_store_stmt_bind_text(st, 1, table);
+    GString *out = g_string_new(NULL);
+    while (hv_store_stmt_step(st, &error) == HV_STORE_ROW) {
+        g_string_append_printf(out, "%s%s", out->len > 0 ? "," : "",
+                               hv_store_stmt_column_text(st, 0));
+    }
+    g_assert_no_error(error);
+    return g_string_free(out, FALSE);
+}
+
+/* (transfer full) The names of the indexes haven created (not those of primary keys). */
+static char *
+index_names(hv_store *store)
+{
+    return query_text(
+        store,
+        STORE_SQL(store,
+                  "SELECT group_concat(name, ',') FROM (SELECT name FROM sqlite_master WHERE "
+                  "type = 'index' AND name NOT LIKE 'sqlite_autoindex_%' ORDER BY name)",
+                  "SELECT string_agg(indexname, ',' ORDER BY indexname) FROM pg_indexes WHERE "
+                  "schemaname = current_schema() AND indexname NOT LIKE '%_pkey'"),
+        NULL);
+}
+
+/* A database file in a temporary directory (SQLite), or a fresh schema (PostgreSQL), removed
+ * at the end of a test: for the tests that open one database several times. */
 typedef struct {
-    char *dir;
-    char *db;
-} tmp_db;
+    char *dir;    /* SQLite: the directory, else NULL */
+    char *target; /* what hv_store_open takes */
+} test_db;
 
 static void
-tmp_db_init(tmp_db *t)
+test_db_init(test_db *t)
 {
+    if (engine == HV_STORE_PG) {
+        t->dir = NULL;
+        t->target = fresh_target();
+        return;
+    }
     g_autoptr(GError) error = NULL;
     t->dir = g_dir_make_tmp("haven-test-store-XXXXXX", &error);
     g_assert_no_error(error);
-    t->db = g_build_filename(t->dir, "haven.db", NULL);
+    t->target = g_build_filename(t->dir, "haven.db", NULL);
 }
 
 static void
-tmp_db_clear(tmp_db *t)
+test_db_clear(test_db *t)
 {
-    static const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
-    for (size_t i = 0; i < G_N_ELEMENTS(suffixes); i++) {
-        g_autofree char *f = g_strconcat(t->db, suffixes[i], NULL);
-        (void)g_remove(f);
+    if (t->dir != NULL) {
+        static const char *suffixes[] = {"", "-wal", "-shm", "-journal"};
+        for (size_t i = 0; i < G_N_ELEMENTS(suffixes); i++) {
+            g_autofree char *f = g_strconcat(t->target, suffixes[i], NULL);
+            (void)g_remove(f);
+        }
+        g_assert_cmpint(g_rmdir(t->dir), ==, 0);
     }
-    g_assert_cmpint(g_rmdir(t->dir), ==, 0);
-    g_free(t->db);
+    g_free(t->target);
     g_free(t->dir);
 }
 
@@ -140,8 +286,12 @@ test_migrations_table(void)
     g_assert_cmpint(hv_store_migrations[0].version, ==, 1);
     for (size_t i = 0; i < hv_store_n_migrations; i++) {
         g_assert_nonnull(hv_store_migrations[i].name);
-        g_assert_nonnull(hv_store_migrations[i].sql);
-        g_assert_cmpuint(strlen(hv_store_migrations[i].sql), >, 0);
+        g_assert_nonnull(hv_store_migrations[i].sqlite);
+        g_assert_cmpuint(strlen(hv_store_migrations[i].sqlite), >, 0);
+        g_assert_nonnull(hv_store_migrations[i].pg);
+        g_assert_cmpuint(strlen(hv_store_migrations[i].pg), >, 0);
+        g_assert_true(hv_store_migration_sql(&hv_store_migrations[i], HV_STORE_PG) ==
+                      hv_store_migrations[i].pg);
         if (i > 0) {
             g_assert_cmpint(hv_store_migrations[i].version, ==,
                             hv_store_migrations[i - 1].version + 1);
@@ -152,20 +302,20 @@ test_migrations_table(void)
 }
 
 static void
-test_open_memory_schema(void)
+test_open_fresh_schema(void)
 {
-    g_autoptr(hv_store) store = open_memory();
+    g_autofree char *target = fresh_target();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_store) store = hv_store_open(target, &error);
+    g_assert_no_error(error);
     g_assert_cmpint(hv_store_schema_version(store), ==, hv_store_latest_version());
     g_assert_cmpint(hv_store_schema_version(store), >=, 1);
-    g_assert_cmpstr(hv_store_path(store), ==, ":memory:");
+    g_assert_cmpstr(hv_store_path(store), ==, target);
 
     static const char *tables[] = {"pumpfun_coins", "coin_snapshots", "live_sessions", "meta",
                                    "recordings"};
     for (size_t i = 0; i < G_N_ELEMENTS(tables); i++) {
-        g_assert_cmpint(
-            query_int(store, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
-                      tables[i]),
-            ==, 1);
+        g_assert_true(table_exists(store, tables[i]));
         g_assert_cmpint(hv_store_count(store, tables[i]), ==, 0);
     }
 
@@ -173,11 +323,7 @@ test_open_memory_schema(void)
                                             "status",     "record_session", "recording_path",
                                             "start_time", "end_time"};
     for (size_t i = 0; i < G_N_ELEMENTS(session_columns); i++) {
-        int64_t n = query_int(store,
-                              "SELECT count(*) FROM pragma_table_info('live_sessions') "
-                              "WHERE name = ?",
-                              session_columns[i]);
-        if (n != 1) {
+        if (!has_column(store, "live_sessions", session_columns[i])) {
             g_error("live_sessions lacks column %s", session_columns[i]);
         }
     }
@@ -186,40 +332,41 @@ test_open_memory_schema(void)
         "mint_id",         "raw_json", "first_seen", "last_updated", "virtual_token_reserves",
         "num_participants"};
     for (size_t i = 0; i < G_N_ELEMENTS(coin_columns); i++) {
-        g_assert_cmpint(query_int(store,
-                                  "SELECT count(*) FROM pragma_table_info('pumpfun_coins') "
-                                  "WHERE name = ?",
-                                  coin_columns[i]),
-                        ==, 1);
+        g_assert_true(has_column(store, "pumpfun_coins", coin_columns[i]));
     }
-    g_autofree char *pk =
-        query_text(store, "SELECT name FROM pragma_table_info('pumpfun_coins') WHERE pk = 1", NULL);
+    g_autofree char *pk = query_text(
+        store,
+        STORE_SQL(store, "SELECT name FROM pragma_table_info('pumpfun_coins') WHERE pk = 1",
+                  "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = "
+                  "i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = "
+                  "'pumpfun_coins'::regclass AND i.indisprimary"),
+        NULL);
     g_assert_cmpstr(pk, ==, "mint_id");
 }
 
 static void
 test_open_file_wal_reopen(void)
 {
-    tmp_db t;
-    tmp_db_init(&t);
+    test_db t;
+    test_db_init(&t);
     json_t *rows = load_fixture_rows();
     {
         g_autoptr(GError) error = NULL;
-        g_autoptr(hv_store) store = hv_store_open(t.db, &error);
+        g_autoptr(hv_store) store = hv_store_open(t.target, &error);
         g_assert_no_error(error);
         g_assert_nonnull(store);
-        g_assert_cmpstr(hv_store_path(store), ==, t.db);
+        g_assert_cmpstr(hv_store_path(store), ==, t.target);
         g_autofree char *mode = query_text(store, "PRAGMA journal_mode", NULL);
         g_assert_cmpstr(mode, ==, "wal");
         g_assert_cmpint(hv_store_schema_version(store), ==, hv_store_latest_version());
         upsert_rows(store, rows, T0, 60000);
         g_assert_cmpint(hv_store_count(store, "pumpfun_coins"), ==, N_FIXTURE);
     }
-    g_assert_true(g_file_test(t.db, G_FILE_TEST_IS_REGULAR));
+    g_assert_true(g_file_test(t.target, G_FILE_TEST_IS_REGULAR));
     {
         /* reopening migrates nothing and keeps the data */
         g_autoptr(GError) error = NULL;
-        g_autoptr(hv_store) store = hv_store_open(t.db, &error);
+        g_autoptr(hv_store) store = hv_store_open(t.target, &error);
         g_assert_no_error(error);
         g_assert_cmpint(hv_store_schema_version(store), ==, hv_store_latest_version());
         g_autofree char *mode = query_text(store, "PRAGMA journal_mode", NULL);
@@ -233,35 +380,35 @@ test_open_file_wal_reopen(void)
         g_assert_no_error(error);
     }
     json_decref(rows);
-    tmp_db_clear(&t);
+    test_db_clear(&t);
 }
 
 static void
 test_open_refuses_newer_schema(void)
 {
-    tmp_db t;
-    tmp_db_init(&t);
+    test_db t;
+    test_db_init(&t);
     int newer = hv_store_latest_version() + 1;
     {
         g_autoptr(GError) error = NULL;
-        g_autoptr(hv_store) store = hv_store_open(t.db, &error);
+        g_autoptr(hv_store) store = hv_store_open(t.target, &error);
         g_assert_no_error(error);
-        g_autofree char *sql = g_strdup_printf("PRAGMA user_version = %d", newer);
-        g_assert_cmpint(sqlite3_exec(hv_store_db(store), sql, NULL, NULL, NULL), ==, SQLITE_OK);
+        g_assert_true(
+            hv_store_conn_set_version(hv_store_db(store), newer, "from the future", &error));
+        g_assert_no_error(error);
         g_assert_cmpint(hv_store_schema_version(store), ==, newer);
     }
     {
         g_autoptr(GError) error = NULL;
-        g_autoptr(hv_store) store = hv_store_open(t.db, &error);
+        g_autoptr(hv_store) store = hv_store_open(t.target, &error);
         g_assert_null(store);
-        g_assert_nonnull(error);
-        g_assert_true(error->domain == HV_ERROR);
-        if (strstr(error->message, "newer") == NULL || strstr(error->message, t.db) == NULL) {
-            g_error("error \"%s\" should say the schema is newer and name the file",
+        g_assert_error(error, HV_ERROR, HV_EINVAL);
+        if (strstr(error->message, "newer") == NULL || strstr(error->message, t.target) == NULL) {
+            g_error("error \"%s\" should say the schema is newer and name the database",
                     error->message);
         }
     }
-    tmp_db_clear(&t);
+    test_db_clear(&t);
 }
 
 static void
@@ -279,7 +426,7 @@ test_open_bad_path(void)
 static void
 test_upsert_fixture(void)
 {
-    g_autoptr(hv_store) store = open_memory();
+    g_autoptr(hv_store) store = open_fresh();
     json_t *rows = load_fixture_rows();
     upsert_rows(store, rows, T0, 60000);
     g_assert_cmpint(hv_store_count(store, "pumpfun_coins"), ==, N_FIXTURE);
@@ -291,8 +438,11 @@ test_upsert_fixture(void)
                     ==, OTTER_VTOKEN);
     g_assert_cmpint(
         query_int(store,
-                  "SELECT typeof(virtual_token_reserves) = 'integer' FROM pumpfun_coins "
-                  "WHERE mint_id = ?",
+                  STORE_SQL(store,
+                            "SELECT typeof(virtual_token_reserves) = 'integer' FROM "
+                            "pumpfun_coins WHERE mint_id = ?",
+                            "SELECT pg_typeof(virtual_token_reserves) = 'bigint'::regtype FROM "
+                            "pumpfun_coins WHERE mint_id = ?"),
                   MINT_OTTER),
         ==, 1);
     g_assert_cmpint(query_int(store, "SELECT num_participants FROM pumpfun_coins WHERE mint_id = ?",
@@ -308,8 +458,12 @@ test_upsert_fixture(void)
         query_text(store, "SELECT name FROM pumpfun_coins WHERE mint_id = ?", MINT_OTTER);
     g_assert_cmpstr(name, ==, "Orbital Otter");
     g_assert_cmpint(query_int(store,
-                              "SELECT market_cap = 4120.55 AND typeof(market_cap) = 'real' FROM "
-                              "pumpfun_coins WHERE mint_id = ?",
+                              STORE_SQL(store,
+                                        "SELECT market_cap = 4120.55 AND typeof(market_cap) = "
+                                        "'real' FROM pumpfun_coins WHERE mint_id = ?",
+                                        "SELECT market_cap = 4120.55 AND pg_typeof(market_cap) "
+                                        "= 'double precision'::regtype FROM pumpfun_coins "
+                                        "WHERE mint_id = ?"),
                               MINT_OTTER),
                     ==, 1);
 
@@ -359,7 +513,7 @@ test_upsert_fixture(void)
 static void
 test_upsert_updates(void)
 {
-    g_autoptr(hv_store) store = open_memory();
+    g_autoptr(hv_store) store = open_fresh();
     json_t *rows = load_fixture_rows();
     upsert_rows(store, rows, T0, 60000);
 
@@ -402,7 +556,7 @@ test_upsert_updates(void)
 static void
 test_upsert_mint_id_key_and_empty(void)
 {
-    g_autoptr(hv_store) store = open_memory();
+    g_autoptr(hv_store) store = open_fresh();
     /* a stream's merged object may carry "mint_id" instead of "mint" */
     json_t *coin = json_pack("{s:s, s:s, s:I}", "mint_id", MINT_NOODLE, "symbol", "NOODL",
                              "num_participants", (json_int_t)9);
@@ -449,11 +603,8 @@ test_upsert_mint_id_key_and_empty(void)
         ==, -9007199254740993LL);
     json_decref(big);
     g_assert_true(hv_store_upsert_coins(store, NULL, 0, T0, 0, &error));
-    g_assert_cmpint(sqlite3_exec(hv_store_db(store),
-                                 "DELETE FROM pumpfun_coins WHERE mint_id = '" MINT_OTTER
-                                 "'; DELETE FROM coin_snapshots WHERE mint_id = '" MINT_OTTER "'",
-                                 NULL, NULL, NULL),
-                    ==, SQLITE_OK);
+    exec_ok(store, "DELETE FROM pumpfun_coins WHERE mint_id = '" MINT_OTTER
+                   "'; DELETE FROM coin_snapshots WHERE mint_id = '" MINT_OTTER "'");
 
     /* nothing to write is fine */
     g_assert_true(hv_store_upsert_coins(store, NULL, 0, T0, 0, &error));
@@ -483,7 +634,7 @@ test_snapshot_interval(void)
 {
     json_t *rows = load_fixture_rows();
     {
-        g_autoptr(hv_store) store = open_memory();
+        g_autoptr(hv_store) store = open_fresh();
         upsert_rows(store, rows, T0, 60000);
         g_assert_cmpint(hv_store_count(store, "coin_snapshots"), ==, N_FIXTURE);
         upsert_rows(store, rows, T0 + 30000, 60000);
@@ -519,7 +670,7 @@ test_snapshot_interval(void)
     }
     {
         /* interval 0: one snapshot per call */
-        g_autoptr(hv_store) store = open_memory();
+        g_autoptr(hv_store) store = open_fresh();
         upsert_rows(store, rows, T0, 0);
         upsert_rows(store, rows, T0 + 1, 0);
         upsert_rows(store, rows, T0 + 2, 0);
@@ -532,7 +683,7 @@ test_snapshot_interval(void)
 static void
 test_prune_snapshots(void)
 {
-    g_autoptr(hv_store) store = open_memory();
+    g_autoptr(hv_store) store = open_fresh();
     json_t *rows = load_fixture_rows();
     upsert_rows(store, rows, T0, 60000);
     upsert_rows(store, rows, T0 + 61000, 60000);
@@ -573,7 +724,7 @@ test_prune_snapshots(void)
 static void
 test_writable_and_count(void)
 {
-    g_autoptr(hv_store) store = open_memory();
+    g_autoptr(hv_store) store = open_fresh();
     g_autoptr(GError) error = NULL;
     g_assert_true(hv_store_check_writable(store, &error));
     g_assert_no_error(error);
@@ -583,7 +734,7 @@ test_writable_and_count(void)
     g_assert_cmpint(query_int(store, "SELECT count(*) FROM meta WHERE key = ?", "health_check"), ==,
                     1);
     /* not left inside a transaction */
-    g_assert_cmpint(sqlite3_get_autocommit(hv_store_db(store)), !=, 0);
+    g_assert_false(hv_store_conn_in_transaction(hv_store_db(store)));
 
     static const char *unknown[] = {"",
                                     "nope",
@@ -602,7 +753,7 @@ test_writable_and_count(void)
 static void
 test_live_sessions_lifecycle(void)
 {
-    g_autoptr(hv_store) store = open_memory();
+    g_autoptr(hv_store) store = open_fresh();
     g_autoptr(GError) error = NULL;
     hv_store_session_row row = {.mint_id = MINT_OTTER,
                                 .coin_name = "Orbital Otter",
@@ -616,22 +767,23 @@ test_live_sessions_lifecycle(void)
     g_assert_cmpint(id, >, 0);
     int64_t id2 = hv_store_insert_live_session(store, &row, T0 + 1, &error);
     g_assert_cmpint(id2, ==, id + 1);
-    sqlite3 *db = hv_store_db(store);
-    sqlite3_stmt *st = NULL;
-    g_assert_cmpint(sqlite3_prepare_v2(db,
-                                       "SELECT status, room_name, participant_sid, start_time, "
-                                       "end_time, coin_name FROM live_sessions WHERE id = ?",
-                                       -1, &st, NULL),
-                    ==, SQLITE_OK);
-    sqlite3_bind_int64(st, 1, id);
-    g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
-    g_assert_cmpstr((const char *)sqlite3_column_text(st, 0), ==, "active");
-    g_assert_cmpstr((const char *)sqlite3_column_text(st, 1), ==, "livestream:x:1");
-    g_assert_cmpstr((const char *)sqlite3_column_text(st, 2), ==, "PA_abc");
-    g_assert_cmpint(sqlite3_column_int64(st, 3), ==, T0);
-    g_assert_cmpint(sqlite3_column_type(st, 4), ==, SQLITE_NULL);
-    g_assert_cmpstr((const char *)sqlite3_column_text(st, 5), ==, "Orbital Otter");
-    sqlite3_finalize(st);
+    hv_store_stmt *st = hv_store_stmt_new(hv_store_db(store),
+                                          "SELECT status, room_name, participant_sid, "
+                                          "start_time, end_time, coin_name FROM live_sessions "
+                                          "WHERE id = ?",
+                                          false, &error);
+    g_assert_no_error(error);
+    hv_store_stmt_bind_int64(st, 1, id);
+    g_assert_cmpint(hv_store_stmt_step(st, &error), ==, HV_STORE_ROW);
+    g_assert_cmpstr(hv_store_stmt_column_text(st, 0), ==, "active");
+    g_assert_cmpstr(hv_store_stmt_column_text(st, 1), ==, "livestream:x:1");
+    g_assert_cmpstr(hv_store_stmt_column_text(st, 2), ==, "PA_abc");
+    g_assert_cmpint(hv_store_stmt_column_int64(st, 3), ==, T0);
+    g_assert_true(hv_store_stmt_column_is_null(st, 4));
+    g_assert_null(hv_store_stmt_column_text(st, 4));
+    g_assert_cmpstr(hv_store_stmt_column_text(st, 5), ==, "Orbital Otter");
+    g_assert_cmpint(hv_store_stmt_step(st, &error), ==, HV_STORE_DONE);
+    hv_store_stmt_free(st);
 
     /* reconnecting keeps it open; stopped closes it with an end time */
     g_assert_true(hv_store_update_live_session(store, id, "reconnecting", "signal lost", false,
@@ -719,56 +871,55 @@ assert_recording_equal(const hv_store_recording *a, const hv_store_recording *b)
 static void
 test_recordings_schema(void)
 {
-    g_autoptr(hv_store) store = open_memory();
+    g_autoptr(hv_store) store = open_fresh();
     g_assert_cmpint(hv_store_count(store, "recordings"), ==, 0);
     static const char *columns[] = {
         "id",        "session_id",  "mint_id",     "video_path",         "audio_path",
         "container", "video_codec", "audio_codec", "stored_video_codec", "width",
         "height",    "start_time",  "end_time",    "duration_ms",        "bytes",
         "dropped",   "status",      "error"};
-    g_assert_cmpint(query_int(store, "SELECT count(*) FROM pragma_table_info('recordings')", NULL),
-                    ==, G_N_ELEMENTS(columns));
+    g_autofree char *all = table_columns(store, "recordings");
+    g_auto(GStrv) names = g_strsplit(all, ",", -1);
+    g_assert_cmpuint(g_strv_length(names), ==, G_N_ELEMENTS(columns));
     for (size_t i = 0; i < G_N_ELEMENTS(columns); i++) {
-        if (query_int(store, "SELECT count(*) FROM pragma_table_info('recordings') WHERE name = ?",
-                      columns[i]) != 1) {
+        if (!g_strv_contains((const char *const *)names, columns[i])) {
             g_error("recordings lacks column %s", columns[i]);
         }
     }
     static const char *indexed[] = {"mint_id", "status", "start_time"};
     for (size_t i = 0; i < G_N_ELEMENTS(indexed); i++) {
-        g_assert_cmpint(query_int(store,
-                                  "SELECT count(*) FROM sqlite_master m, pragma_index_info(m.name) "
-                                  "i WHERE m.type = 'index' AND m.tbl_name = 'recordings' AND "
-                                  "i.name = ?",
-                                  indexed[i]),
-                        ==, 1);
+        g_assert_cmpint(
+            query_int(store,
+                      STORE_SQL(store,
+                                "SELECT count(*) FROM sqlite_master m, pragma_index_info(m.name) "
+                                "i WHERE m.type = 'index' AND m.tbl_name = 'recordings' AND "
+                                "i.name = ?",
+                                "SELECT count(*) FROM pg_index x JOIN pg_attribute a ON "
+                                "a.attrelid = x.indrelid AND a.attnum = ANY(x.indkey) WHERE "
+                                "x.indrelid = 'recordings'::regclass AND NOT x.indisprimary "
+                                "AND a.attname = ?"),
+                      indexed[i]),
+            ==, 1);
     }
     /* the status CHECK refuses anything but the four states; dropped defaults to 0 */
-    sqlite3 *db = hv_store_db(store);
-    g_assert_cmpint(sqlite3_exec(db,
-                                 "INSERT INTO recordings (mint_id, start_time, status) VALUES "
-                                 "('m', 1, 'paused')",
-                                 NULL, NULL, NULL),
-                    ==, SQLITE_CONSTRAINT_CHECK);
-    g_assert_cmpint(sqlite3_exec(db,
-                                 "INSERT INTO recordings (mint_id, start_time, status) VALUES "
-                                 "('m', 1, 'recovered')",
-                                 NULL, NULL, NULL),
-                    ==, SQLITE_OK);
+    exec_fails(store,
+               "INSERT INTO recordings (mint_id, start_time, status) VALUES ('m', 1, 'paused')",
+               "check constraint");
+    exec_ok(store,
+            "INSERT INTO recordings (mint_id, start_time, status) VALUES ('m', 1, 'recovered')");
     g_assert_cmpint(query_int(store, "SELECT dropped FROM recordings", NULL), ==, 0);
     /* session_id must name a live session (foreign keys are on) */
-    g_assert_cmpint(sqlite3_exec(db,
-                                 "INSERT INTO recordings (session_id, mint_id, start_time, status) "
-                                 "VALUES (42, 'm', 1, 'finished')",
-                                 NULL, NULL, NULL),
-                    ==, SQLITE_CONSTRAINT_FOREIGNKEY);
+    exec_fails(store,
+               "INSERT INTO recordings (session_id, mint_id, start_time, status) "
+               "VALUES (42, 'm', 1, 'finished')",
+               "foreign key");
     g_assert_cmpint(hv_store_count(store, "recordings"), ==, 1);
 }
 
 static void
 test_recordings_insert_get_update(void)
 {
-    g_autoptr(hv_store) store = open_memory();
+    g_autoptr(hv_store) store = open_fresh();
     g_autoptr(GError) error = NULL;
     hv_store_session_row row = {.mint_id = MINT_OTTER, .record_session = true};
     int64_t session = hv_store_insert_live_session(store, &row, T0, &error);
@@ -880,7 +1031,7 @@ list_ids(hv_store *store, const char *mint, const char *status, int64_t limit, i
 static void
 test_recordings_list_count_delete(void)
 {
-    g_autoptr(hv_store) store = open_memory();
+    g_autoptr(hv_store) store = open_fresh();
     g_autoptr(GError) error = NULL;
     /* ids 1..6; start times not in id order, and 5 and 6 share one */
     const struct {
@@ -950,30 +1101,32 @@ test_recordings_list_count_delete(void)
 static void
 test_recordings_migrate_from_v1(void)
 {
-    tmp_db t;
-    tmp_db_init(&t);
+    test_db t;
+    test_db_init(&t);
     /* a database as haven version 1 left it, with a coin and a live session in it */
     {
-        sqlite3 *db = NULL;
-        g_assert_cmpint(sqlite3_open(t.db, &db), ==, SQLITE_OK);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(hv_store_conn) conn = hv_store_conn_open(t.target, &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(hv_store_conn_kind(conn), ==, engine);
         g_assert_cmpint(hv_store_migrations[0].version, ==, 1);
-        g_assert_cmpint(sqlite3_exec(db, hv_store_migrations[0].sql, NULL, NULL, NULL), ==,
-                        SQLITE_OK);
-        g_assert_cmpint(sqlite3_exec(db,
-                                     "PRAGMA user_version = 1;"
-                                     "INSERT INTO pumpfun_coins (mint_id, name, raw_json, "
-                                     "first_seen, last_updated) VALUES ('" MINT_OTTER
-                                     "', 'Orbital Otter', '{}', 1, 2);"
-                                     "INSERT INTO live_sessions (mint_id, status, recording_path, "
-                                     "start_time, created_at, updated_at) VALUES ('" MINT_OTTER
-                                     "', 'stopped', '/old/path.mp4', 10, 10, 10);",
-                                     NULL, NULL, NULL),
-                        ==, SQLITE_OK);
-        sqlite3_close(db);
+        g_assert_true(hv_store_conn_exec(
+            conn, hv_store_migration_sql(&hv_store_migrations[0], engine), &error));
+        g_assert_true(hv_store_conn_set_version(conn, 1, hv_store_migrations[0].name, &error));
+        g_assert_true(hv_store_conn_exec(
+            conn,
+            "INSERT INTO pumpfun_coins (mint_id, name, raw_json, "
+            "first_seen, last_updated) VALUES ('" MINT_OTTER "', 'Orbital Otter', '{}', 1, 2);"
+            "INSERT INTO live_sessions (mint_id, status, "
+            "recording_path, start_time, created_at, updated_at) "
+            "VALUES ('" MINT_OTTER "', 'stopped', '/old/path.mp4', 10, 10, 10);",
+            &error));
+        g_assert_no_error(error);
+        g_assert_cmpint(hv_store_conn_version(conn, &error), ==, 1);
     }
     {
         g_autoptr(GError) error = NULL;
-        g_autoptr(hv_store) store = hv_store_open(t.db, &error);
+        g_autoptr(hv_store) store = hv_store_open(t.target, &error);
         g_assert_no_error(error);
         g_assert_cmpint(hv_store_schema_version(store), ==, hv_store_latest_version());
         g_assert_cmpint(hv_store_latest_version(), >=, 2);
@@ -996,35 +1149,317 @@ test_recordings_migrate_from_v1(void)
     {
         /* reopening migrates nothing more and keeps the recording */
         g_autoptr(GError) error = NULL;
-        g_autoptr(hv_store) store = hv_store_open(t.db, &error);
+        g_autoptr(hv_store) store = hv_store_open(t.target, &error);
         g_assert_no_error(error);
         g_assert_cmpint(hv_store_count(store, "recordings"), ==, 1);
         g_assert_cmpint(hv_store_count(store, "live_sessions"), ==, 1);
     }
-    tmp_db_clear(&t);
+    test_db_clear(&t);
+}
+
+/* ---- PostgreSQL alone ------------------------------------------------------------------- */
+
+/* The migrations of both engines make the same tables: columns (names, order, types, NOT NULL)
+ * and indexes. */
+static void
+test_pg_same_tables_as_sqlite(void)
+{
+    g_autoptr(hv_store) pg = open_fresh();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_store) lite = hv_store_open(":memory:", &error);
+    g_assert_no_error(error);
+    static const char *tables[] = {"pumpfun_coins", "coin_snapshots", "live_sessions", "meta",
+                                   "recordings"};
+    for (size_t i = 0; i < G_N_ELEMENTS(tables); i++) {
+        g_autofree char *want = table_signature(lite, tables[i]);
+        g_autofree char *got = table_signature(pg, tables[i]);
+        g_assert_cmpstr(want, !=, "");
+        if (strcmp(want, got) != 0) {
+            g_error("table %s differs:\n  SQLite:     %s\n  PostgreSQL: %s", tables[i], want, got);
+        }
+    }
+    g_autofree char *want = index_names(lite);
+    g_autofree char *got = index_names(pg);
+    g_assert_cmpstr(got, ==, want);
+}
+
+/* An empty database (not only an empty schema) migrates to the latest version, recording each
+ * migration; opening it again changes nothing. */
+static void
+test_pg_fresh_database(void)
+{
+    g_autofree char *name = g_strdup_printf("db%d", ++n_fresh);
+    g_autofree char *uri = hv_test_pg_new_database(pg_server, name);
+    for (int round = 0; round < 2; round++) {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(hv_store) store = hv_store_open(uri, &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(hv_store_schema_version(store), ==, hv_store_latest_version());
+        g_assert_cmpint(query_int(store, "SELECT count(*) FROM schema_version", NULL), ==,
+                        (int64_t)hv_store_n_migrations);
+        for (size_t i = 0; i < hv_store_n_migrations; i++) {
+            g_autofree char *sql =
+                g_strdup_printf("SELECT name FROM schema_version WHERE version = %d",
+                                hv_store_migrations[i].version);
+            g_autofree char *recorded = query_text(store, sql, NULL);
+            g_assert_cmpstr(recorded, ==, hv_store_migrations[i].name);
+        }
+        g_assert_true(table_exists(store, "recordings"));
+        g_assert_cmpint(hv_store_count(store, "recordings"), ==, 0);
+        g_autofree char *timeout = query_text(store, "SHOW statement_timeout", NULL);
+        g_assert_cmpstr(timeout, ==, "10s");
+    }
+}
+
+/* Reopening keeps the data and migrates nothing, also with a second store open on the same
+ * database (two havens). */
+static void
+test_pg_reopen(void)
+{
+    test_db t;
+    test_db_init(&t);
+    json_t *rows = load_fixture_rows();
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(hv_store) store = hv_store_open(t.target, &error);
+        g_assert_no_error(error);
+        upsert_rows(store, rows, T0, 60000);
+        g_assert_cmpint(hv_store_count(store, "pumpfun_coins"), ==, N_FIXTURE);
+    }
+    {
+        g_autoptr(GError) error = NULL;
+        g_autoptr(hv_store) store = hv_store_open(t.target, &error);
+        g_assert_no_error(error);
+        g_autoptr(hv_store) second = hv_store_open(t.target, &error);
+        g_assert_no_error(error);
+        g_assert_cmpint(hv_store_schema_version(store), ==, hv_store_latest_version());
+        g_assert_cmpint(hv_store_schema_version(second), ==, hv_store_latest_version());
+        g_assert_cmpint(query_int(store, "SELECT count(*) FROM schema_version", NULL), ==,
+                        (int64_t)hv_store_n_migrations);
+        g_assert_cmpint(hv_store_count(second, "pumpfun_coins"), ==, N_FIXTURE);
+        g_assert_cmpint(hv_store_count(store, "coin_snapshots"), ==, N_FIXTURE);
+        g_assert_cmpint(
+            query_int(store, "SELECT first_seen FROM pumpfun_coins WHERE mint_id = ?", MINT_OTTER),
+            ==, T0);
+        upsert_rows(second, rows, T0 + 61000, 60000);
+        g_assert_cmpint(hv_store_count(store, "coin_snapshots"), ==, 2 * N_FIXTURE);
+        g_assert_true(hv_store_check_writable(store, &error));
+        g_assert_no_error(error);
+    }
+    json_decref(rows);
+    test_db_clear(&t);
+}
+
+/* Asserts error is a connection failure naming the masked URI and never the password. */
+static void
+assert_connect_error(const GError *error, const char *masked, const char *password)
+{
+    g_assert_error(error, HV_ERROR, HV_EIO);
+    g_test_message("%s", error->message);
+    if (strstr(error->message, "cannot connect to PostgreSQL") == NULL ||
+        strstr(error->message, masked) == NULL) {
+        g_error("error \"%s\" should say it cannot connect to %s", error->message, masked);
+    }
+    if (password != NULL && strstr(error->message, password) != NULL) {
+        g_error("error \"%s\" shows the password", error->message);
+    }
+}
+
+/* Nothing listens there: a clear error at once, without the password. */
+static void
+test_pg_wrong_port(void)
+{
+    int64_t t0 = g_get_monotonic_time();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_store) store =
+        hv_store_open("postgresql://haven:s3cret-pw@127.0.0.1:1/haven", &error);
+    g_assert_null(store);
+    assert_connect_error(error, "postgresql://haven:***@127.0.0.1:1/haven", "s3cret-pw");
+    g_assert_nonnull(strstr(error->message, "refused"));
+    g_assert_cmpint(g_get_monotonic_time() - t0, <, 6 * G_USEC_PER_SEC);
+
+    /* libpq quotes the part of a URI it cannot decode: never the password */
+    g_clear_error(&error);
+    g_assert_null(hv_store_open("postgresql://haven:pw%zz-s3cret@127.0.0.1:1/haven", &error));
+    assert_connect_error(error, "postgresql://haven:***@127.0.0.1:1/haven", "s3cret");
+    g_clear_error(&error);
+    g_assert_null(hv_store_open("postgresql://127.0.0.1:1/haven?password=pw%zz-s3cret", &error));
+    assert_connect_error(error, "postgresql://127.0.0.1:1/haven?password=***", "s3cret");
+}
+
+/* A port that accepts connections but never answers (a listening socket nobody accepts on):
+ * the URI's connect_timeout, else the 5 s haven adds, ends the wait. */
+static void
+test_pg_connect_timeouts(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    g_assert_cmpint(fd, >=, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    g_assert_cmpint(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+    g_assert_cmpint(listen(fd, 8), ==, 0);
+    g_assert_cmpint(getsockname(fd, (struct sockaddr *)&sa, &len), ==, 0);
+    const struct {
+        const char *params;
+        int64_t min_s, max_s;
+    } cases[] = {
+        {"?connect_timeout=2", 1, 5}, {"", 4, 9}, /* haven's default: 5 s */
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *uri = g_strdup_printf("postgresql://haven@127.0.0.1:%u/haven%s",
+                                               (unsigned)ntohs(sa.sin_port), cases[i].params);
+        int64_t t0 = g_get_monotonic_time();
+        g_autoptr(GError) error = NULL;
+        g_autoptr(hv_store) store = hv_store_open(uri, &error);
+        int64_t took_s = (g_get_monotonic_time() - t0) / G_USEC_PER_SEC;
+        g_assert_null(store);
+        assert_connect_error(error, uri, NULL);
+        g_assert_nonnull(strstr(error->message, "timeout"));
+        if (took_s < cases[i].min_s || took_s > cases[i].max_s) {
+            g_error("%s failed after %" G_GINT64_FORMAT " s, not %" G_GINT64_FORMAT
+                    "..%" G_GINT64_FORMAT " s",
+                    uri, took_s, cases[i].min_s, cases[i].max_s);
+        }
+    }
+    close(fd);
+}
+
+static void
+test_pg_password_masked(void)
+{
+    const struct {
+        const char *uri, *masked;
+    } cases[] = {
+        {"postgresql://u:pw@h:5432/db", "postgresql://u:***@h:5432/db"},
+        {"postgres://u:p%40w:x@h/db", "postgres://u:***@h/db"},
+        {"postgresql://u@h/db?password=pw&sslmode=require",
+         "postgresql://u@h/db?password=***&sslmode=require"},
+        {"postgresql://u:a@h1:1,h2:2/db?connect_timeout=3&password=b",
+         "postgresql://u:***@h1:1,h2:2/db?connect_timeout=3&password=***"},
+        {"postgresql://u:pw@h", "postgresql://u:***@h"},
+        {"postgresql://h/db", "postgresql://h/db"},
+        {"postgresql:///db?host=/tmp/x", "postgresql:///db?host=/tmp/x"},
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *masked = hv_store_pg_mask_uri(cases[i].uri);
+        g_assert_cmpstr(masked, ==, cases[i].masked);
+    }
+    /* A real store (trust authentication ignores the password); postgres:// works too. */
+    g_autofree char *name = g_strdup_printf("t%d", ++n_fresh);
+    g_autofree char *plain = hv_test_pg_new_schema(pg_server, name);
+    g_assert_true(g_str_has_prefix(plain, "postgresql:///haven?"));
+    const char *query = strchr(plain, '?');
+    g_autofree char *with_user = g_strdup_printf("postgres://haven:s3cret-pw@/haven%s", query);
+    g_autofree char *with_param = g_strdup_printf("%s&password=s3cret-pw", plain);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_store) a = hv_store_open(with_user, &error);
+    g_assert_no_error(error);
+    g_autoptr(hv_store) b = hv_store_open(with_param, &error);
+    g_assert_no_error(error);
+    g_autofree char *want_a = g_strdup_printf("postgres://haven:***@/haven%s", query);
+    g_autofree char *want_b = g_strdup_printf("%s&password=***", plain);
+    g_assert_cmpstr(hv_store_path(a), ==, want_a);
+    g_assert_cmpstr(hv_store_path(b), ==, want_b);
+    g_assert_cmpint(hv_store_schema_version(b), ==, hv_store_latest_version());
+}
+
+/* The server drops the connection (pg_terminate_backend): the call that finds out fails with
+ * an error, the next one reconnects, and the kept statements are prepared again. */
+static void
+test_pg_reconnect(void)
+{
+    test_db t;
+    test_db_init(&t);
+    json_t *rows = load_fixture_rows();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_store) store = hv_store_open(t.target, &error);
+    g_assert_no_error(error);
+    upsert_rows(store, rows, T0, 60000);
+    int64_t pid = query_int(store, "SELECT pg_backend_pid()", NULL);
+    {
+        g_autoptr(hv_store) admin = hv_store_open(t.target, &error);
+        g_assert_no_error(error);
+        g_autofree char *kill =
+            g_strdup_printf("SELECT pg_terminate_backend(%" G_GINT64_FORMAT ")", pid);
+        g_assert_cmpint(query_int(admin, kill, NULL), ==, 1);
+        g_autofree char *gone = g_strdup_printf(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = %" G_GINT64_FORMAT, pid);
+        for (int i = 0; i < 500 && query_int(admin, gone, NULL) > 0; i++) {
+            g_usleep(10000);
+        }
+        g_assert_cmpint(query_int(admin, gone, NULL), ==, 0);
+    }
+    g_assert_false(hv_store_check_writable(store, &error));
+    g_assert_error(error, HV_ERROR, HV_EIO);
+    g_clear_error(&error);
+    g_assert_cmpint(hv_store_count(store, "pumpfun_coins"), ==, N_FIXTURE);
+    g_assert_cmpint(query_int(store, "SELECT pg_backend_pid()", NULL), !=, pid);
+    g_autofree char *timeout = query_text(store, "SHOW statement_timeout", NULL);
+    g_assert_cmpstr(timeout, ==, "10s");
+    upsert_rows(store, rows, T0 + 61000, 60000);
+    g_assert_cmpint(hv_store_count(store, "coin_snapshots"), ==, 2 * N_FIXTURE);
+    json_decref(rows);
+    test_db_clear(&t);
+}
+
+/* ---- main ------------------------------------------------------------------------------- */
+
+/* Registers /store/<engine>/path. */
+static void
+add(const char *path, GTestFunc fn)
+{
+    g_autofree char *full =
+        g_strdup_printf("/store/%s%s", engine == HV_STORE_PG ? "pg" : "sqlite", path);
+    g_test_add_func(full, fn);
 }
 
 int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    engine =
+        g_strcmp0(g_getenv("HAVEN_TEST_STORE_ENGINE"), "pg") == 0 ? HV_STORE_PG : HV_STORE_SQLITE;
+    if (engine == HV_STORE_PG) {
+        /* No PostgreSQL is a failure, not a skip: tools/install-deps.sh installs it. */
+        g_autoptr(GError) error = NULL;
+        pg_server = hv_test_pg_start(&error);
+        if (pg_server == NULL) {
+            g_printerr("%s\n", error->message);
+            g_auto(GStrv) lines = g_strsplit(error->message, "\n", 2);
+            printf("Bail out! %s\n", lines[0]);
+            return 1;
+        }
+    }
 
-    g_test_add_func("/store/schema/migrations-table", test_migrations_table);
-    g_test_add_func("/store/schema/open-memory", test_open_memory_schema);
-    g_test_add_func("/store/schema/file-wal-reopen", test_open_file_wal_reopen);
-    g_test_add_func("/store/schema/refuses-newer", test_open_refuses_newer_schema);
-    g_test_add_func("/store/schema/bad-path", test_open_bad_path);
-    g_test_add_func("/store/coins/upsert-fixture", test_upsert_fixture);
-    g_test_add_func("/store/coins/upsert-updates", test_upsert_updates);
-    g_test_add_func("/store/coins/mint-id-key-and-failures", test_upsert_mint_id_key_and_empty);
-    g_test_add_func("/store/snapshots/interval", test_snapshot_interval);
-    g_test_add_func("/store/snapshots/prune", test_prune_snapshots);
-    g_test_add_func("/store/health/writable-and-count", test_writable_and_count);
-    g_test_add_func("/store/live-sessions/lifecycle", test_live_sessions_lifecycle);
-    g_test_add_func("/store/recordings/schema", test_recordings_schema);
-    g_test_add_func("/store/recordings/insert-get-update", test_recordings_insert_get_update);
-    g_test_add_func("/store/recordings/list-count-delete", test_recordings_list_count_delete);
-    g_test_add_func("/store/recordings/migrate-from-v1", test_recordings_migrate_from_v1);
+    add("/schema/migrations-table", test_migrations_table);
+    add("/schema/open-fresh", test_open_fresh_schema);
+    add("/schema/refuses-newer", test_open_refuses_newer_schema);
+    add("/coins/upsert-fixture", test_upsert_fixture);
+    add("/coins/upsert-updates", test_upsert_updates);
+    add("/coins/mint-id-key-and-failures", test_upsert_mint_id_key_and_empty);
+    add("/snapshots/interval", test_snapshot_interval);
+    add("/snapshots/prune", test_prune_snapshots);
+    add("/health/writable-and-count", test_writable_and_count);
+    add("/live-sessions/lifecycle", test_live_sessions_lifecycle);
+    add("/recordings/schema", test_recordings_schema);
+    add("/recordings/insert-get-update", test_recordings_insert_get_update);
+    add("/recordings/list-count-delete", test_recordings_list_count_delete);
+    add("/recordings/migrate-from-v1", test_recordings_migrate_from_v1);
+    if (engine == HV_STORE_SQLITE) {
+        add("/schema/file-wal-reopen", test_open_file_wal_reopen);
+        add("/schema/bad-path", test_open_bad_path);
+    } else {
+        add("/schema/same-tables-as-sqlite", test_pg_same_tables_as_sqlite);
+        add("/schema/fresh-database", test_pg_fresh_database);
+        add("/schema/reopen", test_pg_reopen);
+        add("/connect/wrong-port", test_pg_wrong_port);
+        add("/connect/timeouts", test_pg_connect_timeouts);
+        add("/connect/password-masked", test_pg_password_masked);
+        add("/connect/reconnect", test_pg_reconnect);
+    }
 
-    return g_test_run();
+    int rc = g_test_run();
+    hv_test_pg_stop(pg_server);
+    return rc;
 }
