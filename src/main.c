@@ -4,6 +4,7 @@
  * Everything here runs on the main thread, which owns all state (see docs/ARCHITECTURE.md).
  */
 #include "cli_record.h"
+#include "cluster/cluster.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef HAVEN_VERSION
 #define HAVEN_VERSION "0.0.0"
@@ -36,6 +38,8 @@ typedef struct {
     hv_pf_client *client;
     hv_pf_catalog *catalog;
     hv_live *live;
+    hv_cluster *cluster; /* NULL: one node (SQLite) */
+    int recordings_lock; /* several nodes: the recordings directory's lock, else -1 */
     hv_http_server *http;
     guint prune_id;
 } app;
@@ -53,6 +57,41 @@ on_catalog_coins(GPtrArray *streams, void *user_data)
     if (!hv_store_upsert_coins(a->store, coins, streams->len, hv_wall_ms(),
                                a->cfg->snapshot_interval_ms, &error)) {
         g_warning("could not store %u coin(s): %s", streams->len, error->message);
+    }
+}
+
+/* Several nodes: one of them fetches the live roster per TTL for all (a lease in the shared
+ * store); the others read what it stored. fetched_at is the database's clock, the age the
+ * local wall clock's: nodes should run NTP. The lease lasts as long as other nodes wait before
+ * fetching themselves (the upstream timeout). */
+static hv_pf_share_answer
+on_catalog_share_claim(int64_t ttl_ms, char **body_out, int64_t *age_ms_out, void *user_data)
+{
+    app *a = user_data;
+    g_autoptr(GError) error = NULL;
+    int64_t fetched_at = 0;
+    int rc = hv_store_roster_claim(a->store, hv_store_node_id(a->store), ttl_ms,
+                                   a->cfg->upstream_timeout_ms, body_out, &fetched_at, &error);
+    if (rc < 0) {
+        g_warning("shared roster: %s", error->message);
+        return HV_PF_SHARE_ERROR;
+    }
+    if (*body_out != NULL) {
+        *age_ms_out = MAX(hv_wall_ms() - fetched_at, 0);
+    }
+    return rc == HV_STORE_ROSTER_FRESH   ? HV_PF_SHARE_FRESH
+           : rc == HV_STORE_ROSTER_FETCH ? HV_PF_SHARE_FETCH
+                                         : HV_PF_SHARE_BUSY;
+}
+
+static void
+on_catalog_share_publish(const char *body, bool ok, void *user_data)
+{
+    app *a = user_data;
+    g_autoptr(GError) error = NULL;
+    if (!(ok ? hv_store_roster_publish(a->store, hv_store_node_id(a->store), body, &error)
+             : hv_store_roster_release(a->store, hv_store_node_id(a->store), &error))) {
+        g_warning("shared roster: %s", error->message);
     }
 }
 
@@ -86,6 +125,9 @@ app_teardown(app *a)
     /* Reverse order of creation: nothing is freed while something that uses it still runs.
      * Sessions end first, so viewers are told why; a short drain lets their close frames and
      * LiveKit leave messages go out before the server and the loop go away. */
+    /* The other nodes take this one's sessions over at once. The cluster stays allocated (and
+     * answers as a node that left) until the HTTP server, which asks it, is gone. */
+    hv_cluster_leave(a->cluster);
     if (a->live != NULL) {
         /* Recordings finish their files (muxer end of stream, rename) on the loop: wait for
          * them, bounded, before anything they use goes away. */
@@ -101,12 +143,16 @@ app_teardown(app *a)
         a->live = NULL;
     }
     hv_http_server_free(a->http);
+    hv_cluster_free(a->cluster);
     hv_pf_catalog_free(a->catalog);
     hv_pf_client_free(a->client);
     if (a->prune_id != 0) {
         g_source_remove(a->prune_id);
     }
     hv_store_close(a->store);
+    if (a->recordings_lock >= 0) {
+        close(a->recordings_lock);
+    }
     if (a->loop != NULL) {
         g_main_loop_unref(a->loop);
     }
@@ -121,7 +167,7 @@ main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "record") == 0) {
         return hv_cli_record(argc, argv);
     }
-    app a = {0};
+    app a = {.recordings_lock = -1};
     g_autoptr(GError) error = NULL;
     hv_config_action action;
     a.cfg = hv_config_load(argc, argv, environ, &action, &error);
@@ -177,13 +223,33 @@ main(int argc, char **argv)
     a.loop = g_main_loop_new(NULL, FALSE);
     a.client = hv_pf_client_new(a.cfg);
     hv_pf_catalog_callbacks cb = {.on_coins = on_catalog_coins};
+    if (hv_store_is_shared(a.store)) {
+        /* Before hv_live_new: recovery at startup touches only this node's rows. */
+        g_autofree char *node_id = hv_cluster_resolve_node_id(a.cfg);
+        hv_store_set_node_id(a.store, node_id);
+        a.recordings_lock = hv_cluster_lock_recordings_dir(a.cfg, node_id, &error);
+        if (a.recordings_lock < 0) {
+            g_critical("%s", error->message);
+            app_teardown(&a);
+            return 1;
+        }
+        cb.share_claim = on_catalog_share_claim;
+        cb.share_publish = on_catalog_share_publish;
+    }
     a.catalog = hv_pf_catalog_new(a.cfg, a.client, &cb, &a);
     a.live = hv_live_new(a.cfg, a.client, a.catalog, a.store);
     (void)hv_live_recover_recordings(a.live);
+    a.cluster = hv_cluster_new(a.cfg, a.store, a.live, &error);
+    if (a.cluster == NULL && error != NULL) {
+        g_critical("%s", error->message);
+        app_teardown(&a);
+        return 1;
+    }
     hv_http_deps deps = {
         .catalog = a.catalog,
         .store = a.store,
         .live = a.live,
+        .cluster = a.cluster,
         .version = HAVEN_VERSION,
         .started_wall_ms = hv_wall_ms(),
     };

@@ -34,6 +34,9 @@ typedef struct hv_config {
     char *listen_host; /* parsed from listen */
     int listen_port;
     char *db_path;
+    char *node_id;                /* "" = <hostname>:<port> (several nodes on PostgreSQL) */
+    char *node_url;               /* "" = http://<listen> */
+    int64_t node_timeout_ms;      /* a node silent this long is dead */
     char *pumpfun_frontend_api;   /* base URL, no trailing slash */
     char *pumpfun_livestream_api; /* base URL, no trailing slash */
     char *user_agent;

@@ -31,6 +31,18 @@ const opt_row hv_config_options[] = {
      "The store: an SQLite database file (WAL mode), or a PostgreSQL URI "
      "(postgresql://user@host:port/db?...; several nodes may share one); created or migrated "
      "at startup. The password of a URI is never printed."},
+    {"node-id", "HAVEN_NODE_ID", OPT_STRING_EMPTY, "", 0, 0, NULL, false, OFF(node_id),
+     "This haven's name among several sharing one PostgreSQL store (HAVEN_DB); it must be unique "
+     "and should stay the same across restarts, so a restarted node recovers its own "
+     "recordings. Empty: <hostname>:<listen port>. Unused with SQLite."},
+    {"node-url", "HAVEN_NODE_URL", OPT_STRING_EMPTY, "", 0, 0, NULL, false, OFF(node_url),
+     "The base URL (http://host:port) other nodes use to reach this one: viewer WebSockets are "
+     "proxied and recording downloads redirected to it. Empty: http://<listen>. Unused with "
+     "SQLite."},
+    {"node-timeout", "HAVEN_NODE_TIMEOUT", OPT_DURATION, "10s", 3000, 600000, NULL, false,
+     OFF(node_timeout_ms),
+     "A node whose heartbeat (every 2 s) is older than this is dead: the other nodes take its "
+     "sessions over. Unused with SQLite."},
     {"pumpfun-frontend-api", "HAVEN_PUMPFUN_FRONTEND_API", OPT_URL,
      "https://frontend-api-v3.pump.fun", 0, 0, NULL, false, OFF(pumpfun_frontend_api),
      "Base URL of pump.fun's coin catalogue (/coins/currently-live, /coins/{mint})."},

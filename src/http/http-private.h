@@ -7,6 +7,7 @@
  *     rest.c        routing (hv_http_dispatch), the discovery and session endpoints
  *     recordings.c, metrics.c, openapi.c, static.c, ws_viewer.c
  *                   the other handlers
+ *     ws_proxy.c    the viewer WebSocket relayed to the session's owner node (ws_viewer.c's)
  *     access.c      admission: CORS, same-origin writes, API token, start rate limit
  *     response.c    the response API (hv_http_respond*)
  *     body_cache.c, fs.c, query.c, sessions.c
@@ -93,6 +94,7 @@ struct hv_http_exchange {
     /* parked on the catalog or on a starting live session */
     hv_pf_waiter *waiter;
     hv_live_op *live_op;
+    hv_cluster_op *cluster_op;
     /* or: a file streamed in chunks as the socket takes them (hv_http_respond_file) */
     int file_fd;      /* -1: none */
     int64_t file_pos; /* next byte to send */
@@ -147,7 +149,9 @@ json_t *hv_http_session_started_json(hv_live_session *s);
  * recording stands (active, status, recording_id, bytes, duration_seconds, ...). */
 json_t *hv_http_recording_answer_json(hv_live_session *s, bool on);
 /* (transfer full) {"count", "sessions": [...]} of the joined sessions. */
-json_t *hv_http_active_json(hv_live *live);
+json_t *hv_http_active_json(hv_live *live, hv_cluster *cluster);
+/* What a node publishes of a session for the others (hv_cluster_render_fn). */
+json_t *hv_http_cluster_report(hv_live_session *s, void *user_data);
 
 /* ---- request intake (server.c) ------------------------------------------------------------ */
 
@@ -166,6 +170,81 @@ int hv_ws_admit(const hv_config *cfg, const hv_http_deps *deps, const char *path
 /* Handles the WebSocket callback reasons for one connection; *slot is its viewer state. */
 int hv_ws_callback(struct lws *wsi, int reason, hv_ws_viewer **slot, const hv_config *cfg,
                    const hv_http_deps *deps, void *in, size_t len);
+
+/* ---- viewer WebSocket proxy (ws_proxy.c) -------------------------------------------------- */
+
+/* A viewer whose mint's session another node owns is relayed to the owner's viewer socket
+ * (issue 17; docs/internals/http.md). The request header marking such an upgrade: the owner
+ * never proxies it again. */
+#define HV_WS_PROXY_HEADER          "X-Haven-Proxied"
+/* Toward the viewer: messages and bytes queued at most (the oldest video goes first). */
+#define HV_WS_PROXY_MAX_MESSAGES    64
+#define HV_WS_PROXY_MAX_BYTES       ((size_t)4 * 1024 * 1024)
+/* Toward the owner (pings): queued at most, also while connecting; more closes with 1008. */
+#define HV_WS_PROXY_UP_MAX_MESSAGES 16
+#define HV_WS_PROXY_UP_MAX_BYTES    ((size_t)64 * 1024)
+/* The upstream connect (lookup, TCP, upgrade) bound; then the viewer gets 1011. */
+#define HV_WS_PROXY_CONNECT_MS      5000
+/* Bytes in front of each queued message's payload (lws_write's LWS_PRE, asserted). */
+#define HV_WS_PROXY_HEADROOM        32
+
+/* A bounded queue of whole WebSocket messages with a drop rule. Pure (unit-tested). */
+typedef struct hv_ws_proxy_queue hv_ws_proxy_queue;
+typedef enum {
+    HV_WS_PROXY_DROP_NONE,    /* nothing is dropped: over the bound, push fails */
+    HV_WS_PROXY_DROP_JPEG,    /* every binary message is a video frame: the oldest goes first */
+    HV_WS_PROXY_DROP_ENCODED, /* binary video (10-byte header, kind 1) goes first, with the frames
+                               * after it up to the next key frame; then other binary messages */
+} hv_ws_proxy_drop;
+hv_ws_proxy_queue *hv_ws_proxy_queue_new(unsigned max_messages, size_t max_bytes,
+                                         hv_ws_proxy_drop drop);
+void hv_ws_proxy_queue_free(hv_ws_proxy_queue *q);
+/* Appends a message (buf: transfer full; HV_WS_PROXY_HEADROOM bytes, then the payload), then
+ * drops what the rule allows until the queue is within its bounds. Text is never dropped: false
+ * when text alone exceeds them (the message stays queued; the caller closes the viewer). */
+bool hv_ws_proxy_queue_push(hv_ws_proxy_queue *q, GByteArray *buf, bool binary);
+/* (transfer full) The oldest message (with its headroom), or NULL. */
+GByteArray *hv_ws_proxy_queue_pop(hv_ws_proxy_queue *q, bool *binary);
+unsigned hv_ws_proxy_queue_length(const hv_ws_proxy_queue *q);
+size_t hv_ws_proxy_queue_bytes(const hv_ws_proxy_queue *q); /* payload bytes queued */
+uint64_t hv_ws_proxy_queue_dropped(const hv_ws_proxy_queue *q);
+
+/* (transfer full) The owner's viewer socket URL: owner_base ("http://host:port" or ws://;
+ * trailing slashes ignored) as ws://, then path, then args ("name=value", URL-decoded,
+ * NULL-terminated, nullable) percent-encoded as a query. NULL for another scheme (https: the
+ * proxy speaks plain ws:// between nodes). Pure. */
+char *hv_ws_proxy_url(const char *owner_base, const char *path, const char *const *args);
+/* Whether the upgrade request on wsi carries HV_WS_PROXY_HEADER (then it must not be proxied). */
+bool hv_ws_proxy_request_is_proxied(struct lws *wsi);
+
+typedef struct hv_ws_proxy hv_ws_proxy;
+typedef struct {
+    const char *url;           /* ws://owner/api/live-sessions/ws/live/<mint>?<query> */
+    const char *authorization; /* nullable: the viewer's Authorization header, passed on */
+    bool encoded;              /* ?mode=encoded: HV_WS_PROXY_DROP_ENCODED, else _JPEG */
+    size_t max_viewer_message; /* HAVEN_MAX_VIEWER_MESSAGE (0: 4096): larger closes with 1009 */
+    const char *mint;          /* log context */
+    uint64_t viewer_id;        /* log context */
+    /* 0: the defaults HV_WS_PROXY_MAX_MESSAGES, HV_WS_PROXY_MAX_BYTES, HV_WS_PROXY_CONNECT_MS */
+    unsigned max_messages;
+    size_t max_bytes;
+    int connect_timeout_ms;
+} hv_ws_proxy_params;
+/* Starts relaying the established viewer WebSocket on viewer (a server connection) to
+ * params->url. (transfer full: the viewer connection's, until hv_ws_proxy_free) or NULL + error
+ * (a bad URL, no client context). Failures after this reach the viewer as a close (1011 owner
+ * node unreachable, 1013 for the owner's 503). */
+hv_ws_proxy *hv_ws_proxy_new(struct lws *viewer, const hv_ws_proxy_params *params, GError **error);
+/* The viewer's SERVER_WRITEABLE and RECEIVE callbacks; return what the callback returns. */
+int hv_ws_proxy_on_writable(hv_ws_proxy *p);
+int hv_ws_proxy_on_receive(hv_ws_proxy *p, const void *in, size_t len);
+/* The viewer connection closed (CLOSED): closes the upstream connection too. NULL-safe. */
+void hv_ws_proxy_free(hv_ws_proxy *p);
+/* Proxies in memory (proxied viewers, plus upstream connections still closing). */
+unsigned hv_ws_proxy_live_count(void);
+/* Destroys the shared client context (every upstream connection goes). Call after the server's
+ * context is destroyed (its viewers closed), before exit. */
+void hv_ws_proxy_shutdown(void);
 
 /* ---- access control and request limits (access.c; pure parts unit-tested) ---------------- */
 

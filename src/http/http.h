@@ -5,6 +5,7 @@
 #ifndef HV_HTTP_H
 #define HV_HTTP_H
 
+#include "cluster/cluster.h"
 #include "core/config.h"
 #include "live/live.h"
 #include "pumpfun/pumpfun.h"
@@ -19,6 +20,7 @@ typedef struct {
     hv_pf_catalog *catalog;
     hv_store *store;
     hv_live *live;
+    hv_cluster *cluster; /* nullable: no cluster (single node) */
     const char *version;
     int64_t started_wall_ms;
 } hv_http_deps;

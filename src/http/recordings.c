@@ -216,6 +216,8 @@ recording_json(const hv_config *cfg, const hv_store_recording *r)
     json_object_set_new(o, "duration_seconds", json_real((double)r->duration_ms / 1000.0));
     json_object_set_new(o, "bytes", json_integer((json_int_t)r->bytes));
     json_object_set_new(o, "dropped_packets", json_integer((json_int_t)r->dropped));
+    json_object_set_new(o, "node_id", r->node_id != NULL ? json_string(r->node_id) : json_null());
+    json_object_set_new(o, "continuation_of", int_or_null(r->continuation_of));
     json_object_set_new(o, "files",
                         json_pack("{s:o, s:o}", "video",
                                   file_json(cfg, r, r->video_path, "video", video_content_type(r)),
@@ -331,11 +333,35 @@ hv_http_handle_recording(hv_http_exchange *ex, const char *segment)
     hv_http_respond_json(ex, 200, recording_json(ex->cfg, r));
 }
 
+/* Several nodes: a recording another node wrote is on that node's disk. Answers a redirect to
+ * it (307 keeps the method) with the same path and query, or 503 when it is not running, and
+ * returns true; false when the recording is this node's to serve. */
+static bool
+redirect_to_writer(hv_http_exchange *ex, const hv_store_recording *r)
+{
+    const char *me = hv_cluster_node_id(ex->deps->cluster);
+    if (me == NULL || r->node_id == NULL || strcmp(r->node_id, me) == 0) {
+        return false;
+    }
+    g_autofree char *url = hv_cluster_node_url_of(ex->deps->cluster, r->node_id);
+    if (url == NULL) {
+        hv_http_respond_detail(ex, 503, "Recording is on node %s, which is not running",
+                               r->node_id);
+        return true;
+    }
+    const char *kind = hv_http_query_get(ex->query, "kind");
+    g_autofree char *location = g_strdup_printf(
+        "%s%s%s%s", url, ex->path, kind != NULL ? "?kind=" : "", kind != NULL ? kind : "");
+    hv_http_add_header(ex, "Location", location);
+    hv_http_respond_detail(ex, 307, "Recording is on node %s: %s", r->node_id, location);
+    return true;
+}
+
 void
 hv_http_handle_recording_delete(hv_http_exchange *ex, const char *segment)
 {
     g_autoptr(hv_store_recording) r = g_new0(hv_store_recording, 1);
-    if (!load_recording(ex, segment, r)) {
+    if (!load_recording(ex, segment, r) || redirect_to_writer(ex, r)) {
         return;
     }
     if (g_strcmp0(r->status, "recording") == 0) {
@@ -403,7 +429,7 @@ hv_http_handle_recording_file(hv_http_exchange *ex, const char *segment)
         return;
     }
     g_autoptr(hv_store_recording) r = g_new0(hv_store_recording, 1);
-    if (!load_recording(ex, segment, r)) {
+    if (!load_recording(ex, segment, r) || redirect_to_writer(ex, r)) {
         return;
     }
     const char *path = audio ? r->audio_path : r->video_path;

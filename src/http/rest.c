@@ -320,6 +320,24 @@ on_session_started(hv_live_session *s, const GError *error, void *user_data)
 }
 
 static void
+on_cluster_started(hv_live_session *s, json_t *remote, const GError *error, void *user_data)
+{
+    hv_http_exchange *ex = user_data;
+    ex->cluster_op = NULL;
+    if (error != NULL) {
+        hv_http_respond_session_error(ex, hv_http_status_for_error(error->code), error->message);
+    } else if (remote != NULL) {
+        hv_http_respond_json(ex, 200, json_incref(remote));
+    } else {
+        json_t *answer = hv_http_session_started_json(s);
+        json_object_set_new(answer, "node_id", json_string(hv_cluster_node_id(ex->deps->cluster)));
+        json_object_set_new(answer, "node_url",
+                            json_string(hv_cluster_node_url(ex->deps->cluster)));
+        hv_http_respond_json(ex, 200, answer);
+    }
+}
+
+static void
 handle_session_start(hv_http_exchange *ex)
 {
     g_autoptr(json_t) body = body_object(ex);
@@ -335,6 +353,12 @@ handle_session_start(hv_http_exchange *ex)
         hv_http_respond_validation(ex, errors);
         return;
     }
+    if (ex->deps->cluster != NULL) {
+        /* Several nodes: the session goes where the cluster places it (maybe here). */
+        ex->cluster_op = hv_cluster_start(ex->deps->cluster, ex->mint, json_is_true(rec),
+                                          on_cluster_started, ex);
+        return;
+    }
     ex->live_op =
         hv_live_start(ex->deps->live, ex->mint, json_is_true(rec), on_session_started, ex);
 }
@@ -346,7 +370,8 @@ handle_session_stop(hv_http_exchange *ex)
     if (body == NULL || !body_mint(ex, body)) {
         return;
     }
-    if (!hv_live_stop(ex->deps->live, ex->mint)) {
+    if (!hv_live_stop(ex->deps->live, ex->mint) &&
+        !hv_cluster_stop_remote(ex->deps->cluster, ex->mint)) {
         g_autofree char *msg = g_strdup_printf("No active session for mint_id: %s", ex->mint);
         hv_http_respond_session_error(ex, 404, msg);
         return;
@@ -393,9 +418,23 @@ handle_session_recording(hv_http_exchange *ex, const char *segment)
     json_decref(errors);
     g_autoptr(GError) error = NULL;
     if (!hv_live_set_recording(ex->deps->live, ex->mint, on, &error)) {
+        /* Several nodes: the session may run on another one, which follows its lease. */
+        g_autofree char *owner = error->code == HV_ENOTFOUND
+                                     ? hv_cluster_set_record(ex->deps->cluster, ex->mint, on)
+                                     : NULL;
+        if (owner != NULL) {
+            hv_http_respond_json(
+                ex, 200,
+                json_pack("{s:b, s:s, s:b, s:b, s:s, s:n, s:i, s:f, s:i, s:n, s:s}", "success", 1,
+                          "mint_id", ex->mint, "recording", on, "active", 0, "status", "requested",
+                          "recording_id", "bytes", 0, "duration_seconds", 0.0, "dropped_packets", 0,
+                          "error", "node_id", owner));
+            return;
+        }
         hv_http_respond_session_error(ex, hv_http_status_for_error(error->code), error->message);
         return;
     }
+    g_free(hv_cluster_set_record(ex->deps->cluster, ex->mint, on));
     hv_http_respond_json(ex, 200,
                          hv_http_recording_answer_json(hv_live_find(ex->deps->live, ex->mint), on));
 }
@@ -403,7 +442,7 @@ handle_session_recording(hv_http_exchange *ex, const char *segment)
 static void
 handle_session_active(hv_http_exchange *ex)
 {
-    hv_http_respond_json(ex, 200, hv_http_active_json(ex->deps->live));
+    hv_http_respond_json(ex, 200, hv_http_active_json(ex->deps->live, ex->deps->cluster));
 }
 
 /* ---- /healthz and / --------------------------------------------------------------------- */

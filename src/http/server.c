@@ -64,6 +64,7 @@ exchange_free(hv_http_exchange *ex)
 {
     hv_pf_waiter_cancel(ex->waiter);
     hv_live_op_cancel(ex->live_op);
+    hv_cluster_op_cancel(ex->cluster_op);
     g_free(ex->path);
     g_free(ex->range);
     g_free(ex->if_none_match);
@@ -533,6 +534,7 @@ hv_http_server_new(const hv_config *cfg, GMainLoop *loop, const hv_http_deps *de
     hv_http_server *srv = g_new0(hv_http_server, 1);
     srv->cfg = cfg;
     srv->deps = *deps;
+    hv_cluster_set_renderer(deps->cluster, hv_http_cluster_report, NULL);
     srv->foreign_loops[0] = loop;
     srv->bodies = hv_http_body_cache_new();
     srv->file_buf = g_malloc(LWS_PRE + HV_HTTP_FILE_CHUNK);
@@ -579,6 +581,7 @@ hv_http_server_new(const hv_config *cfg, GMainLoop *loop, const hv_http_deps *de
     if (vh == NULL || lws_get_vhost_listen_port(vh) <= 0) {
         g_set_error(error, HV_ERROR, HV_EIO, "cannot listen on %s", cfg->listen);
         lws_context_destroy(srv->ctx);
+        hv_ws_proxy_shutdown(); /* the proxies' upstream connections (their viewers are gone) */
         server_free_parts(srv);
         return NULL;
     }
@@ -592,5 +595,6 @@ hv_http_server_free(hv_http_server *srv)
         return;
     }
     lws_context_destroy(srv->ctx);
+    hv_ws_proxy_shutdown(); /* the proxies' upstream connections (their viewers are gone) */
     server_free_parts(srv);
 }

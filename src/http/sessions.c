@@ -115,17 +115,41 @@ session_json(const hv_live_session_report *r)
                      recording_json(&r->recording), "encoded", encoded);
 }
 
+/* With several nodes, every session names the node that runs it. */
+static json_t *
+with_node(json_t *o, hv_cluster *cluster)
+{
+    if (cluster != NULL) {
+        json_object_set_new(o, "node_id", json_string(hv_cluster_node_id(cluster)));
+        json_object_set_new(o, "node_url", json_string(hv_cluster_node_url(cluster)));
+    }
+    return o;
+}
+
 json_t *
-hv_http_active_json(hv_live *live)
+hv_http_cluster_report(hv_live_session *s, void *user_data)
+{
+    hv_live_session_report r;
+    hv_live_session_report_get(s, &r);
+    return json_pack("{s:o, s:o}", "session", session_json(&r), "started",
+                     hv_http_session_started_json(s));
+}
+
+json_t *
+hv_http_active_json(hv_live *live, hv_cluster *cluster)
 {
     g_autoptr(GArray) reports = hv_live_reports(live);
     json_t *sessions = json_array();
     for (guint i = 0; i < reports->len; i++) {
         const hv_live_session_report *r = &g_array_index(reports, hv_live_session_report, i);
         if (r->joined) {
-            json_array_append_new(sessions, session_json(r));
+            json_array_append_new(sessions, with_node(session_json(r), cluster));
         }
     }
+    /* The other nodes' sessions as they published them (at most a heartbeat old). */
+    json_t *remote = hv_cluster_remote_sessions(cluster);
+    json_array_extend(sessions, remote);
+    json_decref(remote);
     return json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(sessions), "sessions",
                      sessions);
 }

@@ -7,6 +7,10 @@
  * Each connection is a hub viewer: one message per writable callback, in the hub's priority
  * order, so a slow socket holds at most the message lws is sending plus the hub's bounded
  * per-viewer state. Closes carry a code and a reason (table in docs/API.md).
+ *
+ * A viewer of a mint whose session another cluster node owns (hv_cluster_remote_owner_url) is
+ * relayed to that node instead (ws_proxy.c), unless its upgrade came from a node's proxy
+ * already (X-Haven-Proxied): then it closes as any mint without a session here does (4404).
  */
 #include "http-private.h"
 
@@ -41,6 +45,7 @@ struct hv_ws_viewer {
     struct lws *wsi;
     uint64_t id; /* log context: viewer=N, per process from 1 */
     hv_hub_viewer *viewer;
+    hv_ws_proxy *proxy; /* or: relayed to the node that owns the session */
     char mint[64];
     int close_code; /* != 0: close at the next writable callback */
     char close_reason[124];
@@ -59,15 +64,21 @@ hv_ws_admit(const hv_config *cfg, const hv_http_deps *deps, const char *path, ch
             size_t why_len)
 {
     const char *mint = hv_ws_path_matches(path) ? path + strlen(WS_PREFIX) : "";
-    hv_live_session *s =
-        deps->live != NULL && hv_mint_id_is_valid(mint) ? hv_live_find(deps->live, mint) : NULL;
-    if (s == NULL) {
+    bool valid = deps->live != NULL && hv_mint_id_is_valid(mint);
+    hv_live_session *s = valid ? hv_live_find(deps->live, mint) : NULL;
+    /* In a cluster a viewer without a local session may become a proxied one (ws_proxy.c),
+     * which holds a bounded queue here: proxies count toward HAVEN_MAX_VIEWERS too. */
+    bool maybe_proxied = s == NULL && valid && deps->cluster != NULL;
+    if (s == NULL && !maybe_proxied) {
         return 0;
     }
-    if (hv_live_viewer_count(deps->live) >= (unsigned)cfg->max_viewers) {
+    if (hv_live_viewer_count(deps->live) + hv_ws_proxy_live_count() >= (unsigned)cfg->max_viewers) {
         g_snprintf(why, why_len, "Too many viewers (limit %" G_GINT64_FORMAT "); try again later",
                    cfg->max_viewers);
         return 503;
+    }
+    if (s == NULL) {
+        return 0; /* the owner node applies its per-session limit */
     }
     if (hv_hub_channel_viewer_count(hv_live_session_channel(s)) >=
         (unsigned)cfg->max_viewers_per_session) {
@@ -115,6 +126,59 @@ query_int(struct lws *wsi, const char *name, int def, int min, int max, int *out
     return true;
 }
 
+/* Collects the request's query ("name=value", URL-decoded) and makes the owner's URL. */
+static char *
+owner_viewer_url(struct lws *wsi, const char *owner, const char *mint)
+{
+    g_autoptr(GPtrArray) args = g_ptr_array_new_with_free_func(g_free);
+    char frag[1024];
+    for (int idx = 0;; idx++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, idx);
+        if (n < 0) {
+            break;
+        }
+        g_ptr_array_add(args, g_strndup(frag, (gsize)n));
+    }
+    g_ptr_array_add(args, NULL);
+    g_autofree char *path = g_strconcat(WS_PREFIX, mint, NULL);
+    return hv_ws_proxy_url(owner, path, (const char *const *)args->pdata);
+}
+
+/* When another node owns mint's session, makes w a proxied viewer and returns true. A request
+ * that a node proxied already never is (no loops). */
+static bool
+try_proxy(hv_ws_viewer *w, struct lws *wsi, const hv_config *cfg, const hv_http_deps *deps,
+          bool encoded)
+{
+    if (deps->cluster == NULL || hv_ws_proxy_request_is_proxied(wsi)) {
+        return false;
+    }
+    g_autofree char *owner = hv_cluster_remote_owner_url(deps->cluster, w->mint);
+    if (owner == NULL) {
+        return false;
+    }
+    g_autofree char *url = owner_viewer_url(wsi, owner, w->mint);
+    char auth[1024] = "";
+    bool has_auth = lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) > 0;
+    const hv_ws_proxy_params params = {
+        .url = url != NULL ? url : "",
+        .authorization = has_auth ? auth : NULL,
+        .encoded = encoded,
+        .max_viewer_message = (size_t)cfg->max_viewer_message_bytes,
+        .mint = w->mint,
+        .viewer_id = w->id,
+    };
+    g_autoptr(GError) error = NULL;
+    w->proxy = hv_ws_proxy_new(wsi, &params, &error);
+    if (w->proxy == NULL) {
+        HV_MESSAGE(W_CTX(w), "cannot proxy a viewer to %s: %s", owner, error->message);
+        close_later(w, 1011, "owner node unreachable");
+        return true;
+    }
+    HV_INFO(W_CTX(w), "viewer proxied to %s%s", owner, encoded ? " (encoded)" : "");
+    return true;
+}
+
 static hv_ws_viewer *
 viewer_open(struct lws *wsi, const hv_config *cfg, const hv_http_deps *deps)
 {
@@ -148,6 +212,9 @@ viewer_open(struct lws *wsi, const hv_config *cfg, const hv_http_deps *deps)
     }
     bool encoded = m != NULL && strcmp(m, "encoded") == 0;
     hv_live_session *s = deps->live != NULL ? hv_live_find(deps->live, mint) : NULL;
+    if (s == NULL && try_proxy(w, wsi, cfg, deps, encoded)) {
+        return w;
+    }
     const char *ended =
         s == NULL && deps->live != NULL ? hv_live_recent_end(deps->live, mint) : NULL;
     if (ended != NULL) {
@@ -201,6 +268,7 @@ viewer_free(hv_ws_viewer *w)
                 st.video_sent, st.video_dropped, st.audio_sent, st.bytes_sent);
     }
     hv_hub_viewer_free(w->viewer);
+    hv_ws_proxy_free(w->proxy);
     if (w->rx != NULL) {
         g_string_free(w->rx, TRUE);
     }
@@ -224,6 +292,9 @@ on_writable(hv_ws_viewer *w)
 {
     if (w->close_code != 0) {
         return close_now(w->wsi, w->close_code, w->close_reason);
+    }
+    if (w->proxy != NULL) {
+        return hv_ws_proxy_on_writable(w->proxy);
     }
     if (w->viewer == NULL) {
         return 0;
@@ -264,6 +335,9 @@ on_writable(hv_ws_viewer *w)
 static int
 on_receive(hv_ws_viewer *w, const void *in, size_t len)
 {
+    if (w->proxy != NULL) {
+        return hv_ws_proxy_on_receive(w->proxy, in, len);
+    }
     if (w->rx == NULL) {
         w->rx = g_string_new(NULL);
     }

@@ -24,6 +24,7 @@ struct hv_live {
     hv_store *store;
     GHashTable *sessions;        /* mint → hv_live_session* (owned) */
     GHashTable *recent_ends;     /* mint → why its session ended for idleness, for a while */
+    GHashTable *continuations;   /* mint → recording id (gint64*) its next recording continues */
     GPtrArray *recordings;       /* (element-type hv_live_rec) running or finishing, owned */
     guint rec_update_timer;      /* refreshes the rows of running recordings */
     bool recovered;              /* the recordings directory was checked for crash leftovers */

@@ -59,6 +59,9 @@ typedef void (*hv_live_start_cb)(hv_live_session *session, const GError *error, 
 hv_live_op *hv_live_start(hv_live *live, const char *mint_id, bool record, hv_live_start_cb cb,
                           void *user_data);
 void hv_live_op_cancel(hv_live_op *op);
+/* The next recording of mint's session continues recording_id (one another node was writing
+ * when it died): its row says so (continuation_of). 0 forgets it. */
+void hv_live_note_continuation(hv_live *live, const char *mint_id, int64_t recording_id);
 /* Stops a session: viewers are closed ("session stopped"), the row gets status "stopped".
  * Returns false when there is none. */
 bool hv_live_stop(hv_live *live, const char *mint_id);

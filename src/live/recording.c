@@ -224,7 +224,12 @@ rec_start(hv_live_session *s)
     e->row.stored_video_codec = g_strdup(files.stored_video_codec);
     e->row.start_ms = now;
     e->row.status = g_strdup("recording");
+    const int64_t *continues = g_hash_table_lookup(live->continuations, s->mint);
+    e->row.continuation_of = continues != NULL ? *continues : 0;
     e->row.id = hv_store_insert_recording(live->store, &e->row, &error);
+    if (e->row.id > 0) {
+        g_hash_table_remove(live->continuations, s->mint); /* only the first file continues */
+    }
     if (e->row.id < 0) {
         HV_WARNING(S_CTX(s), "recording row: %s", error->message);
         g_clear_error(&error);
@@ -492,8 +497,7 @@ hv_live_recover_recordings(hv_live *live)
         }
     }
     int recovered = 0;
-    g_autoptr(GPtrArray) rows =
-        hv_store_list_recordings(live->store, NULL, "recording", 1000000, 0, &error);
+    g_autoptr(GPtrArray) rows = hv_store_list_unfinished_recordings(live->store, &error);
     if (rows == NULL) {
         g_warning("cannot read unfinished recordings: %s", error->message);
         g_clear_error(&error);

@@ -89,6 +89,7 @@ hv_live_new(const hv_config *cfg, hv_pf_client *client, hv_pf_catalog *catalog, 
     live->sessions =
         g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)hv_live_session_free);
     live->recent_ends = hv_live_recent_ends_new();
+    live->continuations = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     live->end_session = hv_live_session_end; /* idle.c's way to end a session */
     live->recordings = g_ptr_array_new();
     g_autoptr(GError) error = NULL;
@@ -116,6 +117,7 @@ hv_live_free(hv_live *live)
     }
     g_hash_table_destroy(live->sessions);
     g_hash_table_destroy(live->recent_ends);
+    g_hash_table_destroy(live->continuations);
     hv_live_rec_abort_all(live);
     g_ptr_array_unref(live->recordings);
     if (live->rec_update_timer != 0) {
@@ -275,4 +277,15 @@ hv_live_set_recording(hv_live *live, const char *mint_id, bool on, GError **erro
         return false;
     }
     return true;
+}
+
+void
+hv_live_note_continuation(hv_live *live, const char *mint_id, int64_t recording_id)
+{
+    if (recording_id > 0) {
+        g_hash_table_replace(live->continuations, g_strdup(mint_id),
+                             g_memdup2(&recording_id, sizeof(recording_id)));
+    } else {
+        g_hash_table_remove(live->continuations, mint_id);
+    }
 }

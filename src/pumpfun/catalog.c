@@ -6,6 +6,13 @@
  * flight; callers that need data that is not there yet wait in a queue and are all answered
  * by that one fetch. Upstream failures keep the last good data (marked stale, with the error)
  * and start a backoff, so a failing pump.fun is not hammered.
+ *
+ * With the share_claim/share_publish hooks (several nodes on one database), each roster
+ * refresh first asks the shared roster: a fresh one from another node is used as it is (no
+ * request to pump.fun, no on_coins); the right to fetch means fetching as above and then
+ * publishing what came back; another node fetching means waiting for its roster, asking again
+ * every HV_PF_SHARE_RETRY_MS for at most cfg->upstream_timeout_ms, then fetching anyway. A
+ * failing hook never stops discovery: the catalog fetches from pump.fun as if it were unset.
  */
 #include "pumpfun-private.h"
 
@@ -13,6 +20,7 @@
 #include "core/log.h"
 #include "core/util.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct lookup lookup;
@@ -66,6 +74,10 @@ struct hv_pf_catalog {
     unsigned pages;
     GHashTable *lookups; /* mint → lookup* (owned) */
     hv_pf_health health;
+    /* the shared roster (cb.share_claim): the refresh's next claim, and when to stop waiting
+     * for another node's fetch */
+    guint share_source;
+    int64_t share_deadline_ms;
 };
 
 /* ---- policy ----------------------------------------------------------------------------- */
@@ -232,6 +244,21 @@ answer_roster_waiters(hv_pf_catalog *cat)
     }
 }
 
+/* Hands the coin objects of a fetched roster to share_publish, as one compact JSON array. */
+static void
+publish_roster(hv_pf_catalog *cat)
+{
+    json_t *coins = json_array();
+    for (guint i = 0; i < cat->pending->len; i++) {
+        hv_pf_stream *s = g_ptr_array_index(cat->pending, i);
+        json_array_append(coins, s->raw);
+    }
+    char *body = json_dumps(coins, JSON_COMPACT);
+    json_decref(coins);
+    cat->cb.share_publish(body, body != NULL, cat->user_data);
+    free(body);
+}
+
 static void
 refresh_done(hv_pf_catalog *cat, const GError *error, const char *retry_after)
 {
@@ -241,6 +268,9 @@ refresh_done(hv_pf_catalog *cat, const GError *error, const char *retry_after)
         g_warning("roster refresh failed: %s (next try in %" G_GINT64_FORMAT " ms%s)",
                   error->message, cat->fs.backoff_ms,
                   cat->roster != NULL ? ", serving the last good roster" : "");
+        if (cat->cb.share_publish != NULL) {
+            cat->cb.share_publish(NULL, false, cat->user_data);
+        }
     } else {
         hv_pf_roster *r = hv_pf_roster_new(cat->pending, hv_now_ms(), hv_wall_ms());
         r->pages = cat->pages;
@@ -248,6 +278,9 @@ refresh_done(hv_pf_catalog *cat, const GError *error, const char *retry_after)
         hv_pf_roster_unref(cat->roster);
         cat->roster = r;
         fetch_succeeded(&cat->fs);
+        if (cat->cb.share_publish != NULL) {
+            publish_roster(cat);
+        }
         if (cat->cb.on_coins != NULL) {
             cat->cb.on_coins(cat->pending, cat->user_data);
         }
@@ -318,15 +351,122 @@ fetch_page(hv_pf_catalog *cat)
     cat->page_req = hv_pf_client_fetch(cat->client, url, NULL, on_page, cat);
 }
 
+/* Fetches the roster from pump.fun, page after page; refresh_done ends it. */
 static void
-start_refresh(hv_pf_catalog *cat)
+fetch_roster(hv_pf_catalog *cat)
 {
-    cat->fs.in_flight = true;
     cat->pending = g_ptr_array_new_with_free_func((GDestroyNotify)hv_pf_stream_unref);
     cat->pending_mints = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     cat->page_offset = 0;
     cat->pages = 0;
     fetch_page(cat);
+}
+
+/* (transfer full) A roster built from a shared body (a JSON array of coin objects) that is
+ * age_ms old, or NULL (logged) when the body is not usable. */
+static hv_pf_roster *
+roster_from_share(hv_pf_catalog *cat, const char *body, int64_t age_ms)
+{
+    g_autoptr(GError) error = NULL;
+    unsigned skipped = 0;
+    g_autoptr(GPtrArray) rows = hv_pf_parse_roster(body, strlen(body), &skipped, &error);
+    if (rows == NULL) {
+        g_warning("the shared roster is not usable: %s", error->message);
+        return NULL;
+    }
+    if ((int64_t)rows->len > cat->cfg->roster_max) {
+        g_ptr_array_set_size(rows, (guint)cat->cfg->roster_max);
+    }
+    return hv_pf_roster_new(rows, hv_now_ms() - age_ms, hv_wall_ms() - age_ms);
+}
+
+/* BUSY with a stale shared roster: it answers the waiters now when it is newer than what the
+ * catalog has (or the catalog has nothing); the refresh goes on waiting for a fresh one. */
+static void
+offer_stale_share(hv_pf_catalog *cat, const char *body, int64_t age_ms)
+{
+    age_ms = MAX(age_ms, 0);
+    if (cat->roster != NULL && cat->roster->fetched_at_wall_ms >= hv_wall_ms() - age_ms) {
+        return;
+    }
+    hv_pf_roster *r = roster_from_share(cat, body, age_ms);
+    if (r == NULL) {
+        return;
+    }
+    g_debug("another node is fetching the roster: serving its last one (%" G_GINT64_FORMAT
+            " ms old) meanwhile",
+            age_ms);
+    hv_pf_roster_unref(cat->roster);
+    cat->roster = r;
+    answer_roster_waiters(cat);
+}
+
+/* Asks the shared roster before a refresh (and again while another node fetches). */
+static gboolean
+on_share_claim(gpointer user_data)
+{
+    hv_pf_catalog *cat = user_data;
+    cat->share_source = 0;
+    int64_t ttl = cat->cfg->catalog_ttl_ms;
+    g_autofree char *body = NULL;
+    int64_t age_ms = 0;
+    hv_pf_share_answer answer = cat->cb.share_claim(ttl, &body, &age_ms, cat->user_data);
+    switch (answer) {
+    case HV_PF_SHARE_FRESH: {
+        /* The database's clock said fresh: a node clock that disagrees must not make the
+         * roster stale on arrival (a refresh per request). */
+        hv_pf_roster *r =
+            body != NULL ? roster_from_share(cat, body, CLAMP(age_ms, 0, ttl - 1)) : NULL;
+        if (r == NULL) {
+            break;
+        }
+        g_info("roster from the shared store: %u live streams, %" G_GINT64_FORMAT " ms old",
+               r->all->len, CLAMP(age_ms, 0, ttl - 1));
+        hv_pf_roster_unref(cat->roster);
+        cat->roster = r;
+        fetch_succeeded(&cat->fs);
+        answer_roster_waiters(cat);
+        return G_SOURCE_REMOVE;
+    }
+    case HV_PF_SHARE_FETCH:
+        fetch_roster(cat);
+        return G_SOURCE_REMOVE;
+    case HV_PF_SHARE_BUSY:
+        /* The next step is under way before the waiters are answered: a callback may free
+         * the catalog, and nothing touches it after them. */
+        if (hv_now_ms() < cat->share_deadline_ms) {
+            cat->share_source = g_timeout_add(HV_PF_SHARE_RETRY_MS, on_share_claim, cat);
+        } else {
+            g_warning("another node has been fetching the roster for over %" G_GINT64_FORMAT
+                      " ms: fetching it here",
+                      cat->cfg->upstream_timeout_ms);
+            fetch_roster(cat);
+        }
+        if (body != NULL) {
+            offer_stale_share(cat, body, age_ms);
+        }
+        return G_SOURCE_REMOVE;
+    case HV_PF_SHARE_ERROR:
+    default:
+        g_warning("the shared roster is unavailable: fetching the roster from pump.fun");
+        break;
+    }
+    fetch_roster(cat);
+    return G_SOURCE_REMOVE;
+}
+
+static void
+start_refresh(hv_pf_catalog *cat)
+{
+    cat->fs.in_flight = true;
+    if (cat->cb.share_claim != NULL) {
+        /* From the main loop, not from here: a shared roster can end the refresh at once,
+         * and this function's callers answer from the roster they hold after it returns. */
+        cat->share_deadline_ms = hv_now_ms() + cat->cfg->upstream_timeout_ms;
+        cat->share_source = g_idle_add(on_share_claim, cat);
+        return;
+    }
+    fetch_roster(cat);
 }
 
 static hv_pf_cache_state
@@ -622,6 +762,9 @@ hv_pf_catalog_free(hv_pf_catalog *cat)
         return;
     }
     hv_pf_request_cancel(cat->page_req);
+    if (cat->share_source != 0) {
+        g_source_remove(cat->share_source);
+    }
     g_hash_table_destroy(cat->lookups);
     fetch_state_clear(&cat->fs);
     g_clear_pointer(&cat->pending, g_ptr_array_unref);

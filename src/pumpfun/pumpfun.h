@@ -171,9 +171,39 @@ typedef void (*hv_pf_roster_cb)(hv_pf_roster *roster, const hv_pf_cache_info *in
 typedef void (*hv_pf_stream_cb)(hv_pf_stream *stream, const hv_pf_cache_info *info,
                                 const GError *error, void *user_data);
 
-/* Told about every coin the catalog fetched, so it can be stored (main thread). */
+/* What a shared roster source answers when the catalog is about to refresh the roster. */
+typedef enum {
+    HV_PF_SHARE_ERROR = -1, /* the source failed (it logs why): fetch from pump.fun anyway */
+    HV_PF_SHARE_FRESH = 0,  /* *body_out holds a roster younger than ttl_ms: use it */
+    HV_PF_SHARE_FETCH = 1,  /* this node may fetch now; share_publish must follow */
+    HV_PF_SHARE_BUSY = 2,   /* another node is fetching: ask again shortly (*body_out: the
+                             * stale roster, if there is one) */
+} hv_pf_share_answer;
+
+/* How often the catalog asks again while another node fetches, and how long it waits in all
+ * (cfg->upstream_timeout_ms) before it fetches from pump.fun itself. */
+#define HV_PF_SHARE_RETRY_MS 250
+
+/* The catalog's hooks (main thread; all optional).
+ *
+ * on_coins: told about every coin the catalog fetched from pump.fun, so it can be stored. Not
+ * called for a roster that came from share_claim: the node that fetched it stored those.
+ *
+ * share_claim / share_publish: a roster shared by several nodes (src/store's roster_share),
+ * so that N nodes do not fetch it N times. Both or neither. Before each roster refresh the
+ * catalog calls share_claim(cfg->catalog_ttl_ms, ...), from the main loop, never from inside
+ * a hv_pf_catalog_* call. With FRESH and BUSY, *body_out (transfer full, NULL when there is
+ * none) is a JSON array of pump.fun coin objects, the form of a currently-live page, and
+ * *age_ms_out how old it is. After every roster fetch from pump.fun made while the hooks are
+ * set, the catalog calls share_publish: with the fetched coin objects as a compact JSON array
+ * and ok true, or with NULL and ok false when the fetch failed (give up the right to fetch,
+ * so that another node may try). hv_pf_catalog_free calls neither: a lease held then runs
+ * out by itself. */
 typedef struct {
     void (*on_coins)(GPtrArray *streams, void *user_data);
+    hv_pf_share_answer (*share_claim)(int64_t ttl_ms, char **body_out, int64_t *age_ms_out,
+                                      void *user_data);
+    void (*share_publish)(const char *body, bool ok, void *user_data);
 } hv_pf_catalog_callbacks;
 
 hv_pf_catalog *hv_pf_catalog_new(const hv_config *cfg, hv_pf_client *client,

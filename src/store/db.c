@@ -14,6 +14,7 @@ struct hv_store {
     hv_store_conn *conn;
     hv_store_stmt *upsert_coin;
     hv_store_stmt *insert_snapshot;
+    char *node_id; /* nullable: one node */
 };
 
 typedef enum { COL_TEXT, COL_INT, COL_REAL, COL_BOOL } col_type;
@@ -152,6 +153,7 @@ hv_store_close(hv_store *store)
     hv_store_stmt_free(store->upsert_coin);
     hv_store_stmt_free(store->insert_snapshot);
     hv_store_conn_close(store->conn);
+    g_free(store->node_id);
     g_free(store);
 }
 
@@ -159,6 +161,25 @@ hv_store_conn *
 hv_store_db(hv_store *store)
 {
     return store->conn;
+}
+
+bool
+hv_store_is_shared(const hv_store *store)
+{
+    return hv_store_conn_kind(store->conn) == HV_STORE_PG;
+}
+
+void
+hv_store_set_node_id(hv_store *store, const char *node_id)
+{
+    g_free(store->node_id);
+    store->node_id = g_strdup(node_id);
+}
+
+const char *
+hv_store_node_id(const hv_store *store)
+{
+    return store->node_id;
 }
 
 int
@@ -385,8 +406,9 @@ hv_store_check_writable(hv_store *store, GError **error)
 int64_t
 hv_store_count(hv_store *store, const char *table)
 {
-    static const char *known[] = {"pumpfun_coins", "coin_snapshots", "live_sessions", "meta",
-                                  "recordings"};
+    static const char *known[] = {"pumpfun_coins",  "coin_snapshots", "live_sessions",
+                                  "meta",           "recordings",     "nodes",
+                                  "session_leases", "roster_share"};
     bool ok = false;
     for (size_t i = 0; i < G_N_ELEMENTS(known); i++) {
         ok = ok || strcmp(table, known[i]) == 0;
@@ -412,8 +434,8 @@ hv_store_insert_live_session(hv_store *store, const hv_store_session_row *r, int
         "INSERT INTO live_sessions (mint_id, coin_name, coin_symbol, coin_description, "
         "image_uri, thumbnail, creator, market_cap, usd_market_cap, num_participants, nsfw, "
         "website, twitter, telegram, room_name, participant_sid, status, record_session, "
-        "start_time, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-        "?, ?, 'active', ?, ?, ?, ?) RETURNING id";
+        "start_time, created_at, updated_at, node_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?, ?, ?, ?, ?, 'active', ?, ?, ?, ?, ?) RETURNING id";
     GError *cause = NULL;
     g_autoptr(hv_store_stmt) st = hv_store_stmt_new(store->conn, sql, false, &cause);
     if (st == NULL) {
@@ -438,7 +460,8 @@ hv_store_insert_live_session(hv_store *store, const hv_store_session_row *r, int
     hv_store_stmt_bind_int64(st, i++, r->record_session ? 1 : 0);
     hv_store_stmt_bind_int64(st, i++, now);
     hv_store_stmt_bind_int64(st, i++, now);
-    hv_store_stmt_bind_int64(st, i, now);
+    hv_store_stmt_bind_int64(st, i++, now);
+    hv_store_stmt_bind_text(st, i, store->node_id);
     if (hv_store_stmt_step(st, &cause) != HV_STORE_ROW) {
         hv_store_fail(error, cause, "inserting a live session");
         return -1;
@@ -473,9 +496,29 @@ int64_t
 hv_store_recover_live_sessions(hv_store *store, int64_t now, GError **error)
 {
     const int64_t args[] = {now, now};
-    return run_changes(store,
-                       "UPDATE live_sessions SET status = 'interrupted', end_time = ?, "
-                       "updated_at = ?, error = 'haven stopped without ending this session' "
-                       "WHERE status IN ('active', 'reconnecting')",
-                       args, G_N_ELEMENTS(args), "recovering live sessions", error);
+    if (store->node_id == NULL) {
+        return run_changes(store,
+                           "UPDATE live_sessions SET status = 'interrupted', end_time = ?, "
+                           "updated_at = ?, error = 'haven stopped without ending this session' "
+                           "WHERE status IN ('active', 'reconnecting')",
+                           args, G_N_ELEMENTS(args), "recovering live sessions", error);
+    }
+    /* Several nodes: the other nodes' sessions are running; only this node's are its own. */
+    GError *cause = NULL;
+    g_autoptr(hv_store_stmt) st = hv_store_stmt_new(
+        store->conn,
+        "UPDATE live_sessions SET status = 'interrupted', end_time = ?, updated_at = ?, "
+        "error = 'haven stopped without ending this session' "
+        "WHERE status IN ('active', 'reconnecting') AND (node_id = ? OR node_id IS NULL)",
+        false, &cause);
+    if (st != NULL) {
+        hv_store_stmt_bind_int64(st, 1, now);
+        hv_store_stmt_bind_int64(st, 2, now);
+        hv_store_stmt_bind_text(st, 3, store->node_id);
+        if (hv_store_stmt_run(st, &cause)) {
+            return hv_store_conn_changes(store->conn);
+        }
+    }
+    hv_store_fail(error, cause, "recovering live sessions");
+    return -1;
 }

@@ -174,9 +174,84 @@ static const char migration_002_pg[] =
     "CREATE INDEX recordings_status ON recordings(status);"
     "CREATE INDEX recordings_start ON recordings(start_time);";
 
+/* 003: several nodes on one database (PostgreSQL; docs/internals/cluster.md). The tables exist
+ * on SQLite too, so that both engines have one schema, but a single haven never fills them. Times
+ * are the database's clock in ms: nodes' clocks never meet. */
+static const char migration_003_sqlite[] =
+    "CREATE TABLE nodes ("
+    "  node_id TEXT PRIMARY KEY NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  started_at INTEGER NOT NULL,"
+    "  heartbeat_at INTEGER NOT NULL,"
+    "  sessions INTEGER NOT NULL DEFAULT 0,"
+    "  viewers INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE session_leases ("
+    "  mint_id TEXT PRIMARY KEY NOT NULL,"
+    "  owner TEXT NOT NULL,"
+    "  lease_until INTEGER NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'assigned'"
+    "    CHECK (state IN ('assigned', 'running', 'failed')),"
+    "  record INTEGER NOT NULL DEFAULT 0,"
+    "  recording_id INTEGER,"
+    "  continues_recording INTEGER,"
+    "  takeovers INTEGER NOT NULL DEFAULT 0,"
+    "  error TEXT, error_code INTEGER,"
+    "  report TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX session_leases_owner ON session_leases(owner);"
+    "CREATE TABLE roster_share ("
+    "  id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),"
+    "  body TEXT, fetched_at INTEGER, fetched_by TEXT,"
+    "  lease_owner TEXT, lease_until INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "INSERT INTO roster_share (id) VALUES (1);"
+    "ALTER TABLE recordings ADD COLUMN node_id TEXT;"
+    "ALTER TABLE recordings ADD COLUMN continuation_of INTEGER;"
+    "ALTER TABLE live_sessions ADD COLUMN node_id TEXT;"
+    "CREATE INDEX recordings_node ON recordings(node_id);";
+
+static const char migration_003_pg[] = "CREATE TABLE nodes ("
+                                       "  node_id TEXT PRIMARY KEY NOT NULL,"
+                                       "  url TEXT NOT NULL,"
+                                       "  started_at BIGINT NOT NULL,"
+                                       "  heartbeat_at BIGINT NOT NULL,"
+                                       "  sessions BIGINT NOT NULL DEFAULT 0,"
+                                       "  viewers BIGINT NOT NULL DEFAULT 0"
+                                       ");"
+                                       "CREATE TABLE session_leases ("
+                                       "  mint_id TEXT PRIMARY KEY NOT NULL,"
+                                       "  owner TEXT NOT NULL,"
+                                       "  lease_until BIGINT NOT NULL,"
+                                       "  state TEXT NOT NULL DEFAULT 'assigned'"
+                                       "    CHECK (state IN ('assigned', 'running', 'failed')),"
+                                       "  record BIGINT NOT NULL DEFAULT 0,"
+                                       "  recording_id BIGINT,"
+                                       "  continues_recording BIGINT,"
+                                       "  takeovers BIGINT NOT NULL DEFAULT 0,"
+                                       "  error TEXT, error_code BIGINT,"
+                                       "  report TEXT,"
+                                       "  created_at BIGINT NOT NULL,"
+                                       "  updated_at BIGINT NOT NULL"
+                                       ");"
+                                       "CREATE INDEX session_leases_owner ON session_leases(owner);"
+                                       "CREATE TABLE roster_share ("
+                                       "  id BIGINT PRIMARY KEY NOT NULL CHECK (id = 1),"
+                                       "  body TEXT, fetched_at BIGINT, fetched_by TEXT,"
+                                       "  lease_owner TEXT, lease_until BIGINT NOT NULL DEFAULT 0"
+                                       ");"
+                                       "INSERT INTO roster_share (id) VALUES (1);"
+                                       "ALTER TABLE recordings ADD COLUMN node_id TEXT;"
+                                       "ALTER TABLE recordings ADD COLUMN continuation_of BIGINT;"
+                                       "ALTER TABLE live_sessions ADD COLUMN node_id TEXT;"
+                                       "CREATE INDEX recordings_node ON recordings(node_id);";
+
 const hv_store_migration hv_store_migrations[] = {
     {1, "coins, snapshots, live sessions", migration_001_sqlite, migration_001_pg},
     {2, "recordings", migration_002_sqlite, migration_002_pg},
+    {3, "nodes, session leases, shared roster", migration_003_sqlite, migration_003_pg},
 };
 const size_t hv_store_n_migrations = G_N_ELEMENTS(hv_store_migrations);
 

@@ -10,11 +10,12 @@
 
 #include <string.h>
 
-/* The columns insert and update write, in bind order (?1 .. ?16). */
+/* The columns insert and update write, in bind order (?1 .. ?18). */
 #define RECORDING_COLUMNS                                                                        \
     "mint_id, video_path, audio_path, container, video_codec, audio_codec, stored_video_codec, " \
-    "width, height, start_time, end_time, duration_ms, bytes, dropped, status, error"
-#define N_RECORDING_COLUMNS 16
+    "width, height, start_time, end_time, duration_ms, bytes, dropped, status, error, node_id, " \
+    "continuation_of"
+#define N_RECORDING_COLUMNS 18
 
 /* What get and list read, in column order. */
 #define RECORDING_SELECT "SELECT id, session_id, " RECORDING_COLUMNS " FROM recordings"
@@ -30,9 +31,10 @@ bind_int_or_null(hv_store_stmt *st, int idx, int64_t v)
     }
 }
 
-/* Binds RECORDING_COLUMNS from r, starting at parameter first. */
+/* Binds RECORDING_COLUMNS from r, starting at parameter first; node_id: r's, or when r has
+ * none, this one. */
 static void
-bind_recording(hv_store_stmt *st, int first, const hv_store_recording *r)
+bind_recording(hv_store_stmt *st, int first, const hv_store_recording *r, const char *node_id)
 {
     int i = first;
     hv_store_stmt_bind_text(st, i++, r->mint_id);
@@ -50,7 +52,9 @@ bind_recording(hv_store_stmt *st, int first, const hv_store_recording *r)
     hv_store_stmt_bind_int64(st, i++, r->bytes);
     hv_store_stmt_bind_int64(st, i++, r->dropped);
     hv_store_stmt_bind_text(st, i++, r->status);
-    hv_store_stmt_bind_text(st, i, r->error);
+    hv_store_stmt_bind_text(st, i++, r->error);
+    hv_store_stmt_bind_text(st, i++, r->node_id != NULL ? r->node_id : node_id);
+    bind_int_or_null(st, i, r->continuation_of);
 }
 
 static char *
@@ -81,7 +85,9 @@ read_recording(hv_store_stmt *st, hv_store_recording *out)
     out->bytes = hv_store_stmt_column_int64(st, c++);
     out->dropped = hv_store_stmt_column_int64(st, c++);
     out->status = column_text(st, c++);
-    out->error = column_text(st, c);
+    out->error = column_text(st, c++);
+    out->node_id = column_text(st, c++);
+    out->continuation_of = hv_store_stmt_column_int64(st, c);
 }
 
 void
@@ -99,6 +105,7 @@ hv_store_recording_clear(hv_store_recording *r)
     g_clear_pointer(&r->stored_video_codec, g_free);
     g_clear_pointer(&r->status, g_free);
     g_clear_pointer(&r->error, g_free);
+    g_clear_pointer(&r->node_id, g_free);
 }
 
 void
@@ -113,7 +120,7 @@ hv_store_insert_recording(hv_store *store, const hv_store_recording *r, GError *
 {
     static const char sql[] =
         "INSERT INTO recordings (session_id, " RECORDING_COLUMNS
-        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id";
+        ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id";
     GError *cause = NULL;
     g_autoptr(hv_store_stmt) st = hv_store_stmt_new(hv_store_db(store), sql, false, &cause);
     if (st == NULL) {
@@ -121,7 +128,7 @@ hv_store_insert_recording(hv_store *store, const hv_store_recording *r, GError *
         return -1;
     }
     bind_int_or_null(st, 1, r->session_id);
-    bind_recording(st, 2, r);
+    bind_recording(st, 2, r, hv_store_node_id(store));
     if (hv_store_stmt_step(st, &cause) != HV_STORE_ROW) {
         hv_store_fail(error, cause, "inserting a recording");
         return -1;
@@ -136,15 +143,15 @@ hv_store_update_recording(hv_store *store, const hv_store_recording *r, GError *
         "UPDATE recordings SET mint_id = ?1, video_path = ?2, audio_path = ?3, container = ?4, "
         "video_codec = ?5, audio_codec = ?6, stored_video_codec = ?7, width = ?8, height = ?9, "
         "start_time = ?10, end_time = ?11, duration_ms = ?12, bytes = ?13, dropped = ?14, "
-        "status = ?15, error = ?16 WHERE id = ?17";
-    G_STATIC_ASSERT(N_RECORDING_COLUMNS == 16);
+        "status = ?15, error = ?16, node_id = ?17, continuation_of = ?18 WHERE id = ?19";
+    G_STATIC_ASSERT(N_RECORDING_COLUMNS == 18);
     hv_store_conn *conn = hv_store_db(store);
     GError *cause = NULL;
     g_autoptr(hv_store_stmt) st = hv_store_stmt_new(conn, sql, false, &cause);
     if (st == NULL) {
         return hv_store_fail(error, cause, "preparing the recording update");
     }
-    bind_recording(st, 1, r);
+    bind_recording(st, 1, r, hv_store_node_id(store));
     hv_store_stmt_bind_int64(st, N_RECORDING_COLUMNS + 1, r->id);
     if (!hv_store_stmt_run(st, &cause)) {
         return hv_store_fail(error, cause, "updating a recording");
@@ -232,6 +239,37 @@ hv_store_list_recordings(hv_store *store, const char *mint_id, const char *statu
     }
     if (rc != HV_STORE_DONE) {
         hv_store_fail(error, cause, "listing recordings");
+        g_clear_pointer(&rows, g_ptr_array_unref);
+    }
+    return rows;
+}
+
+GPtrArray *
+hv_store_list_unfinished_recordings(hv_store *store, GError **error)
+{
+    const char *node = hv_store_node_id(store);
+    /* A node recovers its own files (and rows from before nodes, which have no node). */
+    g_autofree char *sql =
+        g_strdup_printf(RECORDING_SELECT " WHERE status = 'recording'%s ORDER BY id",
+                        node != NULL ? " AND (node_id = ? OR node_id IS NULL)" : "");
+    GError *cause = NULL;
+    g_autoptr(hv_store_stmt) st = hv_store_stmt_new(hv_store_db(store), sql, false, &cause);
+    if (st == NULL) {
+        hv_store_fail(error, cause, "preparing the unfinished recordings");
+        return NULL;
+    }
+    if (node != NULL) {
+        hv_store_stmt_bind_text(st, 1, node);
+    }
+    GPtrArray *rows = g_ptr_array_new_with_free_func((GDestroyNotify)hv_store_recording_free);
+    int rc;
+    while ((rc = hv_store_stmt_step(st, &cause)) == HV_STORE_ROW) {
+        hv_store_recording *r = g_new0(hv_store_recording, 1);
+        read_recording(st, r);
+        g_ptr_array_add(rows, r);
+    }
+    if (rc != HV_STORE_DONE) {
+        hv_store_fail(error, cause, "listing unfinished recordings");
         g_clear_pointer(&rows, g_ptr_array_unref);
     }
     return rows;

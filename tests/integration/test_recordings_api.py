@@ -29,7 +29,8 @@ MINT_A, MINT_B, MINT_C = LIVE[0], LIVE[1], LIVE[2]
 T0 = 1795532400000  # 2026-11-24T15:00:00Z, in ms
 RECORDING_KEYS = ["id", "session_id", "mint_id", "status", "error", "container", "video_codec",
                   "audio_codec", "stored_video_codec", "width", "height", "start_time",
-                  "end_time", "duration_seconds", "bytes", "dropped_packets", "files"]
+                  "end_time", "duration_seconds", "bytes", "dropped_packets", "node_id",
+                  "continuation_of", "files"]
 STATUSES = ("recording", "finished", "failed", "recovered")
 
 fake = harness.shared_fake()
@@ -188,6 +189,7 @@ def test_list_newest_first_with_every_field():
         "stored_video_codec": "H264", "width": 1280, "height": 720,
         "start_time": "2026-11-24T15:00:00.000Z", "end_time": "2026-11-24T15:01:01.500Z",
         "duration_seconds": 61.5, "bytes": (1 << 20) + 256 * 1024 + 44, "dropped_packets": 3,
+        "node_id": None, "continuation_of": None,  # one node (SQLite)
         "files": {
             "video": {"name": os.path.basename(video), "bytes": 1 << 20,
                       "url": f"/api/recordings/{ROWS['a']}/file?kind=video",

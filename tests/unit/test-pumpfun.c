@@ -1,15 +1,22 @@
 /* Unit tests for the pumpfun module without a network: roster/coin/livestream parsing against
  * tests/data/pumpfun fixtures, the rendered stream JSON, upstream answer classification, the
- * cache policy and failure backoff, roster indexing/sorting, and stream/roster ref counting.
+ * cache policy and failure backoff, roster indexing/sorting, stream/roster ref counting, and
+ * the catalog's roster refresh with and without the shared-roster hooks (against a fake
+ * pump.fun on 127.0.0.1 and fake hooks).
  */
 #include "../common/fixture.h"
 #include "pumpfun/pumpfun-private.h"
 
 #include "core/error.h"
 
+#include <arpa/inet.h>
 #include <glib.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define MINT_OTTER  "7k13ksm9yfWYBqVUrvdG5to1ecy4AhVKy2qsnbPepump"
 #define MINT_NOODLE "4odAMtm92RnFU3V3kLb9ZdJSUsraFCas1vx9CxVxpump"
@@ -950,6 +957,398 @@ test_refcounts(void)
     json_decref(raw);
 }
 
+/* ---- catalog and the shared roster (a fake pump.fun on loopback) ------------------------ */
+
+/* A fake pump.fun on 127.0.0.1: every request gets the currently-live fixture (one short page)
+ * and is counted. One thread accepts and answers, one connection at a time. */
+typedef struct {
+    int listen_fd;
+    GThread *thread;
+    gint stop; /* atomic */
+    char *base_url;
+    char *body;
+    gsize len;
+    gint requests; /* atomic */
+} fake_pumpfun;
+
+static void
+fake_pumpfun_answer(fake_pumpfun *f, int fd)
+{
+    g_autoptr(GString) req = g_string_new(NULL);
+    while (strstr(req->str, "\r\n\r\n") == NULL && req->len < 65536) {
+        char buf[4096];
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+        if (n <= 0) {
+            return;
+        }
+        g_string_append_len(req, buf, n);
+    }
+    g_atomic_int_inc(&f->requests);
+    g_autoptr(GString) resp = g_string_new(NULL);
+    g_string_append_printf(resp,
+                           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                           "Content-Length: %" G_GSIZE_FORMAT "\r\nConnection: close\r\n\r\n",
+                           f->len);
+    g_string_append_len(resp, f->body, (gssize)f->len);
+    for (gsize off = 0; off < resp->len;) {
+        ssize_t n = send(fd, resp->str + off, resp->len - off, MSG_NOSIGNAL);
+        if (n <= 0) {
+            return;
+        }
+        off += (gsize)n;
+    }
+}
+
+static gpointer
+fake_pumpfun_thread(gpointer user_data)
+{
+    fake_pumpfun *f = user_data;
+    while (!g_atomic_int_get(&f->stop)) {
+        struct pollfd pfd = {.fd = f->listen_fd, .events = POLLIN};
+        if (poll(&pfd, 1, 50) <= 0) {
+            continue;
+        }
+        int fd = accept(f->listen_fd, NULL, NULL);
+        if (fd >= 0) {
+            fake_pumpfun_answer(f, fd);
+            close(fd);
+        }
+    }
+    return NULL;
+}
+
+static void
+fake_pumpfun_start(fake_pumpfun *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->body = hv_test_read_fixture("pumpfun/currently-live.json", &f->len);
+    f->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    g_assert_cmpint(f->listen_fd, >=, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    g_assert_cmpint(bind(f->listen_fd, (struct sockaddr *)&addr, sizeof(addr)), ==, 0);
+    g_assert_cmpint(listen(f->listen_fd, 16), ==, 0);
+    socklen_t alen = sizeof(addr);
+    g_assert_cmpint(getsockname(f->listen_fd, (struct sockaddr *)&addr, &alen), ==, 0);
+    f->base_url = g_strdup_printf("http://127.0.0.1:%u", ntohs(addr.sin_port));
+    f->thread = g_thread_new("fake-pumpfun", fake_pumpfun_thread, f);
+}
+
+static void
+fake_pumpfun_stop(fake_pumpfun *f)
+{
+    g_atomic_int_set(&f->stop, 1);
+    g_thread_join(f->thread);
+    close(f->listen_fd);
+    g_free(f->base_url);
+    g_free(f->body);
+}
+
+/* The fake share hooks: answers[] in turn (the last one repeats), with body for FRESH/BUSY. */
+typedef struct {
+    hv_config cfg;
+    fake_pumpfun up;
+    hv_pf_client *client;
+    hv_pf_catalog *cat;
+    const hv_pf_share_answer *answers;
+    size_t n_answers;
+    const char *share_body; /* nullable: what FRESH and BUSY give */
+    int64_t share_age_ms;
+    unsigned claims, publishes, coin_batches;
+    bool published_ok;
+    char *published;
+    /* the roster answer */
+    bool answered;
+    unsigned answers_seen;
+    unsigned live;
+    hv_pf_cache_info info;
+} share_test;
+
+static hv_pf_share_answer
+on_test_share_claim(int64_t ttl_ms, char **body_out, int64_t *age_ms_out, void *user_data)
+{
+    share_test *t = user_data;
+    g_assert_cmpint(ttl_ms, ==, t->cfg.catalog_ttl_ms);
+    hv_pf_share_answer a = t->answers[MIN(t->claims, t->n_answers - 1)];
+    t->claims++;
+    if ((a == HV_PF_SHARE_FRESH || a == HV_PF_SHARE_BUSY) && t->share_body != NULL) {
+        *body_out = g_strdup(t->share_body);
+        *age_ms_out = t->share_age_ms;
+    }
+    return a;
+}
+
+static void
+on_test_share_publish(const char *body, bool ok, void *user_data)
+{
+    share_test *t = user_data;
+    t->publishes++;
+    t->published_ok = ok;
+    g_free(t->published);
+    t->published = g_strdup(body);
+}
+
+static void
+on_test_coins(GPtrArray *streams, void *user_data)
+{
+    (void)streams;
+    share_test *t = user_data;
+    t->coin_batches++;
+}
+
+static void
+on_test_roster(hv_pf_roster *roster, const hv_pf_cache_info *info, const GError *error,
+               void *user_data)
+{
+    share_test *t = user_data;
+    g_assert_no_error(error);
+    g_assert_nonnull(roster);
+    t->answered = true;
+    t->answers_seen++;
+    t->live = roster->all->len;
+    t->info = *info;
+}
+
+static gboolean
+on_test_timeout(gpointer user_data)
+{
+    (void)user_data;
+    g_error("the catalog did not answer in time");
+    return G_SOURCE_REMOVE;
+}
+
+/* Iterates the main loop until cond is true (at most 10 s). */
+static void
+run_until(const bool *cond)
+{
+    guint guard = g_timeout_add_seconds(10, on_test_timeout, NULL);
+    while (!*cond) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    g_source_remove(guard);
+}
+
+/* A catalog on the fake pump.fun; with_share sets the share hooks. */
+static void
+share_test_init(share_test *t, bool with_share, const hv_pf_share_answer *answers, size_t n_answers)
+{
+    memset(t, 0, sizeof(*t));
+    fake_pumpfun_start(&t->up);
+    t->cfg.pumpfun_frontend_api = t->up.base_url;
+    t->cfg.pumpfun_livestream_api = t->up.base_url;
+    t->cfg.user_agent = (char *)"haven-test";
+    t->cfg.catalog_ttl_ms = 10000;
+    t->cfg.roster_max = 1000;
+    t->cfg.roster_page_size = 100;
+    t->cfg.upstream_connect_timeout_ms = 2000;
+    t->cfg.upstream_timeout_ms = 5000;
+    t->cfg.upstream_max_body_bytes = 1 << 20;
+    t->answers = answers;
+    t->n_answers = n_answers;
+    t->client = hv_pf_client_new(&t->cfg);
+    hv_pf_catalog_callbacks cb = {.on_coins = on_test_coins};
+    if (with_share) {
+        cb.share_claim = on_test_share_claim;
+        cb.share_publish = on_test_share_publish;
+    }
+    t->cat = hv_pf_catalog_new(&t->cfg, t->client, &cb, t);
+}
+
+static void
+share_test_clear(share_test *t)
+{
+    hv_pf_catalog_free(t->cat);
+    hv_pf_client_free(t->client);
+    fake_pumpfun_stop(&t->up);
+    g_free(t->published);
+}
+
+/* Asks for the roster (nothing cached: the answer comes later) and waits for it. */
+static void
+get_roster_and_wait(share_test *t)
+{
+    t->answered = false;
+    hv_pf_waiter *w = hv_pf_catalog_get_roster(t->cat, on_test_roster, t);
+    g_assert_nonnull(w);
+    g_assert_false(t->answered);
+    run_until(&t->answered);
+}
+
+/* Without the hooks: one fetch from pump.fun, stored through on_coins, as always. */
+static void
+test_catalog_fetch_without_share(void)
+{
+    share_test t;
+    share_test_init(&t, false, NULL, 0);
+    get_roster_and_wait(&t);
+    g_assert_cmpuint(t.live, ==, 11);
+    g_assert_false(t.info.stale);
+    g_assert_cmpint(g_atomic_int_get(&t.up.requests), ==, 1);
+    g_assert_cmpuint(t.coin_batches, ==, 1);
+    /* Fresh now: answered at once, nothing fetched. */
+    t.answered = false;
+    g_assert_null(hv_pf_catalog_get_roster(t.cat, on_test_roster, &t));
+    g_assert_true(t.answered);
+    g_assert_cmpint(g_atomic_int_get(&t.up.requests), ==, 1);
+    share_test_clear(&t);
+}
+
+/* FRESH: another node's roster is served without a request to pump.fun and is not stored. */
+static void
+test_catalog_share_fresh(void)
+{
+    static const hv_pf_share_answer answers[] = {HV_PF_SHARE_FRESH};
+    share_test t;
+    share_test_init(&t, true, answers, G_N_ELEMENTS(answers));
+    t.share_body = t.up.body;
+    t.share_age_ms = 3000;
+    get_roster_and_wait(&t);
+    g_assert_cmpuint(t.live, ==, 11);
+    g_assert_cmpuint(t.claims, ==, 1);
+    g_assert_cmpint(g_atomic_int_get(&t.up.requests), ==, 0);
+    g_assert_cmpuint(t.coin_batches, ==, 0);
+    g_assert_cmpuint(t.publishes, ==, 0);
+    g_assert_false(t.info.stale);
+    g_assert_cmpint(t.info.age_ms, >=, 3000);
+    g_assert_cmpint(t.info.age_ms, <, 6000);
+    hv_pf_roster *r = hv_pf_catalog_peek(t.cat);
+    g_assert_nonnull(g_hash_table_lookup(r->by_mint, MINT_OTTER));
+    g_assert_cmpint(r->fetched_at_wall_ms, <=, g_get_real_time() / 1000 - 3000);
+    share_test_clear(&t);
+}
+
+/* FETCH: the catalog fetches from pump.fun, stores the coins and publishes their objects. */
+static void
+test_catalog_share_fetch_publishes(void)
+{
+    static const hv_pf_share_answer answers[] = {HV_PF_SHARE_FETCH};
+    share_test t;
+    share_test_init(&t, true, answers, G_N_ELEMENTS(answers));
+    get_roster_and_wait(&t);
+    g_assert_cmpuint(t.live, ==, 11);
+    g_assert_cmpuint(t.claims, ==, 1);
+    g_assert_cmpint(g_atomic_int_get(&t.up.requests), ==, 1);
+    g_assert_cmpuint(t.coin_batches, ==, 1);
+    g_assert_cmpuint(t.publishes, ==, 1);
+    g_assert_true(t.published_ok);
+    g_assert_nonnull(t.published);
+    /* The published body is the page's coin objects, as a page. */
+    json_error_t jerr;
+    json_t *got = json_loads(t.published, 0, &jerr);
+    json_t *want = json_loads(t.up.body, 0, &jerr);
+    g_assert_nonnull(got);
+    g_assert_nonnull(want);
+    g_assert_true(json_equal(got, want));
+    g_assert_null(strchr(t.published, '\n'));
+    json_decref(got);
+    json_decref(want);
+    unsigned skipped = 0;
+    g_autoptr(GPtrArray) again =
+        hv_pf_parse_roster(t.published, strlen(t.published), &skipped, NULL);
+    g_assert_nonnull(again);
+    g_assert_cmpuint(again->len, ==, 12);
+    share_test_clear(&t);
+}
+
+/* BUSY (nothing shared yet), then FRESH: the waiter is answered from the shared roster after
+ * one retry, and pump.fun is never asked. */
+static void
+test_catalog_share_busy_then_fresh(void)
+{
+    static const hv_pf_share_answer answers[] = {HV_PF_SHARE_BUSY, HV_PF_SHARE_FRESH};
+    share_test t;
+    share_test_init(&t, true, answers, G_N_ELEMENTS(answers));
+    int64_t start = g_get_monotonic_time();
+    /* BUSY gives no body: the first answer must wait for the retry. */
+    t.share_body = NULL;
+    t.answered = false;
+    g_assert_nonnull(hv_pf_catalog_get_roster(t.cat, on_test_roster, &t));
+    while (t.claims < 1) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    g_assert_false(t.answered);
+    t.share_body = t.up.body;
+    run_until(&t.answered);
+    g_assert_cmpint(g_get_monotonic_time() - start, >=, (HV_PF_SHARE_RETRY_MS - 50) * 1000);
+    g_assert_cmpuint(t.claims, ==, 2);
+    g_assert_cmpuint(t.answers_seen, ==, 1);
+    g_assert_cmpuint(t.live, ==, 11);
+    g_assert_false(t.info.stale);
+    g_assert_cmpint(g_atomic_int_get(&t.up.requests), ==, 0);
+    g_assert_cmpuint(t.coin_batches, ==, 0);
+    g_assert_cmpuint(t.publishes, ==, 0);
+    share_test_clear(&t);
+}
+
+/* BUSY with a stale roster: waiters get it at once (marked stale); the retries go on until
+ * the other node's roster arrives. */
+static void
+test_catalog_share_busy_serves_stale(void)
+{
+    static const hv_pf_share_answer answers[] = {HV_PF_SHARE_BUSY, HV_PF_SHARE_BUSY,
+                                                 HV_PF_SHARE_FRESH};
+    share_test t;
+    share_test_init(&t, true, answers, G_N_ELEMENTS(answers));
+    t.share_body = t.up.body;
+    t.share_age_ms = 60000;
+    get_roster_and_wait(&t);
+    g_assert_cmpuint(t.claims, ==, 1);
+    g_assert_true(t.info.stale);
+    g_assert_cmpint(t.info.age_ms, >=, 60000);
+    /* Asked now: the stale roster, at once, and no second refresh. */
+    t.answered = false;
+    g_assert_null(hv_pf_catalog_get_roster(t.cat, on_test_roster, &t));
+    g_assert_true(t.answered);
+    g_assert_true(t.info.stale);
+    t.share_age_ms = 10;
+    while (t.claims < 3) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    t.answered = false;
+    g_assert_null(hv_pf_catalog_get_roster(t.cat, on_test_roster, &t));
+    g_assert_true(t.answered);
+    g_assert_false(t.info.stale);
+    g_assert_cmpint(g_atomic_int_get(&t.up.requests), ==, 0);
+    g_assert_cmpuint(t.publishes, ==, 0);
+    share_test_clear(&t);
+}
+
+/* BUSY for longer than the upstream timeout: the catalog stops waiting and fetches itself. */
+static void
+test_catalog_share_busy_gives_up(void)
+{
+    static const hv_pf_share_answer answers[] = {HV_PF_SHARE_BUSY};
+    share_test t;
+    share_test_init(&t, true, answers, G_N_ELEMENTS(answers));
+    t.cfg.upstream_timeout_ms = 600;
+    g_test_expect_message("hv-pumpfun", G_LOG_LEVEL_WARNING, "*another node*fetching it here*");
+    get_roster_and_wait(&t);
+    g_test_assert_expected_messages();
+    g_assert_cmpuint(t.claims, >=, 2);
+    g_assert_cmpuint(t.live, ==, 11);
+    g_assert_cmpint(g_atomic_int_get(&t.up.requests), ==, 1);
+    g_assert_cmpuint(t.coin_batches, ==, 1);
+    g_assert_cmpuint(t.publishes, ==, 1);
+    g_assert_true(t.published_ok);
+    share_test_clear(&t);
+}
+
+/* The shared roster failing (the database is down) does not stop discovery. */
+static void
+test_catalog_share_error_fetches(void)
+{
+    static const hv_pf_share_answer answers[] = {HV_PF_SHARE_ERROR};
+    share_test t;
+    share_test_init(&t, true, answers, G_N_ELEMENTS(answers));
+    g_test_expect_message("hv-pumpfun", G_LOG_LEVEL_WARNING, "*shared roster is unavailable*");
+    get_roster_and_wait(&t);
+    g_test_assert_expected_messages();
+    g_assert_cmpuint(t.claims, ==, 1);
+    g_assert_cmpuint(t.live, ==, 11);
+    g_assert_cmpint(g_atomic_int_get(&t.up.requests), ==, 1);
+    g_assert_cmpuint(t.coin_batches, ==, 1);
+    share_test_clear(&t);
+}
+
 /* ---- livestream/join ------------------------------------------------------------------- */
 
 static void
@@ -1002,6 +1401,9 @@ int
 main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    /* The catalog cases talk to a fake pump.fun on 127.0.0.1: never through a proxy. */
+    g_setenv("no_proxy", "*", TRUE);
+    g_setenv("NO_PROXY", "*", TRUE);
 
     g_test_add_func("/pumpfun/parse/roster-fixture", test_parse_roster_fixture);
     g_test_add_func("/pumpfun/parse/roster-every-row-renders", test_parse_roster_every_row_renders);
@@ -1017,6 +1419,14 @@ main(int argc, char **argv)
     g_test_add_func("/pumpfun/roster/fixture", test_roster_fixture);
     g_test_add_func("/pumpfun/roster/sort-stable-and-dedup", test_roster_sort_stable_and_dedup);
     g_test_add_func("/pumpfun/roster/refcounts", test_refcounts);
+    g_test_add_func("/pumpfun/catalog/fetch-without-share", test_catalog_fetch_without_share);
+    g_test_add_func("/pumpfun/catalog/share-fresh", test_catalog_share_fresh);
+    g_test_add_func("/pumpfun/catalog/share-fetch-publishes", test_catalog_share_fetch_publishes);
+    g_test_add_func("/pumpfun/catalog/share-busy-then-fresh", test_catalog_share_busy_then_fresh);
+    g_test_add_func("/pumpfun/catalog/share-busy-serves-stale",
+                    test_catalog_share_busy_serves_stale);
+    g_test_add_func("/pumpfun/catalog/share-busy-gives-up", test_catalog_share_busy_gives_up);
+    g_test_add_func("/pumpfun/catalog/share-error-fetches", test_catalog_share_error_fetches);
 
     g_test_add_func("/pumpfun/join/parse", test_parse_join);
     return g_test_run();

@@ -4,9 +4,10 @@
  * migrations and schema (a fresh database, reopening, refusing a newer schema), coin upserts
  * from the currently-live fixture, snapshot spacing and pruning, the health helpers, live
  * sessions and recordings (insert/get/update/list/count/delete, and migrating a version-1
- * database). SQLite alone: WAL mode on a file, a path that cannot be opened. PostgreSQL alone:
- * the same tables as SQLite, a fresh database, connection errors and timeouts, the password
- * masked, reconnecting, the session's statement timeout.
+ * database). SQLite alone: WAL mode on a file, a path that cannot be opened, the shared roster
+ * refused. PostgreSQL alone: the same tables as SQLite, a fresh database, connection errors
+ * and timeouts, the password masked, reconnecting, the session's statement timeout, the
+ * shared pump.fun roster (claim, publish, release between two nodes; TTL and lease expiry).
  */
 #include "../common/fixture.h"
 #include "../pg/pg_server.h"
@@ -873,11 +874,13 @@ test_recordings_schema(void)
 {
     g_autoptr(hv_store) store = open_fresh();
     g_assert_cmpint(hv_store_count(store, "recordings"), ==, 0);
-    static const char *columns[] = {
-        "id",        "session_id",  "mint_id",     "video_path",         "audio_path",
-        "container", "video_codec", "audio_codec", "stored_video_codec", "width",
-        "height",    "start_time",  "end_time",    "duration_ms",        "bytes",
-        "dropped",   "status",      "error"};
+    static const char *columns[] = {"id",          "session_id",     "mint_id",
+                                    "video_path",  "audio_path",     "container",
+                                    "video_codec", "audio_codec",    "stored_video_codec",
+                                    "width",       "height",         "start_time",
+                                    "end_time",    "duration_ms",    "bytes",
+                                    "dropped",     "status",         "error",
+                                    "node_id",     "continuation_of"};
     g_autofree char *all = table_columns(store, "recordings");
     g_auto(GStrv) names = g_strsplit(all, ",", -1);
     g_assert_cmpuint(g_strv_length(names), ==, G_N_ELEMENTS(columns));
@@ -1403,6 +1406,203 @@ test_pg_reconnect(void)
     test_db_clear(&t);
 }
 
+/* ---- the shared pump.fun roster ------------------------------------------------------- */
+
+#define ROSTER_A "[{\"mint\":\"a\"}]"
+#define ROSTER_B "[{\"mint\":\"b\"}]"
+
+/* Claims for node_id; asserts the answer, and returns the body (transfer full, nullable). */
+static char *
+claim_roster(hv_store *store, const char *node_id, int64_t ttl_ms, int64_t lease_ms, int expected,
+             int64_t *fetched_at_out)
+{
+    g_autoptr(GError) error = NULL;
+    char *body = (char *)"unset";
+    int64_t fetched_at = -1;
+    int got = hv_store_roster_claim(store, node_id, ttl_ms, lease_ms, &body, &fetched_at, &error);
+    g_assert_no_error(error);
+    g_assert_cmpint(got, ==, expected);
+    if (body == NULL) {
+        g_assert_cmpint(fetched_at, ==, 0);
+    }
+    if (fetched_at_out != NULL) {
+        *fetched_at_out = fetched_at;
+    }
+    return body;
+}
+
+static void
+publish_roster(hv_store *store, const char *node_id, const char *body)
+{
+    g_autoptr(GError) error = NULL;
+    g_assert_true(hv_store_roster_publish(store, node_id, body, &error));
+    g_assert_no_error(error);
+}
+
+static void
+release_roster(hv_store *store, const char *node_id)
+{
+    g_autoptr(GError) error = NULL;
+    g_assert_true(hv_store_roster_release(store, node_id, &error));
+    g_assert_no_error(error);
+}
+
+static int64_t
+db_now_ms(hv_store *store)
+{
+    return query_int(store, "SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint", NULL);
+}
+
+/* Two nodes: A takes the lease, B waits, A publishes, B reads A's roster. */
+static void
+test_pg_roster_share_two_nodes(void)
+{
+    test_db t;
+    test_db_init(&t);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_store) a = hv_store_open(t.target, &error);
+    g_assert_no_error(error);
+    g_autoptr(hv_store) b = hv_store_open(t.target, &error);
+    g_assert_no_error(error);
+
+    int64_t before = db_now_ms(a);
+    g_assert_null(claim_roster(a, "node-a", 60000, 30000, HV_STORE_ROSTER_FETCH, NULL));
+    g_assert_cmpint(query_int(a, "SELECT lease_until FROM roster_share", NULL), >=, before + 30000);
+    g_autofree char *owner = query_text(b, "SELECT lease_owner FROM roster_share", NULL);
+    g_assert_cmpstr(owner, ==, "node-a");
+    g_assert_null(claim_roster(b, "node-b", 60000, 30000, HV_STORE_ROSTER_BUSY, NULL));
+    /* The holder asking again keeps the right to fetch. */
+    g_assert_null(claim_roster(a, "node-a", 60000, 30000, HV_STORE_ROSTER_FETCH, NULL));
+    /* Releasing a lease another node holds changes nothing. */
+    release_roster(b, "node-b");
+    g_assert_null(claim_roster(b, "node-b", 60000, 30000, HV_STORE_ROSTER_BUSY, NULL));
+
+    publish_roster(a, "node-a", ROSTER_A);
+    int64_t after = db_now_ms(a);
+    int64_t fetched_at = 0;
+    g_autofree char *body =
+        claim_roster(b, "node-b", 60000, 30000, HV_STORE_ROSTER_FRESH, &fetched_at);
+    g_assert_cmpstr(body, ==, ROSTER_A);
+    g_assert_cmpint(fetched_at, >=, before);
+    g_assert_cmpint(fetched_at, <=, after);
+    g_autofree char *by = query_text(b, "SELECT fetched_by FROM roster_share", NULL);
+    g_assert_cmpstr(by, ==, "node-a");
+    g_assert_cmpint(query_int(b, "SELECT lease_owner IS NULL FROM roster_share", NULL), ==, 1);
+    g_assert_cmpint(query_int(b, "SELECT lease_until FROM roster_share", NULL), ==, 0);
+    /* A fresh roster is fresh for its publisher too. */
+    g_autofree char *again = claim_roster(a, "node-a", 60000, 30000, HV_STORE_ROSTER_FRESH, NULL);
+    g_assert_cmpstr(again, ==, ROSTER_A);
+    test_db_clear(&t);
+}
+
+/* Past the TTL the next claim fetches; the others get the stale roster while it does. */
+static void
+test_pg_roster_share_ttl(void)
+{
+    test_db t;
+    test_db_init(&t);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_store) a = hv_store_open(t.target, &error);
+    g_assert_no_error(error);
+    g_autoptr(hv_store) b = hv_store_open(t.target, &error);
+    g_assert_no_error(error);
+
+    g_assert_null(claim_roster(a, "node-a", 1, 30000, HV_STORE_ROSTER_FETCH, NULL));
+    publish_roster(a, "node-a", ROSTER_A);
+    int64_t published_at = query_int(a, "SELECT fetched_at FROM roster_share", NULL);
+    g_usleep(5000);
+    g_assert_null(claim_roster(b, "node-b", 1, 30000, HV_STORE_ROSTER_FETCH, NULL));
+    int64_t fetched_at = 0;
+    g_autofree char *stale = claim_roster(a, "node-a", 1, 30000, HV_STORE_ROSTER_BUSY, &fetched_at);
+    g_assert_cmpstr(stale, ==, ROSTER_A);
+    g_assert_cmpint(fetched_at, ==, published_at);
+    /* B's fetch failed: it lets go, and A may fetch. */
+    release_roster(b, "node-b");
+    g_assert_cmpint(query_int(a, "SELECT lease_owner IS NULL FROM roster_share", NULL), ==, 1);
+    g_assert_null(claim_roster(a, "node-a", 1, 30000, HV_STORE_ROSTER_FETCH, NULL));
+    publish_roster(a, "node-a", ROSTER_B);
+    g_autofree char *fresh = claim_roster(b, "node-b", 60000, 30000, HV_STORE_ROSTER_FRESH, NULL);
+    g_assert_cmpstr(fresh, ==, ROSTER_B);
+    test_db_clear(&t);
+}
+
+/* An expired lease is anyone's; the late publisher's roster is still stored, and the lease
+ * stays with the node that took it over. */
+static void
+test_pg_roster_share_lease_expires(void)
+{
+    test_db t;
+    test_db_init(&t);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(hv_store) a = hv_store_open(t.target, &error);
+    g_assert_no_error(error);
+    g_autoptr(hv_store) b = hv_store_open(t.target, &error);
+    g_assert_no_error(error);
+
+    g_assert_null(claim_roster(a, "node-a", 60000, 1, HV_STORE_ROSTER_FETCH, NULL));
+    g_usleep(5000);
+    g_assert_null(claim_roster(b, "node-b", 60000, 30000, HV_STORE_ROSTER_FETCH, NULL));
+    g_assert_null(claim_roster(a, "node-a", 60000, 1, HV_STORE_ROSTER_BUSY, NULL));
+
+    publish_roster(a, "node-a", ROSTER_A);
+    g_autofree char *owner = query_text(a, "SELECT lease_owner FROM roster_share", NULL);
+    g_assert_cmpstr(owner, ==, "node-b");
+    g_assert_cmpint(query_int(a, "SELECT lease_until FROM roster_share", NULL), >, 0);
+    g_autofree char *body = claim_roster(a, "node-a", 60000, 1, HV_STORE_ROSTER_FRESH, NULL);
+    g_assert_cmpstr(body, ==, ROSTER_A);
+
+    publish_roster(b, "node-b", ROSTER_B);
+    g_assert_cmpint(query_int(a, "SELECT lease_owner IS NULL FROM roster_share", NULL), ==, 1);
+    g_autofree char *by = query_text(a, "SELECT fetched_by FROM roster_share", NULL);
+    g_assert_cmpstr(by, ==, "node-b");
+    g_autofree char *latest = claim_roster(a, "node-a", 60000, 1, HV_STORE_ROSTER_FRESH, NULL);
+    g_assert_cmpstr(latest, ==, ROSTER_B);
+    test_db_clear(&t);
+}
+
+/* Bad arguments: no node id, no lease, no body. */
+static void
+test_pg_roster_share_invalid(void)
+{
+    g_autoptr(hv_store) store = open_fresh();
+    char *body = NULL;
+    int64_t fetched_at = 0;
+    GError *error = NULL;
+    g_assert_cmpint(hv_store_roster_claim(store, "", 1000, 1000, &body, &fetched_at, &error), ==,
+                    -1);
+    g_assert_error(error, HV_ERROR, HV_EINVAL);
+    g_clear_error(&error);
+    g_assert_cmpint(hv_store_roster_claim(store, "n", 1000, 0, &body, &fetched_at, &error), ==, -1);
+    g_assert_error(error, HV_ERROR, HV_EINVAL);
+    g_clear_error(&error);
+    g_assert_false(hv_store_roster_publish(store, "n", NULL, &error));
+    g_assert_error(error, HV_ERROR, HV_EINVAL);
+    g_clear_error(&error);
+    g_assert_null(body);
+}
+
+/* SQLite has one node: nothing to share. */
+static void
+test_roster_share_needs_pg(void)
+{
+    g_autoptr(hv_store) store = open_fresh();
+    char *body = NULL;
+    int64_t fetched_at = 0;
+    GError *error = NULL;
+    g_assert_cmpint(hv_store_roster_claim(store, "n", 1000, 1000, &body, &fetched_at, &error), ==,
+                    -1);
+    g_assert_error(error, HV_ERROR, HV_EINVAL);
+    g_assert_nonnull(strstr(error->message, "needs PostgreSQL"));
+    g_clear_error(&error);
+    g_assert_null(body);
+    g_assert_false(hv_store_roster_publish(store, "n", ROSTER_A, &error));
+    g_assert_error(error, HV_ERROR, HV_EINVAL);
+    g_clear_error(&error);
+    g_assert_false(hv_store_roster_release(store, "n", &error));
+    g_assert_error(error, HV_ERROR, HV_EINVAL);
+    g_clear_error(&error);
+}
+
 /* ---- main ------------------------------------------------------------------------------- */
 
 /* Registers /store/<engine>/path. */
@@ -1449,6 +1649,7 @@ main(int argc, char **argv)
     if (engine == HV_STORE_SQLITE) {
         add("/schema/file-wal-reopen", test_open_file_wal_reopen);
         add("/schema/bad-path", test_open_bad_path);
+        add("/roster-share/needs-pg", test_roster_share_needs_pg);
     } else {
         add("/schema/same-tables-as-sqlite", test_pg_same_tables_as_sqlite);
         add("/schema/fresh-database", test_pg_fresh_database);
@@ -1457,6 +1658,10 @@ main(int argc, char **argv)
         add("/connect/timeouts", test_pg_connect_timeouts);
         add("/connect/password-masked", test_pg_password_masked);
         add("/connect/reconnect", test_pg_reconnect);
+        add("/roster-share/two-nodes", test_pg_roster_share_two_nodes);
+        add("/roster-share/ttl", test_pg_roster_share_ttl);
+        add("/roster-share/lease-expires", test_pg_roster_share_lease_expires);
+        add("/roster-share/invalid", test_pg_roster_share_invalid);
     }
 
     int rc = g_test_run();
