@@ -292,18 +292,49 @@ assign(hv_store *store, const char *mint_id, const hv_store_node *node, bool rec
                v, G_N_ELEMENTS(v), "assigning a session", error) >= 0;
 }
 
-hv_store_lease *
-hv_store_lease_place(hv_store *store, const char *mint_id, bool record, int64_t node_max_age_ms,
-                     int64_t lease_ms, GError **error)
+/* Starts a placement transaction and reads mint's lease in it (NULL: none). *failed (with
+ * error set, nothing left open) when either fails. */
+static hv_store_lease *
+begin_with_lease(hv_store *store, const char *mint_id, bool *failed, GError **error)
 {
+    *failed = true;
     if (!require_shared(store, error) || !begin(store, true, error)) {
         return NULL;
     }
     GError *cause = NULL;
-    g_autoptr(hv_store_lease) cur = lease_of(store, mint_id, &cause);
+    hv_store_lease *cur = lease_of(store, mint_id, &cause);
     if (cause != NULL) {
         rollback(store);
         g_propagate_error(error, cause);
+        return NULL;
+    }
+    *failed = false;
+    return cur;
+}
+
+/* Reads mint's lease and commits: the answer of a placement or claim. */
+static hv_store_lease *
+commit_with_lease(hv_store *store, const char *mint_id, GError **error)
+{
+    hv_store_lease *out = lease_of(store, mint_id, error);
+    if (out == NULL) {
+        rollback(store);
+        return NULL;
+    }
+    if (!commit(store, error)) {
+        hv_store_lease_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+hv_store_lease *
+hv_store_lease_place(hv_store *store, const char *mint_id, bool record, int64_t node_max_age_ms,
+                     int64_t lease_ms, GError **error)
+{
+    bool failed = false;
+    g_autoptr(hv_store_lease) cur = begin_with_lease(store, mint_id, &failed, error);
+    if (failed) {
         return NULL;
     }
     if (cur != NULL && !cur->expired && strcmp(cur->state, "failed") != 0) {
@@ -330,29 +361,16 @@ hv_store_lease_place(hv_store *store, const char *mint_id, bool record, int64_t 
             return NULL;
         }
     }
-    hv_store_lease *out = lease_of(store, mint_id, error);
-    if (out == NULL || !commit(store, error)) {
-        if (out == NULL) {
-            rollback(store);
-        }
-        hv_store_lease_free(out);
-        return NULL;
-    }
-    return out;
+    return commit_with_lease(store, mint_id, error);
 }
 
 hv_store_lease *
 hv_store_lease_claim(hv_store *store, const char *mint_id, const char *node_id, bool record,
                      int64_t lease_ms, GError **error)
 {
-    if (!require_shared(store, error) || !begin(store, true, error)) {
-        return NULL;
-    }
-    GError *cause = NULL;
-    g_autoptr(hv_store_lease) cur = lease_of(store, mint_id, &cause);
-    if (cause != NULL) {
-        rollback(store);
-        g_propagate_error(error, cause);
+    bool failed = false;
+    g_autoptr(hv_store_lease) cur = begin_with_lease(store, mint_id, &failed, error);
+    if (failed) {
         return NULL;
     }
     bool others = cur != NULL && !cur->expired && strcmp(cur->state, "failed") != 0 &&
@@ -371,16 +389,7 @@ hv_store_lease_claim(hv_store *store, const char *mint_id, const char *node_id, 
             return NULL;
         }
     }
-    hv_store_lease *out = lease_of(store, mint_id, error);
-    if (out == NULL) {
-        rollback(store);
-        return NULL;
-    }
-    if (!commit(store, error)) {
-        hv_store_lease_free(out);
-        return NULL;
-    }
-    return out;
+    return commit_with_lease(store, mint_id, error);
 }
 
 hv_store_lease *

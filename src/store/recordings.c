@@ -90,6 +90,25 @@ read_recording(hv_store_stmt *st, hv_store_recording *out)
     out->continuation_of = hv_store_stmt_column_int64(st, c);
 }
 
+/* Every row st selects (RECORDING_SELECT), (element-type hv_store_recording); NULL + error. */
+static GPtrArray *
+read_rows(hv_store_stmt *st, const char *what, GError **error)
+{
+    GError *cause = NULL;
+    GPtrArray *rows = g_ptr_array_new_with_free_func((GDestroyNotify)hv_store_recording_free);
+    int rc;
+    while ((rc = hv_store_stmt_step(st, &cause)) == HV_STORE_ROW) {
+        hv_store_recording *r = g_new0(hv_store_recording, 1);
+        read_recording(st, r);
+        g_ptr_array_add(rows, r);
+    }
+    if (rc != HV_STORE_DONE) {
+        hv_store_fail(error, cause, what);
+        g_clear_pointer(&rows, g_ptr_array_unref);
+    }
+    return rows;
+}
+
 void
 hv_store_recording_clear(hv_store_recording *r)
 {
@@ -230,18 +249,7 @@ hv_store_list_recordings(hv_store *store, const char *mint_id, const char *statu
     /* negative: no limit (PostgreSQL refuses a negative LIMIT) */
     hv_store_stmt_bind_int64(st, i++, limit >= 0 ? limit : G_MAXINT64);
     hv_store_stmt_bind_int64(st, i, MAX(offset, 0));
-    GPtrArray *rows = g_ptr_array_new_with_free_func((GDestroyNotify)hv_store_recording_free);
-    int rc;
-    while ((rc = hv_store_stmt_step(st, &cause)) == HV_STORE_ROW) {
-        hv_store_recording *r = g_new0(hv_store_recording, 1);
-        read_recording(st, r);
-        g_ptr_array_add(rows, r);
-    }
-    if (rc != HV_STORE_DONE) {
-        hv_store_fail(error, cause, "listing recordings");
-        g_clear_pointer(&rows, g_ptr_array_unref);
-    }
-    return rows;
+    return read_rows(st, "listing recordings", error);
 }
 
 GPtrArray *
@@ -261,18 +269,7 @@ hv_store_list_unfinished_recordings(hv_store *store, GError **error)
     if (node != NULL) {
         hv_store_stmt_bind_text(st, 1, node);
     }
-    GPtrArray *rows = g_ptr_array_new_with_free_func((GDestroyNotify)hv_store_recording_free);
-    int rc;
-    while ((rc = hv_store_stmt_step(st, &cause)) == HV_STORE_ROW) {
-        hv_store_recording *r = g_new0(hv_store_recording, 1);
-        read_recording(st, r);
-        g_ptr_array_add(rows, r);
-    }
-    if (rc != HV_STORE_DONE) {
-        hv_store_fail(error, cause, "listing unfinished recordings");
-        g_clear_pointer(&rows, g_ptr_array_unref);
-    }
-    return rows;
+    return read_rows(st, "listing unfinished recordings", error);
 }
 
 int64_t

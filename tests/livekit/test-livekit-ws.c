@@ -8,6 +8,7 @@
  * our generated protobuf code; the independent check against @livekit/protocol lives in the
  * integration tests.
  */
+#include "../common/loop.h"
 #include "livekit/room-private.h"
 
 #include "livekit/livekit-proto.h"
@@ -28,42 +29,6 @@ static int wait_ms = 5000;
 #define WAIT_MS wait_ms
 
 /* ---- main-loop helpers ----------------------------------------------------------------------- */
-
-typedef bool (*predicate)(void *data);
-
-static gboolean
-on_wake(gpointer data)
-{
-    *(bool *)data = true;
-    return G_SOURCE_REMOVE;
-}
-
-/* Iterates the default context until pred(data) holds or timeout_ms passes. */
-static bool
-wait_for(predicate pred, void *data, int timeout_ms)
-{
-    bool timed_out = false;
-    guint id = g_timeout_add(timeout_ms, on_wake, &timed_out);
-    while (!pred(data) && !timed_out) {
-        g_main_context_iteration(NULL, TRUE);
-    }
-    if (!timed_out) {
-        g_source_remove(id);
-    }
-    return pred(data);
-}
-
-static bool
-never(void *data)
-{
-    return false;
-}
-
-static void
-run_for(int ms)
-{
-    (void)wait_for(never, NULL, ms);
-}
 
 static bool
 no_live_signal(void *data)

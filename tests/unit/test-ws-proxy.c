@@ -10,6 +10,7 @@
  * closing upstream, an unreachable or silent owner (1011), and a slow viewer: video dropped
  * oldest first and text kept, or a 1008 when text alone exceeds the bound.
  */
+#include "../common/loop.h"
 #include "http/http-private.h"
 
 #include <gio/gio.h>
@@ -22,41 +23,6 @@ static int wait_ms = 5000;
 #define MINT "So11111111111111111111111111111111111111112"
 
 /* ---- main-loop helpers ----------------------------------------------------------------------- */
-
-typedef bool (*predicate)(void *data);
-
-static gboolean
-on_wake(gpointer data)
-{
-    *(bool *)data = true;
-    return G_SOURCE_REMOVE;
-}
-
-static bool
-wait_for(predicate pred, void *data, int timeout_ms)
-{
-    bool timed_out = false;
-    guint id = g_timeout_add(timeout_ms, on_wake, &timed_out);
-    while (!pred(data) && !timed_out) {
-        g_main_context_iteration(NULL, TRUE);
-    }
-    if (!timed_out) {
-        g_source_remove(id);
-    }
-    return pred(data);
-}
-
-static bool
-never(void *data)
-{
-    return false;
-}
-
-static void
-run_for(int ms)
-{
-    (void)wait_for(never, NULL, ms);
-}
 
 /* ---- messages -------------------------------------------------------------------------------- */
 
