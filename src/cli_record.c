@@ -258,6 +258,15 @@ hv_cli_record(int argc, char **argv)
         hv_config_free(c.cfg);
         return 1;
     }
+    if (hv_store_is_shared(c.store)) {
+        /* A database other havens share: this process is a node of its own for its rows, so
+         * its startup recovery leaves the running nodes' sessions alone. */
+        char host[256] = "haven";
+        (void)gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = '\0';
+        g_autofree char *node_id = g_strdup_printf("%s:record:%d", host, (int)getpid());
+        hv_store_set_node_id(c.store, node_id);
+    }
     c.loop = g_main_loop_new(NULL, FALSE);
     c.client = hv_pf_client_new(c.cfg);
     hv_pf_catalog_callbacks ccb = {0};
