@@ -30,6 +30,9 @@
 #define REMOTE_POLL_MS     200
 #define FAILED_LEASE_KEEP  30000 /* a failed start's row stays this long for its starter */
 #define REMOTE_START_EXTRA 15000 /* beyond the LiveKit connect timeout */
+/* While the database does not answer, a heartbeat is tried this often, and nothing else: each
+ * try may block the loop for libpq's connect timeout (5 s). */
+#define DOWN_RETRY_MS      10000
 
 struct hv_cluster {
     const hv_config *cfg;
@@ -43,7 +46,8 @@ struct hv_cluster {
     GHashTable *starting; /* mint → lease_start* (owned) */
     GList *ops;           /* hv_cluster_op* waiting for another node's start */
     bool left;
-    bool store_down; /* last heartbeat failed: logged once until it works again */
+    bool store_down;     /* last heartbeat failed: logged once until it works again */
+    int64_t next_try_ms; /* store_down: the next heartbeat try (hv_now_ms) */
 };
 
 typedef struct {
@@ -252,7 +256,12 @@ reconcile_lease(hv_cluster *c, const hv_store_lease *l)
         }
         hv_live_session_report r;
         hv_live_session_report_get(s, &r);
-        /* The lease's record flag is the switch any node may turn (hv_cluster_set_record). */
+        /* The lease's record flag is the switch any node may turn (hv_cluster_set_record). A
+         * recording that failed here turned itself off: the lease follows, no retry loop. */
+        if (l->record && !r.recording.wanted && g_strcmp0(r.recording.status, "failed") == 0) {
+            (void)hv_store_lease_set_record(c->store, l->mint_id, false, NULL);
+            return;
+        }
         if (l->record != r.recording.wanted &&
             !hv_live_set_recording(c->live, l->mint_id, l->record, &error)) {
             g_warning("cluster: %s: cannot turn recording %s: %s", l->mint_id,
@@ -299,8 +308,8 @@ reconcile_local(hv_cluster *c, GHashTable *ours)
 static void
 reconcile(hv_cluster *c)
 {
-    if (c->left) {
-        return;
+    if (c->left || c->store_down) {
+        return; /* the sessions here run on; the heartbeat finds out when the database is back */
     }
     g_autoptr(GError) error = NULL;
     g_autoptr(GPtrArray) leases = hv_store_leases(c->store, c->node_id, &error);
@@ -342,6 +351,9 @@ static void
 heartbeat(hv_cluster *c)
 {
     g_autoptr(GError) error = NULL;
+    if (c->store_down && hv_now_ms() < c->next_try_ms) {
+        return;
+    }
     if (!hv_store_node_heartbeat(c->store, c->node_id, c->node_url, hv_live_session_count(c->live),
                                  hv_live_viewer_count(c->live), c->cfg->node_timeout_ms, &error)) {
         if (!c->store_down) {
@@ -350,6 +362,7 @@ heartbeat(hv_cluster *c)
                       error->message, c->cfg->node_timeout_ms);
         }
         c->store_down = true;
+        c->next_try_ms = hv_now_ms() + DOWN_RETRY_MS;
         return;
     }
     if (c->store_down) {
@@ -491,7 +504,7 @@ hv_cluster_node_url_of(hv_cluster *c, const char *node_id)
 char *
 hv_cluster_remote_owner_url(hv_cluster *c, const char *mint_id)
 {
-    if (c == NULL || c->left) {
+    if (c == NULL || c->left || c->store_down) {
         return NULL;
     }
     g_autoptr(GError) error = NULL;
@@ -522,7 +535,7 @@ json_t *
 hv_cluster_remote_sessions(hv_cluster *c)
 {
     json_t *out = json_array();
-    if (c == NULL || c->left) {
+    if (c == NULL || c->left || c->store_down) {
         return out;
     }
     g_autoptr(GError) error = NULL;
@@ -649,8 +662,11 @@ hv_cluster_start(hv_cluster *c, const char *mint_id, bool record, hv_cluster_sta
                  void *user_data)
 {
     g_autoptr(GError) error = NULL;
-    if (c->left) {
-        g_autoptr(GError) gone = g_error_new(HV_ERROR, HV_EAGAIN, "haven is shutting down");
+    if (c->left || c->store_down) {
+        g_autoptr(GError) gone =
+            g_error_new(HV_ERROR, HV_EAGAIN, "%s",
+                        c->left ? "haven is shutting down"
+                                : "the cluster's database does not answer; try again later");
         cb(NULL, NULL, gone, user_data);
         return NULL;
     }
