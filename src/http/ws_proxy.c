@@ -64,6 +64,17 @@ payload_len(const GByteArray *buf)
     return buf->len - HV_WS_PROXY_HEADROOM;
 }
 
+/* Writes one queued message whole and frees it; false when the socket took less. */
+static bool
+write_message(struct lws *wsi, GByteArray *m, bool binary)
+{
+    size_t len = payload_len(m);
+    int n = lws_write(wsi, m->data + HV_WS_PROXY_HEADROOM, len,
+                      binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+    g_byte_array_unref(m);
+    return n >= (int)len;
+}
+
 /* ---- the proxy ------------------------------------------------------------------------------- */
 
 struct hv_ws_proxy {
@@ -290,11 +301,7 @@ on_upstream_writable(hv_ws_proxy *p, struct lws *wsi)
         }
         return 0;
     }
-    size_t len = payload_len(m);
-    int n = lws_write(wsi, m->data + HV_WS_PROXY_HEADROOM, len,
-                      binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-    g_byte_array_unref(m);
-    if (n < (int)len) {
+    if (!write_message(wsi, m, binary)) {
         return -1;
     }
     if (hv_ws_proxy_queue_length(p->upq) > 0 || p->up_closing) {
@@ -636,11 +643,7 @@ hv_ws_proxy_on_writable(hv_ws_proxy *p)
         if (m == NULL) {
             return 0;
         }
-        size_t len = payload_len(m);
-        int n = lws_write(wsi, m->data + HV_WS_PROXY_HEADROOM, len,
-                          binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
-        g_byte_array_unref(m);
-        if (n < (int)len) {
+        if (!write_message(wsi, m, binary)) {
             return -1;
         }
         p->relayed++;
